@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LicensesConfig(AppConfig):
+    name = "licenses"
+    verbose_name = "Licenses"
