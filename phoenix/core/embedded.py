@@ -49,15 +49,15 @@ def _file_lock(path: Path):
 
 def ensure_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL; return a DATABASE_URL for it."""
-    import pgserver  # imported lazily: production never needs it
-
     pgdata = data_dir / "postgres"
     with _file_lock(data_dir / "postgres.lock"):
         # cleanup_mode="stop": pgserver counts the processes using the server and stops
         # it when the last one exits.
         with warnings.catch_warnings():
             # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; harmless here.
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: production never needs it
+
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
         socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
         exists = server.psql(
