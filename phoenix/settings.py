@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "djstripe",
     "django_structlog",
     "phoenix.core",
     "phoenix.accounts",
@@ -196,6 +197,19 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_CURRENCY = env.str("STRIPE_CURRENCY", default="eur")
+# dj-stripe (billing/): mirrors Stripe objects; Phoenix's own webhook is billing/webhooks.
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"  # new installation (dj-stripe check E002)
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+if STRIPE_API_BASE.rstrip("/") != "https://api.stripe.com":
+    STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe's own syncs follow a local Stripe server too
+BILLING_CHECKOUT_SUCCESS_URL = env.str(
+    "BILLING_CHECKOUT_SUCCESS_URL",
+    default="http://localhost:8000/billing/done?session_id={CHECKOUT_SESSION_ID}",
+)
+BILLING_CHECKOUT_CANCEL_URL = env.str(
+    "BILLING_CHECKOUT_CANCEL_URL", default="http://localhost:8000/billing/canceled"
+)
 
 # --- E-mail ------------------------------------------------------------------------
 
