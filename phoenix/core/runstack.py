@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,19 @@ def main() -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env)
+    # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     try:
         return honcho.wait()
     except KeyboardInterrupt:
-        honcho.terminate()
-        return honcho.wait()
+        return 130
+    finally:
+        if honcho.poll() is None:
+            honcho.terminate()  # honcho stops web, worker and beat in turn
+            try:
+                honcho.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                honcho.kill()
 
 
 if __name__ == "__main__":
