@@ -1,0 +1,340 @@
+"""The energy ledger (DESIGN.md §2) and the energy catalogues (§3).
+
+Every number is an integer number of energy points. The database enforces the rules on
+its own (CHECKs, unique keys, an append-only trigger on operations, see migration 0002);
+the services check the same rules first so callers get a clear, typed error.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+# The hash a wallet's first operation chains to.
+GENESIS_HASH = "0" * 64
+
+
+class OperationSource(models.TextChoices):
+    API = "api", "API"
+    STRIPE = "stripe", "Stripe"
+    ADMIN = "admin", "Admin"
+    SYSTEM = "system", "System"
+
+
+class OperationType(models.TextChoices):
+    CREDIT = "credit", "Credit"
+    DEBIT = "debit", "Debit"
+    FREEZE = "freeze", "Freeze"
+    COMMIT = "commit", "Commit"
+    RELEASE = "release", "Release"
+    # Written only by the health job: it moves `held` back to the sum of pending holds
+    # when they drifted apart. Dedicated types (rather than a hold-less freeze/release)
+    # keep the per-type CHECK exact and make corrections easy to find in the ledger.
+    HELD_CORRECTION_UP = "held_correction_up", "Held correction (+)"
+    HELD_CORRECTION_DOWN = "held_correction_down", "Held correction (-)"
+
+
+# (balance delta sign, held delta sign) per type: the §2 table. Used by the CHECKs below,
+# the health replay query and the tests, so there is one definition.
+OPERATION_EFFECTS: dict[str, tuple[int, int]] = {
+    OperationType.CREDIT: (+1, 0),
+    OperationType.DEBIT: (-1, 0),
+    OperationType.FREEZE: (0, +1),
+    OperationType.COMMIT: (-1, -1),
+    OperationType.RELEASE: (0, -1),
+    OperationType.HELD_CORRECTION_UP: (0, +1),
+    OperationType.HELD_CORRECTION_DOWN: (0, -1),
+}
+
+# Operation types that consumed energy and may be refunded (once) with a credit.
+REFUNDABLE_TYPES = (OperationType.DEBIT, OperationType.COMMIT)
+# Operation types that always belong to a hold.
+HOLD_TYPES = (OperationType.FREEZE, OperationType.COMMIT, OperationType.RELEASE)
+
+
+def _choices_check(field: str, choices: type[models.TextChoices], name: str):
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+def _arithmetic_check(op_type: str) -> models.CheckConstraint:
+    """`type <> X OR (balance_after = balance_before ± amount AND held_after = ...)`."""
+    balance_sign, held_sign = OPERATION_EFFECTS[op_type]
+
+    def after(before: str, sign: int):
+        if sign > 0:
+            return F(before) + F("amount")
+        if sign < 0:
+            return F(before) - F("amount")
+        return F(before)
+
+    return models.CheckConstraint(
+        condition=~Q(type=op_type)
+        | Q(
+            balance_after=after("balance_before", balance_sign),
+            held_after=after("held_before", held_sign),
+        ),
+        name=f"walletop_{op_type}_arithmetic",
+    )
+
+
+class Wallet(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet"
+    )
+    balance = models.BigIntegerField(default=0, help_text="Posted energy points.")
+    held = models.BigIntegerField(default=0, help_text="Sum of pending holds.")
+    # Head of the operation hash chain, kept here so appending an operation needs no
+    # read of the previous row (the wallet row is locked anyway).
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_gte_0"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="wallet_held_gte_0"),
+            models.CheckConstraint(condition=Q(held__lte=F("balance")), name="wallet_held_lte_balance"),
+            models.CheckConstraint(condition=Q(last_seq__gte=0), name="wallet_last_seq_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet of user {self.user_id}: {self.balance} ({self.held} held)"
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+class HoldStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Hold(models.Model):
+    """A reservation of energy for an action in progress; resolves exactly once."""
+
+    # A UUID: hold ids travel through the satellites' backends and the API.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    amount = models.BigIntegerField()
+    captured_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Set on capture; the rest was released."
+    )
+    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.PENDING)
+    action_code = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=OperationSource.choices, default=OperationSource.API)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_gt_0"),
+            _choices_check("status", HoldStatus, "hold_status_valid"),
+            _choices_check("source", OperationSource, "hold_source_valid"),
+            # Captured holds, and only they, carry a captured amount in 1..amount.
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.CAPTURED, captured_amount__isnull=False)
+                | (~Q(status=HoldStatus.CAPTURED) & Q(captured_amount__isnull=True)),
+                name="hold_captured_amount_iff_captured",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount__isnull=True)
+                | Q(captured_amount__gt=0, captured_amount__lte=F("amount")),
+                name="hold_captured_amount_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.PENDING, resolved_at__isnull=True)
+                | (~Q(status=HoldStatus.PENDING) & Q(resolved_at__isnull=False)),
+                name="hold_resolved_at_iff_resolved",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="hold_expires_after_creation"),
+        ]
+        indexes = [
+            # The expiry job's scan: pending holds by deadline.
+            models.Index(fields=["expires_at"], name="hold_pending_expiry_idx",
+                         condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.id} ({self.amount}, {self.status})"
+
+
+class BalanceOperation(models.Model):
+    """One append-only ledger row. Never updated or deleted (a database trigger refuses)."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="operations")
+    seq = models.BigIntegerField(help_text="Position in the wallet's ledger, from 1.")
+    type = models.CharField(max_length=24, choices=OperationType.choices)
+    amount = models.BigIntegerField()
+    balance_before = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    held_before = models.BigIntegerField()
+    held_after = models.BigIntegerField()
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="operations")
+    # Set on the credit that refunds a debit/commit; UNIQUE, so a debit is refunded at most once.
+    refund_of = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunded_by"
+    )
+    source = models.CharField(max_length=16, choices=OperationSource.choices)
+    reason = models.CharField(max_length=255, blank=True, default="")
+    reference = models.CharField(max_length=255, blank=True, default="",
+                                 help_text="Action code, Stripe event id, ...")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    # sha256 of the request that used the idempotency key: a replay with another request
+    # is a conflict, not a silent success.
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "seq"], name="walletop_unique_wallet_seq"),
+            models.UniqueConstraint(fields=["wallet", "idempotency_key"], name="walletop_unique_wallet_idempotency_key"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="walletop_amount_gt_0"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="walletop_seq_gte_1"),
+            _choices_check("type", OperationType, "walletop_type_valid"),
+            _choices_check("source", OperationSource, "walletop_source_valid"),
+            *[_arithmetic_check(op_type) for op_type in OPERATION_EFFECTS],
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0, held_after__gte=0, held_after__lte=F("balance_after")),
+                name="walletop_after_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type__in=HOLD_TYPES) | Q(hold__isnull=False), name="walletop_hold_types_have_hold"
+            ),
+            models.CheckConstraint(
+                condition=Q(refund_of__isnull=True) | Q(type=OperationType.CREDIT), name="walletop_refund_is_credit"
+            ),
+            models.CheckConstraint(
+                condition=Q(hash__regex=r"^[0-9a-f]{64}$", prev_hash__regex=r"^[0-9a-f]{64}$"),
+                name="walletop_hashes_are_sha256_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.amount} (wallet {self.wallet_id} #{self.seq})"
+
+    @property
+    def available_after(self) -> int:
+        return self.balance_after - self.held_after
+
+
+class IncidentSeverity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CORRECTED = "corrected", "Auto-corrected"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Incident(models.Model):
+    """A wallet health finding. CRITICAL ones stay open until an operator resolves them."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="incidents")
+    code = models.CharField(max_length=48, help_text="e.g. hash_chain_broken, held_pending_mismatch")
+    severity = models.CharField(max_length=16, choices=IncidentSeverity.choices)
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    detail = models.JSONField(default=dict, blank=True)
+    correction = models.ForeignKey(BalanceOperation, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", help_text="The operation that corrected it.")
+    detected_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    times_seen = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            _choices_check("severity", IncidentSeverity, "incident_severity_valid"),
+            _choices_check("status", IncidentStatus, "incident_status_valid"),
+            # One open incident per wallet and anomaly: the hourly job bumps it instead of
+            # opening (and mailing) a new one every hour.
+            models.UniqueConstraint(fields=["wallet", "code"], condition=Q(status="open"),
+                                    name="incident_one_open_per_wallet_code"),
+            models.CheckConstraint(
+                condition=~Q(status=IncidentStatus.CORRECTED) | Q(correction__isnull=False),
+                name="incident_corrected_has_operation",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-detected_at"], name="incident_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.code} on wallet {self.wallet_id} ({self.status})"
+
+
+# --- Catalogues (§3): data an admin edits ----------------------------------------------
+
+
+class EnergyActionCategory(models.TextChoices):
+    SIMPLE = "simple", "Simple"
+    MEDIUM = "medium", "Medium"
+    COMPLEX = "complex", "Complex"
+    PREMIUM = "premium", "Premium"
+    LUNA = "luna", "Luna"
+
+
+class EnergyAction(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=120)
+    category = models.CharField(max_length=16, choices=EnergyActionCategory.choices)
+    cost = models.PositiveIntegerField(help_text="Energy points; 0 for a free action.")
+    source_app = models.CharField(max_length=32, help_text="letters, cv, luna or any")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["cost", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(cost__gte=0), name="energyaction_cost_gte_0"),
+            _choices_check("category", EnergyActionCategory, "energyaction_category_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.cost})"
+
+
+class EnergyPackBadge(models.TextChoices):
+    NONE = "", "None"
+    POPULAR = "popular", "Popular"
+    BEST_DEAL = "best_deal", "Best deal"
+
+
+class EnergyPack(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=120)
+    price_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217, upper case")
+    energy_points = models.PositiveIntegerField(default=0, help_text="0 for the unlimited pack.")
+    first_purchase_bonus_percent = models.PositiveSmallIntegerField(default=0)
+    badge = models.CharField(max_length=16, choices=EnergyPackBadge.choices, blank=True, default="")
+    is_unlimited = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["price_cents", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_cents__gt=0), name="energypack_price_gt_0"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="energypack_currency_iso"),
+            models.CheckConstraint(condition=Q(is_unlimited=True) | Q(energy_points__gt=0),
+                                   name="energypack_points_unless_unlimited"),
+            models.CheckConstraint(condition=Q(first_purchase_bonus_percent__lte=100),
+                                   name="energypack_bonus_lte_100"),
+            _choices_check("badge", EnergyPackBadge, "energypack_badge_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.price_cents // 100}.{self.price_cents % 100:02d} {self.currency})"

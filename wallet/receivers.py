@@ -1,0 +1,11 @@
+"""Signal receivers: thin, they call a service."""
+
+from __future__ import annotations
+
+from wallet.services import wallet_open
+
+
+def open_wallet_on_registration(sender, *, user, **kwargs) -> None:
+    """`user_registered` is sent inside the registration transaction: if this fails, the
+    user is not created either."""
+    wallet_open(user=user, welcome_grant=True)
