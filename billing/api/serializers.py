@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.models import Payment
+from billing.webhooks.energy_packs import ENERGY_PACK
+
+
+def split_product(value: str) -> tuple[str, str]:
+    """``"cafe_luna"`` (an energy pack) or ``"<kind>:<code>"``."""
+    kind, sep, code = value.partition(":")
+    return (kind, code) if sep else (ENERGY_PACK, value)
+
+
+class PurchaseRequestSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
+    pack = serializers.SlugField(max_length=64, help_text="Energy pack code, e.g. cafe_luna.")
+
+
+class ProductRequestSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
+    product = serializers.RegexField(
+        r"^([a-z_]+:)?[a-z0-9_-]+$", max_length=120,
+        help_text='An energy pack code ("cafe_luna") or "<kind>:<code>".',
+    )
+
+
+class CheckoutResponseSerializer(serializers.Serializer):
+    payment_id = serializers.UUIDField()
+    checkout_url = serializers.URLField()
+
+
+class CreateIntentResponseSerializer(serializers.Serializer):
+    payment_id = serializers.UUIDField()
+    payment_intent_id = serializers.CharField()
+    client_secret = serializers.CharField()
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    publishable_key = serializers.CharField()
+
+
+class ConfirmPaymentRequestSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
+    payment_intent_id = serializers.RegexField(r"^pi_[A-Za-z0-9_]+$", max_length=255)
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    product = serializers.CharField(source="product_code")
+    energy_credited = serializers.IntegerField(
+        source="fulfilled_quantity", help_text="What the payment granted (energy points for packs)."
+    )
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id", "status", "flow", "product_kind", "product", "amount_cents", "currency",
+            "amount_refunded_cents", "energy_credited", "created_at", "status_changed_at",
+        ]
+        read_only_fields = fields
+
+
+class WebhookAckSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["processed", "ignored"])

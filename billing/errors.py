@@ -1,0 +1,58 @@
+"""Billing's typed errors (all render as the §7 error shape)."""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from phoenix.core.errors import ConflictError, NotFoundError, PhoenixError, ServiceUnavailableError
+
+
+class StripeNotConfigured(ServiceUnavailableError):
+    code = "stripe_not_configured"
+    default_detail = "Payments are not available: Stripe is not configured."
+
+
+class StripeUnavailable(ServiceUnavailableError):
+    code = "stripe_unavailable"
+    default_detail = "Stripe could not be reached or refused the request; try again later."
+
+
+class UnlimitedCannotBuyPacks(ConflictError):
+    code = "unlimited_cannot_buy_packs"
+    default_detail = "Users with unlimited energy cannot buy energy packs."
+
+
+class UnknownProduct(NotFoundError):
+    code = "unknown_product"
+    default_detail = "No such product for sale."
+
+
+class PaymentNotFound(NotFoundError):
+    code = "payment_not_found"
+    default_detail = "No such payment."
+
+
+class IllegalPaymentTransition(ConflictError):
+    """A payment status change outside the §6 state machine."""
+
+    code = "illegal_payment_transition"
+    default_detail = "This payment cannot move to that status."
+
+
+class InvalidWebhook(PhoenixError):
+    code = "invalid_webhook"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The webhook could not be verified."
+
+
+class WebhookProcessingFailed(PhoenixError):
+    """A handler failed: answered 5xx so Stripe retries; the failure is recorded."""
+
+    code = "webhook_processing_failed"
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = "The event was stored but processing failed; it will be retried."
+
+
+class WebhookEventNotFailed(ConflictError):
+    code = "webhook_event_not_failed"
+    default_detail = "Only a failed or received event can be re-processed."

@@ -1,0 +1,158 @@
+"""The one seam for every outbound Stripe call (DESIGN.md §6).
+
+Everything Phoenix asks of Stripe goes through these functions, which use the official
+client (``stripe.StripeClient``) pointed at ``settings.STRIPE_API_BASE`` (a local
+Stripe-compatible server in development and tests). They return plain dicts in Stripe's
+object shapes, so callers never depend on the client library's object type.
+
+Without ``STRIPE_SECRET_KEY`` every call raises ``StripeNotConfigured`` (503
+``stripe_not_configured``); nothing else in Phoenix needs Stripe to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+import structlog
+from django.conf import settings
+
+from billing.errors import StripeNotConfigured, StripeUnavailable
+
+logger = structlog.get_logger("phoenix.billing.gateway")
+
+
+def stripe_is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def ensure_configured() -> None:
+    """Raise 503 ``stripe_not_configured`` before doing any work that needs Stripe."""
+    if not stripe_is_configured():
+        raise StripeNotConfigured()
+
+
+def _client() -> stripe.StripeClient:
+    ensure_configured()
+    # Built per call (cheap): settings may differ per test, and no module state leaks.
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE.rstrip("/")},
+        max_network_retries=2,  # POSTs carry an idempotency key, so retries are safe
+    )
+
+
+def _call(operation: str, fn, *args, **kwargs) -> dict[str, Any]:
+    try:
+        obj = fn(*args, **kwargs)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        logger.warning("stripe_unavailable", operation=operation, error=str(exc))
+        raise StripeUnavailable() from exc
+    except stripe.StripeError as exc:
+        # A refused request (bad parameters, bad key): our bug or config, not the user's.
+        logger.error("stripe_request_refused", operation=operation, error=str(exc))
+        raise StripeUnavailable(
+            "Stripe refused the request.", code="stripe_request_refused"
+        ) from exc
+    return obj.to_dict()
+
+
+def _options(idempotency_key: str | None) -> dict[str, Any]:
+    return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+
+def checkout_session_create(
+    *,
+    amount_cents: int,
+    currency: str,
+    product_name: str,
+    metadata: dict[str, str],
+    client_reference_id: str,
+    customer_email: str | None = None,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """A one-off payment Checkout Session for one line item priced inline."""
+    client = _client()
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": amount_cents,
+                    "product_data": {"name": product_name},
+                },
+            }
+        ],
+        "metadata": metadata,
+        # Copied onto the PaymentIntent, so charges/refunds/disputes can be traced back.
+        "payment_intent_data": {"metadata": metadata},
+        "client_reference_id": client_reference_id,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if customer_email:
+        params["customer_email"] = customer_email
+    return _call(
+        "checkout_session_create",
+        client.v1.checkout.sessions.create,
+        params=params,
+        options=_options(idempotency_key),
+    )
+
+
+def checkout_session_retrieve(*, session_id: str) -> dict[str, Any]:
+    client = _client()
+    return _call("checkout_session_retrieve", client.v1.checkout.sessions.retrieve, session_id)
+
+
+def payment_intent_create(
+    *,
+    amount_cents: int,
+    currency: str,
+    metadata: dict[str, str],
+    description: str,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    client = _client()
+    params: dict[str, Any] = {
+        "amount": amount_cents,
+        "currency": currency,
+        "metadata": metadata,
+        "description": description,
+        "automatic_payment_methods": {"enabled": True},
+    }
+    return _call(
+        "payment_intent_create",
+        client.v1.payment_intents.create,
+        params=params,
+        options=_options(idempotency_key),
+    )
+
+
+def payment_intent_retrieve(*, payment_intent_id: str) -> dict[str, Any]:
+    client = _client()
+    return _call("payment_intent_retrieve", client.v1.payment_intents.retrieve, payment_intent_id)
+
+
+def subscription_cancel(*, subscription_id: str) -> dict[str, Any]:
+    """Cancel a subscription at once (licenses: a PREMIUM collaborator joins a pool)."""
+    client = _client()
+    return _call("subscription_cancel", client.v1.subscriptions.cancel, subscription_id)
+
+
+def subscription_update(
+    *, subscription_id: str, params: dict[str, Any], idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """E.g. ``{"cancel_at_period_end": True}`` or a seat-quantity change."""
+    client = _client()
+    return _call(
+        "subscription_update",
+        client.v1.subscriptions.update,
+        subscription_id,
+        params=params,
+        options=_options(idempotency_key),
+    )

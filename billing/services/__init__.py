@@ -1,0 +1,1 @@
+"""Billing's writes, by topic: payments, webhooks, reconciliation."""

@@ -1,0 +1,148 @@
+"""The webhook pipeline: verify, store, dispatch, record the outcome (DESIGN.md §6).
+
+1. ``webhook_verify``: the ``Stripe-Signature`` header (``t=<unix>,v1=<hex>``: HMAC-SHA256
+   of ``"<t>.<raw body>"`` with ``STRIPE_WEBHOOK_SECRET``, timestamp within 300 s) is
+   checked by the Stripe library before the body is even parsed. Anything wrong: 400,
+   nothing stored.
+2. ``webhook_event_record``: every verified event is stored once (unique Stripe id);
+   repeated deliveries bump ``deliveries``.
+3. ``webhook_event_process``: the event row is locked (concurrent duplicate deliveries
+   queue here, then find it processed), the handlers run inside a savepoint; on failure the
+   savepoint is rolled back (no partial domain state) while the failure itself (status,
+   error, attempts) is committed, and the caller answers 5xx so Stripe retries.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing import webhooks
+from billing.errors import (
+    InvalidWebhook,
+    StripeNotConfigured,
+    WebhookEventNotFailed,
+    WebhookProcessingFailed,
+)
+from billing.models import WebhookEvent, WebhookEventStatus
+
+logger = structlog.get_logger("phoenix.billing.webhooks")
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+_DONE = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
+
+
+def webhook_verify(*, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+    """The verified, parsed event; raises ``InvalidWebhook`` (400) otherwise."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise StripeNotConfigured("Webhooks cannot be verified: STRIPE_WEBHOOK_SECRET is not set.")
+    if not signature_header:
+        raise InvalidWebhook("Missing Stripe-Signature header.", code="missing_signature")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature_header, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise InvalidWebhook(str(exc).split(". ")[0], code="invalid_signature") from None
+    try:
+        event = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidWebhook("The body is not valid JSON.", code="malformed_payload") from None
+    if (
+        not isinstance(event, dict)
+        or event.get("object") != "event"
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(event.get("data"), dict)
+    ):
+        raise InvalidWebhook("The body is not a Stripe event.", code="malformed_payload")
+    return event
+
+
+def webhook_event_record(*, event: dict[str, Any]) -> WebhookEvent:
+    """Store a verified event (once); a repeated delivery only bumps ``deliveries``."""
+    created = event.get("created")
+    record, created_now = WebhookEvent.objects.get_or_create(
+        stripe_id=event["id"],
+        defaults={
+            "type": event["type"],
+            "livemode": bool(event.get("livemode", False)),
+            "api_version": event.get("api_version") or "",
+            "stripe_created": (
+                datetime.fromtimestamp(int(created), tz=UTC) if created is not None else None
+            ),
+            "payload": event,
+            "deliveries": 1,
+        },
+    )
+    if not created_now:
+        WebhookEvent.objects.filter(pk=record.pk).update(deliveries=F("deliveries") + 1)
+    return record
+
+
+def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
+    """Dispatch a stored event to its handlers, once; see the module docstring."""
+    failure: BaseException | None = None
+    with transaction.atomic():
+        record = WebhookEvent.objects.select_for_update().get(pk=webhook_event_id)
+        if record.status in _DONE:
+            return record
+        now = timezone.now()
+        if not webhooks.handlers_for(record.type):
+            record.status = WebhookEventStatus.IGNORED
+            record.processed_at = now
+            record.save(update_fields=["status", "processed_at"])
+            return record
+        record.attempts += 1
+        record.last_attempt_at = now
+        try:
+            with transaction.atomic():  # savepoint: a failure undoes every domain write
+                webhooks.dispatch(webhooks.StripeEvent.from_payload(record.payload))
+        except Exception as exc:  # noqa: BLE001 - any handler failure is recorded, then re-raised
+            failure = exc
+            record.status = WebhookEventStatus.FAILED
+            record.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        else:
+            record.status = WebhookEventStatus.PROCESSED
+            record.processed_at = timezone.now()
+            record.error = ""
+        record.save(
+            update_fields=["status", "processed_at", "error", "attempts", "last_attempt_at"]
+        )
+    if failure is not None:
+        logger.error(
+            "webhook_processing_failed",
+            stripe_event_id=record.stripe_id, type=record.type, error=record.error,
+            exc_info=failure,
+        )
+        raise WebhookProcessingFailed(stripe_event_id=record.stripe_id) from failure
+    return record
+
+
+def webhook_receive(*, payload: bytes, signature_header: str | None) -> WebhookEvent:
+    """The whole pipeline for one delivery (the view's only call)."""
+    event = webhook_verify(payload=payload, signature_header=signature_header)
+    record = webhook_event_record(event=event)
+    return webhook_event_process(webhook_event_id=record.pk)
+
+
+def webhook_event_reprocess(*, webhook_event_id: int) -> WebhookEvent:
+    """Re-play a failed (or never processed) event: from the admin or a shell.
+
+    Handlers are idempotent, so a re-play after Stripe's own retry already succeeded
+    is harmless; a processed or ignored event is refused to keep the record honest.
+    """
+    record = WebhookEvent.objects.get(pk=webhook_event_id)
+    if record.status in _DONE:
+        raise WebhookEventNotFailed()
+    return webhook_event_process(webhook_event_id=record.pk)
