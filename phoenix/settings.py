@@ -50,7 +50,7 @@ PHOENIX_DATA_DIR = Path(env.str("PHOENIX_DATA_DIR", default=str(BASE_DIR / ".dev
 EMBEDDED_SERVICES = embedded.export_service_urls(PHOENIX_DATA_DIR)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "phoenix.core.admin_site.PhoenixAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

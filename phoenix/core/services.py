@@ -5,6 +5,8 @@ from datetime import datetime
 from django.core.cache import cache
 from django.utils import timezone
 
+from phoenix.core.errors import PhoenixError
+
 WORKER_HEARTBEAT_KEY = "core:worker-heartbeat"
 WORKER_HEARTBEAT_TTL_S = 24 * 3600
 
@@ -13,3 +15,34 @@ def worker_heartbeat_record(*, now: datetime | None = None) -> datetime:
     now = now or timezone.now()
     cache.set(WORKER_HEARTBEAT_KEY, now.isoformat(), timeout=WORKER_HEARTBEAT_TTL_S)
     return now
+
+
+class ReasonRequired(PhoenixError):
+    code = "reason_required"
+    default_detail = "Operator actions need a reason."
+
+
+def admin_action_record(
+    *,
+    actor,
+    action: str,
+    target,
+    reason: str,
+    before: dict | None = None,
+    after: dict | None = None,
+):
+    """Write the audit row of an operator action, in the caller's transaction."""
+    from phoenix.core.models import AdminAction
+
+    if not (reason or "").strip():
+        raise ReasonRequired()
+    return AdminAction.objects.create(
+        actor=actor,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        target_repr=str(target)[:255],
+        reason=reason.strip(),
+        before=before or {},
+        after=after or {},
+    )

@@ -1,0 +1,44 @@
+"""Panels of the admin dashboard (DESIGN.md §9), contributed by each app.
+
+Apps register a panel from their AppConfig.ready(); the admin index renders them in
+order. A panel's ``build(now)`` is a selector: a bounded number of queries whatever the
+data size. Charts are ``{"type", "labels", "datasets"}`` dicts drawn by Chart.js.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DashboardPanel:
+    key: str
+    title: str
+    template: str
+    build: Callable[[datetime], dict[str, Any]]
+    order: int = 100
+
+
+_panels: dict[str, DashboardPanel] = {}
+
+
+def register_dashboard_panel(panel: DashboardPanel) -> None:
+    _panels[panel.key] = panel
+
+
+def dashboard_panels() -> list[DashboardPanel]:
+    return sorted(_panels.values(), key=lambda panel: (panel.order, panel.key))
+
+
+def chart(*, chart_id: str, type: str, labels: list, datasets: list[dict]) -> dict[str, Any]:
+    """A chart spec for templates/admin/dashboard/chart.html."""
+    return {
+        "id": chart_id,
+        "script_id": f"chart-data-{chart_id}",
+        "type": type,
+        "labels": labels,
+        "datasets": datasets,
+    }
