@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class SubscriptionsConfig(AppConfig):
     name = "subscriptions"
     verbose_name = "Subscriptions"
+
+    def ready(self) -> None:
+        from phoenix.accounts.profile import register_profile_section
+        from phoenix.accounts.signals import user_registered
+        from subscriptions.selectors import access_profile_section
+        from subscriptions.services import on_user_registered
+
+        # Registration opens the TRIAL in the same transaction as the user row (§1).
+        user_registered.connect(on_user_registered, dispatch_uid="subscriptions.open_trial")
+        register_profile_section("access", access_profile_section)

@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from subscriptions.api import views
+
+urlpatterns = [
+    path("access/<str:user_id>", views.AccessView.as_view(), name="subscriptions-access"),
+]

@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from subscriptions.models import Access, AccessEvent, Plan
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit and state rows change only through services: the admin only shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AccessEventInline(admin.TabularInline):
+    model = AccessEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "from_type", "to_type", "event_time", "reference")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Access)
+class AccessAdmin(ReadOnlyAdmin):
+    list_display = ("user", "type", "license_status", "trial_ends_at", "current_period_end",
+                    "cancel_at_period_end", "updated_at")
+    list_filter = ("type", "license_status", "cancel_at_period_end")
+    search_fields = ("user__email", "stripe_subscription_id")
+    inlines = [AccessEventInline]
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "access", "kind", "from_type", "to_type", "event_time", "reference")
+    list_filter = ("kind",)
+    search_fields = ("access__user__email", "reference")
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    # Prices are admin data (DESIGN.md §3/§4).
+    list_display = ("code", "label", "audience", "kind", "price_cents", "currency", "is_active")
+    list_filter = ("audience", "kind", "is_active")
