@@ -87,6 +87,16 @@ def fallback_type(access: Access, *, now: datetime) -> str:
     return AccessType.EXPIRED
 
 
+def type_after_license_revoked(access: Access, *, now: datetime) -> str:
+    """The type a user has once the license they hold ends: unchanged when they have
+    access of their own (PREMIUM, LIFETIME), else the fallback without the license."""
+    if access.type != AccessType.LICENSED:
+        return access.type
+    if access.trial_ends_at is not None and access.trial_ends_at > now:
+        return AccessType.TRIAL
+    return AccessType.EXPIRED
+
+
 @dataclass(frozen=True)
 class ExpiryStep:
     """One planned time-driven expiry (the hourly job); printable for --dry-run."""

@@ -24,7 +24,12 @@ from django.utils import timezone
 from phoenix.core.errors import ConflictError
 from subscriptions.jobs import advisory_lock
 from subscriptions.models import Access, AccessEvent, AccessType, LicenseOverlay
-from subscriptions.selectors import ExpiryStep, access_expiry_plan, fallback_type
+from subscriptions.selectors import (
+    ExpiryStep,
+    access_expiry_plan,
+    fallback_type,
+    type_after_license_revoked,
+)
 
 TRIAL_DAYS = 7
 
@@ -381,9 +386,8 @@ def access_revoke_license(*, user, now: datetime, reference: str = "") -> Access
     if access.license_status == LicenseOverlay.NONE:
         return AccessChange(access, False, "unchanged")
     from_type = access.type
+    access.type = type_after_license_revoked(access, now=now)
     access.license_status = LicenseOverlay.NONE
-    if access.type == AccessType.LICENSED:
-        access.type = fallback_type(access, now=now)
     _record(access, kind="license_revoked", from_type=from_type, event_time=now, reference=reference)
     return AccessChange(access, True)
 

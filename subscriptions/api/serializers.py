@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from subscriptions.models import AccessType, LicenseOverlay
+from subscriptions.models import AccessType
 
 
 class AccessSerializer(serializers.Serializer):
@@ -11,4 +11,4 @@ class AccessSerializer(serializers.Serializer):
     trial_ends_at = serializers.DateTimeField(allow_null=True)
     current_period_end = serializers.DateTimeField(allow_null=True)
     cancel_at_period_end = serializers.BooleanField()
-    license_status = serializers.ChoiceField(choices=LicenseOverlay.values)
+    license_status = serializers.CharField(help_text="none | active | suspended: the license the user holds")

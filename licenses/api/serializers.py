@@ -1,0 +1,96 @@
+from rest_framework import serializers
+
+
+
+class ProUserRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField()
+
+
+class ProAccountSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.CharField(help_text="trial | active | expired | suspended")
+    trial_ends_at = serializers.DateTimeField()
+    billing_anchor_day = serializers.IntegerField(allow_null=True)
+    next_billing_at = serializers.DateTimeField(allow_null=True, help_text="The next grouped billing date.")
+    regularize_required = serializers.SerializerMethodField(
+        help_text="A grouped renewal failed: the pro must regularize the payment."
+    )
+    created_at = serializers.DateTimeField()
+
+    def get_regularize_required(self, account) -> bool:
+        return account.status == ProAccountStatus.SUSPENDED
+
+
+class PendingAssignmentSerializer(serializers.Serializer):
+    collaborator = ProUserRefSerializer()
+    created_at = serializers.DateTimeField()
+
+
+class LicenseSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.CharField(help_text="monthly | lifetime")
+    status = serializers.CharField(help_text="available | active | suspended | canceled | unlinked")
+    is_owner_license = serializers.BooleanField()
+    assignee = ProUserRefSerializer(allow_null=True)
+    assigned_at = serializers.DateTimeField(allow_null=True)
+    effective_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a cancel/unlink takes effect (the grouped billing date)."
+    )
+    pending_assignment = serializers.SerializerMethodField()
+
+    def get_pending_assignment(self, lic) -> PendingAssignmentSerializer(allow_null=True):
+        pending = getattr(lic, "pending_assignment", None)
+        return PendingAssignmentSerializer(pending).data if pending is not None else None
+
+
+class LicenseCountsSerializer(serializers.Serializer):
+    available = serializers.IntegerField()
+    active = serializers.IntegerField()
+    suspended = serializers.IntegerField()
+    canceled = serializers.IntegerField()
+    unlinked = serializers.IntegerField()
+
+
+class LicensePoolSerializer(serializers.Serializer):
+    counts = LicenseCountsSerializer()
+    total = serializers.IntegerField()
+    licenses = LicenseSerializer(many=True)
+
+
+class LicenseRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.CharField(help_text="monthly | lifetime")
+    status = serializers.CharField(help_text="available | active | suspended | canceled | unlinked")
+
+
+class CollaboratorSerializer(serializers.Serializer):
+    user = ProUserRefSerializer()
+    linked_at = serializers.DateTimeField()
+    access_type = serializers.CharField(help_text="TRIAL | PREMIUM | LIFETIME | LICENSED | EXPIRED")
+    premium = serializers.BooleanField()
+    license = LicenseRefSerializer(allow_null=True)
+    activity_visible = serializers.BooleanField(help_text="Activity is shown only when the collaborator has premium access.")
+    activity = serializers.ListField(
+        child=serializers.DictField(), allow_null=True,
+        help_text="null when hidden. No activity source is wired yet: an empty list when visible.",
+    )
+
+
+class LinkSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class AssignSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(help_text="The collaborator (or the owner themselves).")
+
+
+class AssignResponseSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["assigned", "needs_cancel_existing"])
+    license = LicenseSerializer()
+
+
+class MembershipSerializer(serializers.Serializer):
+    pro_account_id = serializers.UUIDField(source="pro_account.public_id")
+    owner = ProUserRefSerializer(source="pro_account.owner")
+    linked_at = serializers.DateTimeField(source="created_at")

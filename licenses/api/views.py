@@ -1,0 +1,219 @@
+"""The /pro API (DESIGN.md §5, §7): thin views over licenses.services and selectors.
+
+Purchasing seats needs Stripe and lives in billing (it calls ``license_purchase``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from licenses import selectors, services
+from licenses.api import serializers as s
+from licenses.models import License, Membership, ProAccount
+from phoenix.core.api import ErrorSerializer
+from phoenix.core.errors import NotFoundError
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+NO_ACCOUNT = _error("pro_account_not_found: the caller has no pro account")
+UNAUTH = _error("not_authenticated")
+
+
+class CollaboratorNotFound(NotFoundError):
+    code = "collaborator_not_found"
+    default_detail = "No such user."
+
+
+def _license(account: ProAccount, license_id: str) -> License:
+    try:
+        public_id = uuid.UUID(str(license_id))
+    except ValueError:
+        raise services.LicenseNotFound() from None
+    lic = License.objects.filter(pro_account=account, public_id=public_id).select_related("assignee").first()
+    if lic is None:
+        raise services.LicenseNotFound()
+    return lic
+
+
+def _user_by_public_id(value) -> object:
+    user = get_user_model().objects.filter(public_id=value, is_active=True).first()
+    if user is None:
+        raise CollaboratorNotFound()
+    return user
+
+
+def _license_body(lic: License) -> dict:
+    lic = License.objects.select_related("assignee", "pending_assignment__collaborator").filter(pk=lic.pk).first() or lic
+    return s.LicenseSerializer(lic).data
+
+
+class ProAccountView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], responses={200: s.ProAccountSerializer, 401: UNAUTH, 404: NO_ACCOUNT})
+    def get(self, request):
+        return Response(s.ProAccountSerializer(selectors.pro_account_for_owner(request.user)).data)
+
+    @extend_schema(
+        tags=["pro"], request=None,
+        responses={201: s.ProAccountSerializer, 401: UNAUTH, 409: _error("pro_account_exists")},
+        description="Open a pro account for the caller, with a 7-day trial.",
+    )
+    def post(self, request):
+        account = services.pro_account_open(owner=request.user)
+        return Response(s.ProAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class CollaboratorListView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], responses={200: s.CollaboratorSerializer(many=True), 401: UNAUTH, 404: NO_ACCOUNT})
+    def get(self, request):
+        account = selectors.pro_account_for_owner(request.user)
+        return Response(s.CollaboratorSerializer(selectors.collaborators_for(pro_account=account), many=True).data)
+
+    @extend_schema(
+        tags=["pro"], request=s.LinkSerializer,
+        responses={
+            201: s.CollaboratorSerializer, 400: _error("validation_error, cannot_link_owner"), 401: UNAUTH,
+            404: _error("pro_account_not_found, collaborator_not_found"), 409: _error("already_linked"),
+        },
+        description="Link an existing user as a collaborator (also during the trial).",
+    )
+    def post(self, request):
+        data = s.LinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = selectors.pro_account_for_owner(request.user)
+        user = get_user_model().objects.filter(email=data.validated_data["email"].strip().lower(), is_active=True).first()
+        if user is None:
+            raise CollaboratorNotFound()
+        services.collaborator_link(pro_account=account, collaborator=user, actor=request.user)
+        row = next(r for r in selectors.collaborators_for(pro_account=account) if r["user"].pk == user.pk)
+        return Response(s.CollaboratorSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class CollaboratorDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=None,
+        responses={204: None, 401: UNAUTH, 404: _error("pro_account_not_found, collaborator_not_found"),
+                   409: _error("not_a_collaborator")},
+        description="Unlink a collaborator: their license becomes `unlinked`, they keep access "
+        "until the grouped billing date.",
+    )
+    def delete(self, request, user_id):
+        account = selectors.pro_account_for_owner(request.user)
+        try:
+            user = _user_by_public_id(uuid.UUID(str(user_id)))
+        except ValueError:
+            raise CollaboratorNotFound() from None
+        services.collaborator_unlink(pro_account=account, collaborator=user, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LicensePoolView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], responses={200: s.LicensePoolSerializer, 401: UNAUTH, 404: NO_ACCOUNT})
+    def get(self, request):
+        account = selectors.pro_account_for_owner(request.user)
+        return Response(s.LicensePoolSerializer(selectors.license_pool(pro_account=account)).data)
+
+
+class LicenseAssignView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=s.AssignSerializer,
+        responses={
+            200: s.AssignResponseSerializer,
+            202: OpenApiResponse(s.AssignResponseSerializer, description="needs_cancel_existing: the "
+                                 "collaborator is PREMIUM; the assignment is pending until Stripe confirms "
+                                 "their personal subscription is canceled."),
+            400: _error("validation_error"), 401: UNAUTH,
+            404: _error("pro_account_not_found, license_not_found, collaborator_not_found"),
+            409: _error("already_lifetime, already_licensed, license_not_available, not_a_collaborator, "
+                        "assignment_pending, pro_account_not_active"),
+        },
+    )
+    def post(self, request, license_id):
+        data = s.AssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = selectors.pro_account_for_owner(request.user)
+        lic = _license(account, license_id)
+        user = _user_by_public_id(data.validated_data["user_id"])
+        result = services.license_assign(license=lic, collaborator=user, actor=request.user)
+        code = status.HTTP_202_ACCEPTED if result.outcome == "needs_cancel_existing" else status.HTTP_200_OK
+        return Response({"outcome": result.outcome, "license": _license_body(result.license)}, status=code)
+
+
+class LicenseCancelView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=None,
+        responses={200: s.LicenseSerializer, 401: UNAUTH, 404: _error("pro_account_not_found, license_not_found"),
+                   409: _error("license_not_cancelable")},
+        description="Cancel a seat: effective on the grouped billing date (monthly deleted, "
+        "lifetime back to the pool); the collaborator keeps access until then.",
+    )
+    def post(self, request, license_id):
+        account = selectors.pro_account_for_owner(request.user)
+        lic = services.license_cancel(license=_license(account, license_id), actor=request.user)
+        return Response(_license_body(lic))
+
+
+class LicenseUnlinkView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=None,
+        responses={200: s.LicenseSerializer, 401: UNAUTH, 404: _error("pro_account_not_found, license_not_found"),
+                   409: _error("license_not_unlinkable")},
+        description="Unlink the collaborator holding this seat (effective on the grouped billing date).",
+    )
+    def post(self, request, license_id):
+        account = selectors.pro_account_for_owner(request.user)
+        lic = _license(account, license_id)
+        services.license_unlink(license=lic, actor=request.user)
+        return Response(_license_body(lic))
+
+
+class MembershipListView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], responses={200: s.MembershipSerializer(many=True), 401: UNAUTH},
+                   description="The pro accounts the caller is linked to as a collaborator.")
+    def get(self, request):
+        memberships = Membership.objects.filter(collaborator=request.user).select_related("pro_account__owner")
+        return Response(s.MembershipSerializer(memberships.order_by("id"), many=True).data)
+
+
+class LeaveView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=None,
+        responses={204: None, 401: UNAUTH, 404: NO_ACCOUNT, 409: _error("not_a_collaborator")},
+        description="The caller (a collaborator) leaves a pro account: their license becomes "
+        "`unlinked`, access kept until the grouped billing date.",
+    )
+    def post(self, request, pro_account_id):
+        try:
+            account = ProAccount.objects.filter(public_id=uuid.UUID(str(pro_account_id))).first()
+        except ValueError:
+            account = None
+        if account is None:
+            raise selectors.ProAccountNotFound()
+        services.collaborator_unlink(pro_account=account, collaborator=request.user, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

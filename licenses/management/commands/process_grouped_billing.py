@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from licenses import services
+from subscriptions.jobs import parse_job_now
+from subscriptions.services import JobAlreadyRunning
+
+
+class Command(BaseCommand):
+    help = "Process the grouped billing date: canceled/unlinked seats due, next date (hourly job)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--now", help="ISO datetime to run at (default: now)")
+        parser.add_argument("--dry-run", action="store_true", help="print what would be done")
+
+    def handle(self, *args, now=None, dry_run=False, **options):
+        at = parse_job_now(now)
+        try:
+            steps = services.grouped_billing_run(now=at, dry_run=dry_run)
+        except JobAlreadyRunning:
+            raise CommandError("another run holds the lock; nothing done") from None
+        prefix = "[dry-run] would do" if dry_run else "done"
+        for step in steps:
+            self.stdout.write(f"{prefix}: {step.describe()}")
+        self.stdout.write(f"{len(steps)} step(s) at {at.isoformat()}")
