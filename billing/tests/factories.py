@@ -1,187 +1,31 @@
-"""Stripe payloads in Stripe's real shapes, signed as Stripe signs them, and model factories.
-
-Event envelope (API version 2026-05-27.dahlia, as dj-stripe 2.11's default):
-``{"id": "evt_...", "object": "event", "api_version", "created", "data": {"object": ...,
-"previous_attributes"?}, "livemode", "pending_webhooks", "request": {"id",
-"idempotency_key"}, "type"}``.
-"""
+"""Test factories: Stripe payloads (billing.stripe_payloads), signed posts, model rows."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
-import json
-import secrets
-import time
 from typing import Any
 
 import factory
 
 from billing.models import Payment, PaymentFlow
-from billing.services.payments import META_KIND, META_PRODUCT, META_USER
+from billing.stripe_payloads import (  # noqa: F401  (re-exported for the tests)
+    API_VERSION,
+    charge,
+    checkout_session,
+    dispute,
+    encode,
+    event,
+    payment_intent,
+    phoenix_metadata,
+    stripe_id,
+)
 
-API_VERSION = "2026-05-27.dahlia"
+from billing.stripe_payloads import signature_header as _signature_header
+
 WEBHOOK_SECRET = "whsec_test_phoenix_local"
-_clock = itertools.count(1)
-
-
-def stripe_id(prefix: str) -> str:
-    return f"{prefix}_test_{secrets.token_hex(12)}"
-
-
-def phoenix_metadata(*, user, code: str = "cafe_luna", kind: str = "energy_pack") -> dict[str, str]:
-    return {META_USER: str(user.public_id), META_KIND: kind, META_PRODUCT: code}
-
-
-def event(event_type: str, obj: dict[str, Any], *, event_id: str | None = None,
-          created: int | None = None, previous_attributes: dict | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"object": obj}
-    if previous_attributes is not None:
-        data["previous_attributes"] = previous_attributes
-    return {
-        "id": event_id or stripe_id("evt"),
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": created or int(time.time()),
-        "data": data,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-
-
-def checkout_session(*, session_id: str | None = None, amount: int = 299, currency: str = "eur",
-                     metadata: dict[str, str] | None = None, payment_intent: str | None = None,
-                     payment_status: str = "paid", status: str = "complete",
-                     client_reference_id: str | None = None) -> dict[str, Any]:
-    session_id = session_id or stripe_id("cs")
-    return {
-        "id": session_id,
-        "object": "checkout.session",
-        "after_expiration": None,
-        "allow_promotion_codes": None,
-        "amount_subtotal": amount,
-        "amount_total": amount,
-        "automatic_tax": {"enabled": False, "liability": None, "status": None},
-        "billing_address_collection": None,
-        "cancel_url": "http://localhost:8000/billing/canceled",
-        "client_reference_id": client_reference_id,
-        "created": int(time.time()) - 60,
-        "currency": currency,
-        "customer": stripe_id("cus"),
-        "customer_details": {"email": "buyer@example.com", "name": None, "tax_exempt": "none",
-                             "tax_ids": []},
-        "customer_email": None,
-        "expires_at": int(time.time()) + 86400,
-        "invoice": None,
-        "livemode": False,
-        "locale": None,
-        "metadata": metadata or {},
-        "mode": "payment",
-        "payment_intent": payment_intent if payment_intent is not None else stripe_id("pi"),
-        "payment_method_types": ["card"],
-        "payment_status": payment_status,
-        "status": status,
-        "subscription": None,
-        "success_url": "http://localhost:8000/billing/done?session_id={CHECKOUT_SESSION_ID}",
-        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "url": None,
-    }
-
-
-def payment_intent(*, intent_id: str | None = None, amount: int = 299, currency: str = "eur",
-                   status: str = "succeeded", metadata: dict[str, str] | None = None,
-                   latest_charge: str | None = None) -> dict[str, Any]:
-    intent_id = intent_id or stripe_id("pi")
-    return {
-        "id": intent_id,
-        "object": "payment_intent",
-        "amount": amount,
-        "amount_capturable": 0,
-        "amount_received": amount if status == "succeeded" else 0,
-        "automatic_payment_methods": {"enabled": True},
-        "canceled_at": None,
-        "capture_method": "automatic",
-        "client_secret": f"{intent_id}_secret_{secrets.token_hex(6)}",
-        "created": int(time.time()) - 60,
-        "currency": currency,
-        "customer": None,
-        "description": None,
-        "last_payment_error": None,
-        "latest_charge": latest_charge or (stripe_id("ch") if status == "succeeded" else None),
-        "livemode": False,
-        "metadata": metadata or {},
-        "payment_method": stripe_id("pm"),
-        "status": status,
-    }
-
-
-def charge(*, payment_intent_id: str, amount: int = 299, amount_refunded: int = 0,
-           currency: str = "eur", metadata: dict[str, str] | None = None,
-           charge_id: str | None = None) -> dict[str, Any]:
-    charge_id = charge_id or stripe_id("ch")
-    refunds = []
-    if amount_refunded:
-        refunds.append({"id": stripe_id("re"), "object": "refund", "amount": amount_refunded,
-                        "charge": charge_id, "currency": currency, "payment_intent": payment_intent_id,
-                        "status": "succeeded"})
-    return {
-        "id": charge_id,
-        "object": "charge",
-        "amount": amount,
-        "amount_captured": amount,
-        "amount_refunded": amount_refunded,
-        "balance_transaction": stripe_id("txn"),
-        "captured": True,
-        "created": int(time.time()) - 60,
-        "currency": currency,
-        "customer": None,
-        "disputed": False,
-        "livemode": False,
-        "metadata": metadata or {},
-        "paid": True,
-        "payment_intent": payment_intent_id,
-        "refunded": amount_refunded >= amount,
-        "refunds": {"object": "list", "data": refunds, "has_more": False, "total_count": len(refunds),
-                    "url": f"/v1/charges/{charge_id}/refunds"},
-        "status": "succeeded",
-    }
-
-
-def dispute(*, payment_intent_id: str, charge_id: str | None = None, amount: int = 299,
-            currency: str = "eur") -> dict[str, Any]:
-    return {
-        "id": stripe_id("du"),
-        "object": "dispute",
-        "amount": amount,
-        "balance_transactions": [],
-        "charge": charge_id or stripe_id("ch"),
-        "created": int(time.time()),
-        "currency": currency,
-        "evidence_details": {"due_by": int(time.time()) + 7 * 86400, "has_evidence": False,
-                             "past_due": False, "submission_count": 0},
-        "is_charge_refundable": False,
-        "livemode": False,
-        "metadata": {},
-        "payment_intent": payment_intent_id,
-        "reason": "fraudulent",
-        "status": "needs_response",
-    }
-
-
-# --- Signing, as Stripe does: v1 = HMAC-SHA256(secret, f"{t}.{raw body}") ---------------
-
-
-def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, indent=2).encode()  # Stripe sends pretty-printed JSON
 
 
 def signature_header(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+    return _signature_header(body, secret=secret, timestamp=timestamp)
 
 
 def post_event(client, payload: dict[str, Any] | bytes, *, secret: str = WEBHOOK_SECRET,
