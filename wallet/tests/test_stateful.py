@@ -1,0 +1,154 @@
+"""Random operation sequences (Hypothesis) against a simple in-memory model of the wallet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, multiple, rule
+
+from wallet import services
+from wallet.models import Hold, HoldStatus
+from wallet.selectors import wallet_health_findings
+from wallet.tests.conftest import ledger_replay
+from wallet.tests.factories import WalletFactory
+
+amounts = st.integers(min_value=1, max_value=60)
+
+
+class WalletMachine(RuleBasedStateMachine):
+    """The model: balance, the pending holds, which debits were refunded, used keys."""
+
+    holds = Bundle("holds")
+    debits = Bundle("debits")
+
+    @initialize()
+    def open_wallet(self):
+        self.wallet = WalletFactory()
+        self.balance = 0
+        self.pending: dict = {}  # hold id -> amount
+        self.refunded: set[int] = set()
+        self.keyed: dict[str, tuple] = {}  # idempotency key -> (request, result pk)
+
+    @property
+    def held(self) -> int:
+        return sum(self.pending.values())
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    @rule(amount=amounts)
+    def credit(self, amount):
+        services.wallet_credit(user=self.wallet.user, amount=amount, source="admin", reason="m")
+        self.balance += amount
+
+    @rule(target=debits, amount=amounts, key=st.sampled_from([None, "k1", "k2"]))
+    def debit(self, amount, key):
+        request = ("debit", amount)
+        if key is not None and key in self.keyed:
+            first_request, first_pk = self.keyed[key]
+            if first_request != request:
+                with pytest.raises(services.IdempotencyConflict):
+                    services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
+                                          idempotency_key=key)
+            else:  # replay: same row, nothing changes
+                assert services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
+                                             idempotency_key=key).pk == first_pk
+            return multiple()
+        if amount > self.available:
+            with pytest.raises(services.InsufficientEnergy) as caught:
+                services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
+                                      idempotency_key=key)
+            assert (caught.value.required, caught.value.available) == (amount, self.available)
+            return multiple()
+        operation = services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
+                                          idempotency_key=key)
+        self.balance -= amount
+        if key is not None:
+            self.keyed[key] = (request, operation.pk)
+        return operation.pk
+
+    @rule(wanted=st.integers(min_value=1, max_value=80))
+    def clawback(self, wanted):
+        result = services.wallet_clawback(user=self.wallet.user, amount=wanted, source="stripe", reason="m")
+        expected = min(wanted, self.available)
+        assert (result.debited, result.shortfall) == (expected, wanted - expected)
+        self.balance -= expected
+
+    @rule(target=holds, amount=amounts)
+    def freeze(self, amount):
+        if amount > self.available:
+            with pytest.raises(services.InsufficientEnergy):
+                services.wallet_freeze(user=self.wallet.user, amount=amount, action_code="a", ttl_seconds=60)
+            return multiple()
+        hold = services.wallet_freeze(user=self.wallet.user, amount=amount, action_code="a", ttl_seconds=60)
+        self.pending[hold.pk] = amount
+        return hold.pk
+
+    @rule(hold_id=holds, fraction=st.sampled_from([None, 0.25, 0.5, 1.0]))
+    def commit(self, hold_id, fraction):
+        if hold_id not in self.pending:
+            with pytest.raises(services.HoldNotPending):
+                services.wallet_commit(hold_id=hold_id)
+            return
+        held = self.pending[hold_id]
+        amount = None if fraction is None else max(1, int(held * fraction))
+        services.wallet_commit(hold_id=hold_id, amount=amount)
+        self.balance -= held if amount is None else amount
+        del self.pending[hold_id]
+
+    @rule(hold_id=holds)
+    def release(self, hold_id):
+        if hold_id not in self.pending:
+            with pytest.raises(services.HoldNotPending):
+                services.wallet_release(hold_id=hold_id)
+            return
+        services.wallet_release(hold_id=hold_id)
+        del self.pending[hold_id]
+
+    @rule(hold_id=consumes(holds))
+    def expire(self, hold_id):
+        if hold_id not in self.pending:
+            return
+        # Only this hold is made due: other examples' holds live in the same database.
+        Hold.objects.filter(pk=hold_id).update(expires_at=timezone.now() - timedelta(seconds=1),
+                                               created_at=timezone.now() - timedelta(seconds=61))
+        expired = services.wallet_holds_expire(now=timezone.now())
+        assert hold_id in {h.pk for h in expired.expired}
+        del self.pending[hold_id]
+
+    @rule(operation_id=debits)
+    def refund(self, operation_id):
+        if operation_id in self.refunded:
+            with pytest.raises(services.AlreadyRefunded):
+                services.wallet_refund_debit(operation_id=operation_id)
+            return
+        refund = services.wallet_refund_debit(operation_id=operation_id)
+        self.balance += refund.amount
+        self.refunded.add(operation_id)
+
+    @invariant()
+    def wallet_matches_the_model(self):
+        self.wallet.refresh_from_db()
+        assert (self.wallet.balance, self.wallet.held) == (self.balance, self.held)
+        assert self.wallet.held <= self.wallet.balance
+        pending = dict(Hold.objects.filter(wallet=self.wallet, status=HoldStatus.PENDING).values_list("id", "amount"))
+        assert pending == self.pending
+        # The ledger replays to the wallet and the health check finds nothing.
+        assert ledger_replay(self.wallet) == (self.wallet.balance, self.wallet.held)
+        assert wallet_health_findings(wallet_ids=[self.wallet.pk]) == []
+
+
+@pytest.mark.django_db
+def test_random_operation_sequences_match_the_model():
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(
+        WalletMachine,
+        settings=settings(max_examples=75, stateful_step_count=35, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], database=None),
+    )
