@@ -130,11 +130,11 @@ class BillingResult:
 
 
 def _lock_account(pro_account_id: int) -> ProAccount:
-    return ProAccount.objects.select_for_update().get(pk=pro_account_id)
+    return ProAccount.objects.select_for_update(of=("self",)).get(pk=pro_account_id)
 
 
 def _lock_license(license_id: int, *, pro_account: ProAccount) -> License:
-    lic = License.objects.select_for_update().filter(pk=license_id, pro_account=pro_account).first()
+    lic = License.objects.select_for_update(of=("self",)).filter(pk=license_id, pro_account=pro_account).first()
     if lic is None:
         raise LicenseNotFound()
     return lic
@@ -247,10 +247,10 @@ def collaborator_unlink(*, pro_account: ProAccount, collaborator, actor=None,
     now = now or timezone.now()
     account = _lock_account(pro_account.pk)
     membership = Membership.objects.filter(pro_account=account, collaborator=collaborator).first()
-    lic = License.objects.select_for_update().filter(pro_account=account, assignee=collaborator).first()
+    lic = License.objects.select_for_update(of=("self",)).filter(pro_account=account, assignee=collaborator).first()
     if membership is None and lic is None:
         raise NotACollaborator()
-    pending = PendingAssignment.objects.select_for_update().filter(
+    pending = PendingAssignment.objects.select_for_update(of=("self",)).filter(
         license__pro_account=account, collaborator=collaborator).first()
     if pending is not None:
         _abort_pending(pending, account=account, now=now, reason="collaborator_unlinked", actor=actor)
@@ -357,7 +357,7 @@ def license_assignment_finalize(*, collaborator, event_time: datetime, reference
         return None
     account = _lock_account(pending.license.pro_account_id)
     lic = _lock_license(pending.license_id, pro_account=account)
-    pending = PendingAssignment.objects.select_for_update().filter(pk=pending.pk).first()
+    pending = PendingAssignment.objects.select_for_update(of=("self",)).filter(pk=pending.pk).first()
     if pending is None:
         return None
     access = access_services.access_lock(user=collaborator)
@@ -380,7 +380,7 @@ def license_assignment_abort(*, collaborator, reason: str, now: datetime | None 
     if pending is None:
         return False
     account = _lock_account(pending.license.pro_account_id)
-    pending = PendingAssignment.objects.select_for_update().filter(pk=pending.pk).first()
+    pending = PendingAssignment.objects.select_for_update(of=("self",)).filter(pk=pending.pk).first()
     if pending is None:
         return False
     _abort_pending(pending, account=account, now=now, reason=reason)
@@ -402,7 +402,7 @@ def license_cancel(*, license: License, actor=None, now: datetime | None = None)
         return lic
     if lic.assignee_id is None and lic.kind == LicenseKind.LIFETIME:
         raise LicenseNotCancelable(status=lic.status)
-    pending = PendingAssignment.objects.select_for_update().filter(license=lic).first()
+    pending = PendingAssignment.objects.select_for_update(of=("self",)).filter(license=lic).first()
     if pending is not None:
         _abort_pending(pending, account=account, now=now, reason="license_canceled", actor=actor)
     _mark_ending(lic, account=account, status=LicenseStatus.CANCELED, now=now, actor=actor)
@@ -468,11 +468,11 @@ def pro_renewal_paid(*, pro_account: ProAccount, event_time: datetime, reference
     if ignored := _billing_guard(account, kind="renewal_paid", event_time=event_time, reference=reference):
         return BillingResult(account, False, ignored)
     account.billing_event_at = event_time
-    for lic in License.objects.select_for_update().filter(
+    for lic in License.objects.select_for_update(of=("self",)).filter(
         pro_account=account, status__in=ENDING, effective_at__lte=event_time
     ).select_related("assignee").order_by("id"):
         _end_license(lic, account=account, now=event_time)
-    for lic in License.objects.select_for_update().filter(
+    for lic in License.objects.select_for_update(of=("self",)).filter(
         pro_account=account, status=LicenseStatus.SUSPENDED
     ).select_related("assignee").order_by("id"):
         lic.status = LicenseStatus.ACTIVE if lic.assignee_id else LicenseStatus.AVAILABLE
@@ -500,7 +500,7 @@ def pro_renewal_failed(*, pro_account: ProAccount, event_time: datetime, referen
     if ignored := _billing_guard(account, kind="renewal_failed", event_time=event_time, reference=reference):
         return BillingResult(account, False, ignored)
     account.billing_event_at = event_time
-    for lic in License.objects.select_for_update().filter(
+    for lic in License.objects.select_for_update(of=("self",)).filter(
         pro_account=account, kind=LicenseKind.MONTHLY,
         status__in=(LicenseStatus.ACTIVE, LicenseStatus.AVAILABLE),
     ).select_related("assignee").order_by("id"):
@@ -549,7 +549,7 @@ def _apply_grouped_step(*, step: JobStep, now: datetime) -> bool:
         _event(account, "grouped_date_advanced", now=now, **{"from": old.isoformat(),
                                                             "to": account.next_billing_at.isoformat()})
         return True
-    lic = License.objects.select_for_update().filter(
+    lic = License.objects.select_for_update(of=("self",)).filter(
         pk=step.license_id, pro_account=account, status__in=ENDING, effective_at__lte=now
     ).select_related("assignee").first()
     if lic is None:
