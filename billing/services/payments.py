@@ -31,7 +31,6 @@ from billing.models import (
     PaymentFlow,
     PaymentReversal,
     PaymentStatus,
-    ReversalKind,
 )
 from billing.products import product_kind_get
 
