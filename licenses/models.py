@@ -100,8 +100,10 @@ class License(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     pro_account = models.ForeignKey(ProAccount, on_delete=models.PROTECT, related_name="licenses")
     kind = models.CharField(max_length=16, choices=LicenseKind.choices)
+    # The default lives in the database too (§5: "default available"), not only in Python.
     status = models.CharField(
-        max_length=16, choices=LicenseStatus.choices, default=LicenseStatus.AVAILABLE
+        max_length=16, choices=LicenseStatus.choices, default=LicenseStatus.AVAILABLE,
+        db_default=LicenseStatus.AVAILABLE,
     )
     is_owner_license = models.BooleanField(default=False)
     assignee = models.ForeignKey(
