@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from licenses.models import ProAccountStatus
+
 
 
 class ProUserRefSerializer(serializers.Serializer):
