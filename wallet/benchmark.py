@@ -278,7 +278,7 @@ class RawLedger:
         with self.conn.transaction(), self.conn.cursor() as cursor:
             cursor.execute("SELECT h.id, h.amount, h.status, h.expires_at, w.id, w.balance, w.held, w.last_seq, "
                            "w.last_hash FROM wallet_hold h JOIN wallet_wallet w ON w.id = h.wallet_id "
-                           "WHERE h.id = %s LIMIT 21 FOR UPDATE OF w", [hold_id])
+                           "WHERE h.id = %s FOR UPDATE OF w", [hold_id])
             wallet = list(cursor.fetchone()[4:])
             cursor.execute("UPDATE wallet_hold SET status = 'captured', captured_amount = %s, resolved_at = %s "
                            "WHERE id = %s AND status = 'pending'", [CAPTURE, datetime.now(UTC), hold_id])

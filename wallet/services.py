@@ -107,22 +107,43 @@ def _fingerprint(operation: str, **request: Any) -> str:
 
 
 # --- Building blocks (always called under the wallet lock) ------------------------------
+#
+# The hot path of the ledger (lock the wallet, insert the operation, update the wallet,
+# insert/resolve a hold) is written as plain SQL rather than ORM calls: on the benchmark
+# (`manage.py bench_wallet`) the ORM's per-statement query compilation and save()
+# machinery were most of the service layer's CPU per operation (a `select_for_update()
+# .get()` alone cost ~0.5 ms CPU against ~0.2 ms for the same statement as SQL). The
+# statements, row locks and transactions are exactly those the ORM issued; rows come back
+# as model instances through `Model.from_db`. Less frequent paths keep the ORM.
+
+_WALLET_COLUMNS = ["id", "user_id", "balance", "held", "last_seq", "last_hash", "created_at", "updated_at"]
+_HOLD_COLUMNS = ["id", "wallet_id", "amount", "captured_amount", "status", "action_code", "source",
+                 "idempotency_key", "expires_at", "created_at", "resolved_at"]
+_LOCK_WALLET_OF_USER_SQL = (
+    f"SELECT {', '.join(_WALLET_COLUMNS)} FROM wallet_wallet WHERE user_id = %s FOR UPDATE"
+)
+# The hold and its wallet in one statement; only the wallet row is locked (FOR UPDATE OF w).
+_LOCK_HOLD_SQL = (
+    f"SELECT {', '.join('h.' + c for c in _HOLD_COLUMNS)}, {', '.join('w.' + c for c in _WALLET_COLUMNS)} "
+    "FROM wallet_hold h JOIN wallet_wallet w ON w.id = h.wallet_id WHERE h.id = %s {user_filter} FOR UPDATE OF w"
+)
+
+
+def _wallet_lock_of_user(user) -> Wallet | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_WALLET_OF_USER_SQL, [user.pk])
+        row = cursor.fetchone()
+    return Wallet.from_db(connection.alias, _WALLET_COLUMNS, row) if row else None
 
 
 def _lock_wallet_of_user(user) -> Wallet:
-    try:
-        return Wallet.objects.select_for_update().get(user_id=user.pk)
-    except Wallet.DoesNotExist:
+    wallet = _wallet_lock_of_user(user)
+    if wallet is None:
         # First touch of a user without a wallet: create it race-free (ON CONFLICT DO
         # NOTHING), then lock whichever row won.
         Wallet.objects.bulk_create([Wallet(user_id=user.pk)], ignore_conflicts=True)
-        return Wallet.objects.select_for_update().get(user_id=user.pk)
-
-
-def _lock_wallets(wallet_ids: list[int]) -> dict[int, Wallet]:
-    """Lock several wallets in primary-key order, so two writers cannot deadlock."""
-    wallets = Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk")
-    return {wallet.pk: wallet for wallet in wallets}
+        wallet = _wallet_lock_of_user(user)
+    return wallet
 
 
 def _replayed(wallet: Wallet, idempotency_key: str | None, fingerprint: str) -> BalanceOperation | None:
@@ -394,14 +415,19 @@ def _lock_hold(*, hold_id, user) -> tuple[Wallet, Hold]:
     parsed = _parse_hold_id(hold_id)
     if parsed is None:
         raise HoldNotFound()
-    holds = Hold.objects.select_related("wallet").select_for_update(of=("wallet",))
+    params: list = [parsed]
+    user_filter = ""
     if user is not None:
-        holds = holds.filter(wallet__user_id=user.pk)
-    try:
-        hold = holds.get(pk=parsed)
-    except Hold.DoesNotExist:
-        raise HoldNotFound() from None
-    return hold.wallet, hold
+        user_filter, params = "AND w.user_id = %s", [parsed, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_HOLD_SQL.format(user_filter=user_filter), params)
+        row = cursor.fetchone()
+    if row is None:
+        raise HoldNotFound()
+    hold = Hold.from_db(connection.alias, _HOLD_COLUMNS, row[: len(_HOLD_COLUMNS)])
+    wallet = Wallet.from_db(connection.alias, _WALLET_COLUMNS, row[len(_HOLD_COLUMNS):])
+    hold.wallet = wallet
+    return wallet, hold
 
 
 _RESOLVE_HOLD_SQL = """
