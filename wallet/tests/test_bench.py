@@ -1,0 +1,31 @@
+"""The benchmark command runs end to end, in its own database, leaving the real one alone."""
+
+import io
+import os
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from wallet.models import BalanceOperation, Wallet
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_wallet_runs_in_a_throwaway_database():
+    database_before = connection.settings_dict["NAME"]
+    out = io.StringIO()
+
+    call_command("bench_wallet", "--seconds", "0.2", "--workers", "1,2", "--spread-wallets", "5",
+                 "--health-sizes", "40,80", "--health-repeats", "1", stdout=out)
+
+    text = out.getvalue()
+    assert "cores:" in text and "service/raw" in text
+    assert text.count("| consume (debit) |") == 4 and text.count("| freeze+commit |") == 4
+    assert "the health check finds 0 anomalies" in text
+    assert "| 80 | 800 |" in text and text.rstrip().count("| 0 |") == 2  # generated chains are valid
+    # Nothing landed in the real (here: test) database, and the alias points back at it.
+    assert connection.settings_dict["NAME"] == database_before
+    assert Wallet.objects.count() == 0 and BalanceOperation.objects.count() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [f"phoenix_bench_{os.getpid()}"])
+        assert cursor.fetchone()[0] == 0
