@@ -157,9 +157,6 @@ def _replayed(wallet: Wallet, idempotency_key: str | None, fingerprint: str) -> 
     return first
 
 
-# The ledger's two hot statements are plain SQL rather than Model.save(): measured on the
-# benchmark, the ORM's per-statement compile and save() machinery were most of the service
-# layer's CPU per operation. The rows, locks and transactions are exactly the same.
 _INSERT_OPERATION_SQL = """
     INSERT INTO wallet_balanceoperation (wallet_id, seq, type, amount, balance_before, balance_after,
         held_before, held_after, hold_id, refund_of_id, source, reason, reference, actor_id,
