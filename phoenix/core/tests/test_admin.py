@@ -21,7 +21,7 @@ def test_dashboard_shows_platform_health_to_staff(staff_client):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="panel-platform"' in html
-    assert "vendor/chartjs/chart-4.6.1.umd.min.js" in html
+    assert "vendor/chartjs/4.6.1/chart.umd.min.js" in html
     assert "https://" not in html.split("<body")[0]  # no CDN in the head
 
 
