@@ -238,3 +238,15 @@ def test_erased_user_is_not_found_by_satellites(satellite_client):
     user = UserFactory()
     token_client_for(user).delete("/auth/profile", {"password": DEFAULT_PASSWORD}, format="json")
     assert satellite_client.get(f"/auth/users/{user.public_id}").status_code == 404
+
+
+def test_registration_opens_trial_access_and_wallet_shown_in_profile(api_client):
+    """The §7 profile: access (TRIAL, 7 days) and energy (85-point welcome grant)."""
+    token = register(api_client, email="fresh@example.com").json()["token"]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    body = api_client.get("/auth/profile").json()
+    assert body["access"]["type"] == "TRIAL"
+    assert body["access"]["premium"] is True
+    assert body["access"]["unlimited"] is False
+    assert body["access"]["trial_ends_at"]
+    assert body["energy"] == {"balance": 85, "held": 0, "available": 85}
