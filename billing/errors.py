@@ -27,6 +27,22 @@ class UnknownProduct(NotFoundError):
     default_detail = "No such product for sale."
 
 
+class CheckoutRequired(PhoenixError):
+    code = "checkout_required"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "This product is a subscription: buy it through POST /billing/checkout."
+
+
+class AlreadyPremium(ConflictError):
+    code = "already_premium"
+    default_detail = "The user already has a monthly subscription (resume it if it is canceled)."
+
+
+class SeatPurchaseInProgress(ConflictError):
+    code = "seat_purchase_in_progress"
+    default_detail = "Another seat purchase for this pro account is being processed; try again."
+
+
 class PaymentNotFound(NotFoundError):
     code = "payment_not_found"
     default_detail = "No such payment."

@@ -72,14 +72,16 @@ def checkout_session_create(
     success_url: str,
     cancel_url: str,
     idempotency_key: str | None = None,
+    quantity: int = 1,
 ) -> dict[str, Any]:
-    """A one-off payment Checkout Session for one line item priced inline."""
+    """A one-off payment Checkout Session for one line item priced inline
+    (``amount_cents`` is the unit price; Stripe charges it ``quantity`` times)."""
     client = _client()
     params: dict[str, Any] = {
         "mode": "payment",
         "line_items": [
             {
-                "quantity": 1,
+                "quantity": quantity,
                 "price_data": {
                     "currency": currency,
                     "unit_amount": amount_cents,
@@ -138,10 +140,96 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> dict[str, Any]:
     return _call("payment_intent_retrieve", client.v1.payment_intents.retrieve, payment_intent_id)
 
 
+def checkout_subscription_session_create(
+    *,
+    unit_amount_cents: int,
+    currency: str,
+    product_name: str,
+    quantity: int = 1,
+    interval: str = "month",
+    metadata: dict[str, str],
+    client_reference_id: str,
+    customer_email: str | None = None,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """A Checkout Session in ``subscription`` mode, priced inline (recurring).
+
+    The metadata goes on the session and, through ``subscription_data``, on the
+    subscription itself, so its invoices (``parent.subscription_details.metadata``) and
+    ``customer.subscription.*`` events name the user and the product too.
+    """
+    client = _client()
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [
+            {
+                "quantity": quantity,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": unit_amount_cents,
+                    "recurring": {"interval": interval},
+                    "product_data": {"name": product_name},
+                },
+            }
+        ],
+        "metadata": metadata,
+        "subscription_data": {"metadata": metadata},
+        "client_reference_id": client_reference_id,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if customer_email:
+        params["customer_email"] = customer_email
+    return _call(
+        "checkout_subscription_session_create",
+        client.v1.checkout.sessions.create,
+        params=params,
+        options=_options(idempotency_key),
+    )
+
+
+def subscription_retrieve(*, subscription_id: str) -> dict[str, Any]:
+    client = _client()
+    return _call("subscription_retrieve", client.v1.subscriptions.retrieve, subscription_id)
+
+
 def subscription_cancel(*, subscription_id: str) -> dict[str, Any]:
-    """Cancel a subscription at once (licenses: a PREMIUM collaborator joins a pool)."""
+    """Cancel a subscription at once (licenses: a PREMIUM collaborator joins a pool).
+
+    Stripe then sends ``customer.subscription.deleted``, which finalizes the change."""
     client = _client()
     return _call("subscription_cancel", client.v1.subscriptions.cancel, subscription_id)
+
+
+def subscription_set_cancel_at_period_end(
+    *, subscription_id: str, cancel: bool, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """Cancel at the period end (``cancel=True``) or withdraw that cancellation."""
+    return subscription_update(
+        subscription_id=subscription_id, params={"cancel_at_period_end": cancel},
+        idempotency_key=idempotency_key,
+    )
+
+
+def subscription_item_set_quantity(
+    *, item_id: str, quantity: int, proration_date: int, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """Change a seat count mid-cycle: Stripe prorates from ``proration_date`` (unix) to
+    the period end and bills the proration on the next (grouped) invoice."""
+    client = _client()
+    return _call(
+        "subscription_item_set_quantity",
+        client.v1.subscription_items.update,
+        item_id,
+        params={
+            "quantity": quantity,
+            "proration_behavior": "create_prorations",
+            "proration_date": proration_date,
+        },
+        options=_options(idempotency_key),
+    )
 
 
 def subscription_update(

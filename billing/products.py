@@ -6,7 +6,8 @@ A product kind tells billing three things:
   grants; with ``purchasing=True`` it raises a PhoenixError if it is not for sale to
   ``user`` (e.g. 409 ``unlimited_cannot_buy_packs``); ``purchasing=False`` is used when
   Stripe already took the money and only the snapshot is needed;
-- ``fulfill(payment=)``: deliver it once the payment succeeded. Called exactly once per
+- ``fulfill(payment=)``: deliver it once the payment succeeded (``payment.metadata["stripe"]``
+  holds what the completing event said: event time, subscription id and period end). Called exactly once per
   payment, inside the transaction that holds the payment row lock; it must be idempotent
   on ``payment.idempotency_key`` anyway (the ledger enforces it). Returns the quantity
   granted (energy points for packs), kept on the payment for reversals/reconciliation;
@@ -32,11 +33,15 @@ from billing.errors import UnknownProduct
 
 @dataclass(frozen=True)
 class Quote:
-    amount_cents: int
+    amount_cents: int  # the unit price (charged ``quantity`` times)
     currency: str
     label: str
     # Snapshot of what the price buys, stored on the payment (prices are admin-editable).
     snapshot: dict[str, Any] = field(default_factory=dict)
+    quantity: int = 1
+    # "payment" (one-off) or "subscription" (Checkout creates a recurring subscription).
+    mode: str = "payment"
+    interval: str = "month"  # for mode "subscription"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class ProductKind:
     quote: Callable[..., Quote]
     fulfill: Callable[..., int]
     reverse: Callable[..., tuple[int, int]] | None = None
+    # True: ``quote`` also takes ``quantity=`` (seats); the quantity travels in metadata.
+    takes_quantity: bool = False
 
 
 _kinds: dict[str, ProductKind] = {}

@@ -177,3 +177,149 @@ def signature_header(body: bytes, *, secret: str, timestamp: int | None = None) 
     timestamp = int(time.time()) if timestamp is None else timestamp
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
+
+
+# --- Subscriptions and invoices (API 2025-03-31.basil and later shapes) -----------------
+#
+# Since basil a subscription's billing period lives on its items
+# (``items.data[].current_period_start/end``) and an invoice names its subscription under
+# ``parent.subscription_details`` (with a snapshot of the subscription's metadata); each
+# invoice line has ``period`` and ``parent.subscription_item_details``.
+
+
+def subscription(*, subscription_id: str | None = None, customer: str | None = None,
+                 metadata: dict[str, str] | None = None, status: str = "active",
+                 period_start: int | None = None, period_end: int | None = None,
+                 quantity: int = 1, unit_amount: int = 2999, currency: str = "eur",
+                 cancel_at_period_end: bool = False, item_id: str | None = None,
+                 canceled_at: int | None = None, ended_at: int | None = None,
+                 product_name: str = "Luna Unlimited (monthly)") -> dict[str, Any]:
+    subscription_id = subscription_id or stripe_id("sub")
+    period_start = period_start or int(time.time())
+    period_end = period_end or period_start + 30 * 86400
+    price_id = stripe_id("price")
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "billing_cycle_anchor": period_start,
+        "cancel_at": period_end if cancel_at_period_end else None,
+        "cancel_at_period_end": cancel_at_period_end,
+        "canceled_at": canceled_at,
+        "cancellation_details": {"comment": None, "feedback": None,
+                                 "reason": "cancellation_requested" if canceled_at else None},
+        "collection_method": "charge_automatically",
+        "created": period_start,
+        "currency": currency,
+        "customer": customer or stripe_id("cus"),
+        "ended_at": ended_at,
+        "items": {
+            "object": "list",
+            "data": [{
+                "id": item_id or stripe_id("si"),
+                "object": "subscription_item",
+                "created": period_start,
+                "current_period_end": period_end,
+                "current_period_start": period_start,
+                "metadata": {},
+                "price": {
+                    "id": price_id, "object": "price", "active": True, "currency": currency,
+                    "product": stripe_id("prod"), "type": "recurring", "unit_amount": unit_amount,
+                    "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+                },
+                "quantity": quantity,
+                "subscription": subscription_id,
+            }],
+            "has_more": False,
+            "total_count": 1,
+            "url": f"/v1/subscription_items?subscription={subscription_id}",
+        },
+        "latest_invoice": stripe_id("in"),
+        "livemode": False,
+        "metadata": metadata or {},
+        "start_date": period_start,
+        "status": status,
+    }
+
+
+def invoice(*, subscription_id: str, metadata: dict[str, str] | None = None,
+            billing_reason: str = "subscription_cycle", status: str = "paid",
+            period_start: int | None = None, period_end: int | None = None,
+            quantity: int = 1, unit_amount: int = 2999, currency: str = "eur",
+            invoice_id: str | None = None, customer: str | None = None,
+            attempt_count: int = 1, item_id: str | None = None) -> dict[str, Any]:
+    """A subscription invoice; its line pays ``period_start``..``period_end``."""
+    invoice_id = invoice_id or stripe_id("in")
+    period_start = period_start or int(time.time())
+    period_end = period_end or period_start + 30 * 86400
+    amount = unit_amount * quantity
+    paid = status == "paid"
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "amount_due": amount,
+        "amount_paid": amount if paid else 0,
+        "amount_remaining": 0 if paid else amount,
+        "attempt_count": attempt_count,
+        "attempted": True,
+        "billing_reason": billing_reason,
+        "collection_method": "charge_automatically",
+        "created": period_start,
+        "currency": currency,
+        "customer": customer or stripe_id("cus"),
+        "lines": {
+            "object": "list",
+            "data": [{
+                "id": stripe_id("il"),
+                "object": "line_item",
+                "amount": amount,
+                "currency": currency,
+                "description": f"{quantity} x Phoenix (at {unit_amount / 100:.2f} / month)",
+                "invoice": invoice_id,
+                "livemode": False,
+                "metadata": metadata or {},
+                "parent": {
+                    "type": "subscription_item_details",
+                    "invoice_item_details": None,
+                    "subscription_item_details": {
+                        "invoice_item": None, "proration": False, "proration_details": {"credited_items": None},
+                        "subscription": subscription_id, "subscription_item": item_id or stripe_id("si"),
+                    },
+                },
+                "period": {"end": period_end, "start": period_start},
+                "pricing": {"price_details": {"price": stripe_id("price"), "product": stripe_id("prod")},
+                            "type": "price_details", "unit_amount_decimal": str(unit_amount)},
+                "quantity": quantity,
+            }],
+            "has_more": False,
+            "total_count": 1,
+            "url": f"/v1/invoices/{invoice_id}/lines",
+        },
+        "livemode": False,
+        "metadata": {},
+        "next_payment_attempt": None if paid else period_start + 3 * 86400,
+        "parent": {
+            "type": "subscription_details",
+            "quote_details": None,
+            "subscription_details": {"metadata": metadata or {}, "subscription": subscription_id},
+        },
+        # The invoice's own period is the one *before* the line's (Stripe's semantics).
+        "period_end": period_start,
+        "period_start": period_start - 30 * 86400,
+        "status": "paid" if paid else "open",
+        "status_transitions": {"finalized_at": period_start, "paid_at": period_start if paid else None},
+        "total": amount,
+    }
+
+
+def subscription_checkout_session(*, subscription_id: str | None = None, amount: int = 2999,
+                                  currency: str = "eur", metadata: dict[str, str] | None = None,
+                                  session_id: str | None = None,
+                                  client_reference_id: str | None = None) -> dict[str, Any]:
+    """A completed Checkout Session in ``subscription`` mode (no payment intent: the first
+    invoice is paid; the session names the subscription and that invoice)."""
+    session = checkout_session(session_id=session_id, amount=amount, currency=currency,
+                               metadata=metadata, payment_intent="",
+                               client_reference_id=client_reference_id)
+    session.update({"mode": "subscription", "payment_intent": None,
+                    "subscription": subscription_id or stripe_id("sub"), "invoice": stripe_id("in")})
+    return session

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from billing.errors import StripeNotConfigured, StripeUnavailable
+from billing.services import subscriptions as subscription_billing
 from billing.services.reconciliation import payments_reconcile
 
 
@@ -12,3 +14,42 @@ def reconcile_payments() -> dict:
     report = payments_reconcile()
     return {"ran": report.ran, "findings": len(report.findings), "opened": report.opened,
             "bumped": report.bumped}
+
+
+# Stripe outages are retried with backoff; a refused request is not (it will not change).
+_RETRY = {"max_retries": 5, "default_retry_delay": 60}
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, StripeUnavailable) and exc.code == "stripe_unavailable"
+
+
+@shared_task(name="billing.cancel_stripe_subscription", bind=True, **_RETRY)
+def cancel_stripe_subscription(self, *, subscription_id: str, reason: str = "") -> str:
+    """Cancel a subscription at once (lifetime bought over a monthly plan, ...)."""
+    try:
+        subscription = subscription_billing.stripe_subscription_cancel(subscription_id=subscription_id)
+    except StripeUnavailable as exc:
+        if _retryable(exc):
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries)
+        raise
+    return str(subscription.get("status") or "")
+
+
+@shared_task(name="billing.cancel_subscription_for_license", bind=True, **_RETRY)
+def cancel_subscription_for_license(self, *, collaborator_id: int, stripe_subscription_id: str) -> str:
+    """A license was assigned to a PREMIUM collaborator: cancel their personal subscription
+    (Stripe's customer.subscription.deleted finalizes the assignment). Retried while
+    Stripe is unreachable; when it refuses, or retries run out, the assignment is
+    aborted and the license stays available."""
+    try:
+        return subscription_billing.license_personal_subscription_cancel(
+            collaborator_id=collaborator_id, stripe_subscription_id=stripe_subscription_id,
+        )
+    except (StripeUnavailable, StripeNotConfigured) as exc:
+        if _retryable(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries)
+        subscription_billing.license_personal_subscription_cancel_failed(
+            collaborator_id=collaborator_id, reason=exc.code,
+        )
+        return "aborted"

@@ -10,7 +10,16 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from licenses.grouped_dates import next_grouped_date, previous_grouped_date, prorated_amount_cents
-from licenses.models import ENDING, License, LicenseKind, LicenseStatus, Membership, ProAccount, ProAccountStatus
+from licenses.models import (
+    ENDING,
+    License,
+    LicenseKind,
+    LicenseStatus,
+    Membership,
+    PendingAssignment,
+    ProAccount,
+    ProAccountStatus,
+)
 from phoenix.core.errors import NotFoundError, PhoenixError
 from subscriptions.models import Access, PlanAudience
 from subscriptions.selectors import (
@@ -196,3 +205,9 @@ def pro_trial_expiry_plan(*, now: datetime) -> list[JobStep]:
             status=ProAccountStatus.TRIAL, trial_ends_at__lte=now
         ).order_by("id")
     ]
+
+
+def pending_assignment_for(*, collaborator) -> PendingAssignment | None:
+    """For billing: the assignment waiting for the collaborator's personal subscription
+    to be canceled through Stripe (``needs_cancel_existing``), if any."""
+    return PendingAssignment.objects.filter(collaborator=collaborator).select_related("license").first()

@@ -144,3 +144,16 @@ def plan_for(*, audience: str, kind: str) -> Plan | None:
 
 def individual_monthly_plan() -> Plan | None:
     return plan_for(audience=PlanAudience.INDIVIDUAL, kind=PlanKind.MONTHLY)
+
+
+def plan_for_code(*, code: str, audience: str) -> Plan | None:
+    """An active plan by its code (what a checkout names), for ``audience``."""
+    return Plan.objects.filter(code=code, audience=audience, is_active=True).first()
+
+
+def access_for_stripe_subscription(stripe_subscription_id: str) -> Access | None:
+    """For billing: the access a personal Stripe subscription pays (None: not ours, or
+    replaced since by a newer subscription)."""
+    if not stripe_subscription_id:
+        return None
+    return Access.objects.filter(stripe_subscription_id=stripe_subscription_id).select_related("user").first()

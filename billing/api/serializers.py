@@ -63,3 +63,28 @@ class PaymentSerializer(serializers.ModelSerializer):
 class WebhookAckSerializer(serializers.Serializer):
     received = serializers.BooleanField()
     status = serializers.ChoiceField(choices=["processed", "ignored"])
+
+
+class SubjectRequestSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
+
+
+class SeatPurchaseRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["monthly", "lifetime"])
+    quantity = serializers.IntegerField(min_value=1, max_value=1000)
+
+
+class SeatPurchaseResponseSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=["checkout", "added"],
+        help_text="checkout: pay at checkout_url (lifetime seats, or the first monthly seats, "
+        "which start the grouped billing cycle); added: monthly seats added to the grouped "
+        "subscription now, prorated, billed on the grouped date.",
+    )
+    payment_id = serializers.UUIDField(allow_null=True)
+    checkout_url = serializers.CharField(allow_blank=True)
+    license_ids = serializers.ListField(child=serializers.UUIDField(), help_text="Seats created (added).")
+    amount_cents = serializers.IntegerField(help_text="Due at checkout, or prorated total billed on the grouped date.")
+    prorated_unit_cents = serializers.IntegerField(allow_null=True)
+    billed = serializers.ChoiceField(choices=["now", "next_grouped_date"])
+    next_billing_at = serializers.DateTimeField(allow_null=True)

@@ -16,4 +16,9 @@ urlpatterns = [
     path("billing/confirm-payment", views.ConfirmPaymentView.as_view(), name="billing-confirm-payment"),
     path("billing/history/<str:user_id>", views.PaymentHistoryView.as_view(), name="billing-history"),
     path("stripe/webhook/", views.StripeWebhookView.as_view(), name="stripe-webhook"),
+    # Through Stripe, so billing owns them; subscriptions/ and pro/ (mounted before "")
+    # declare no such paths, so resolution falls through to these.
+    path("subscriptions/cancel", views.SubscriptionCancelView.as_view(), name="subscriptions-cancel"),
+    path("subscriptions/resume", views.SubscriptionResumeView.as_view(), name="subscriptions-resume"),
+    path("pro/licenses/purchase", views.ProSeatPurchaseView.as_view(), name="pro-licenses-purchase"),
 ]

@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,8 +14,11 @@ from billing import selectors
 from billing.api import serializers as s
 from billing.services import payments as payment_services
 from billing.services.webhooks import webhook_receive
+from billing.services import subscriptions as subscription_billing
+from billing.webhooks.access_plans import PLAN, individual_plan_code
 from billing.webhooks.energy_packs import ENERGY_PACK
 from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, resolve_subject_user
+from subscriptions.api.serializers import AccessSerializer
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -28,10 +31,12 @@ _AUTH_ERRORS = {
 }
 _PAY_ERRORS = {
     **_AUTH_ERRORS,
-    400: _error("validation_error, user_id_required (satellite)"),
-    409: _error("unlimited_cannot_buy_packs"),
+    400: _error("validation_error, user_id_required (satellite), checkout_required (a "
+                "subscription product asked of create-intent)"),
+    409: _error("unlimited_cannot_buy_packs, already_lifetime, already_premium"),
     503: _error("stripe_not_configured, stripe_unavailable, stripe_request_refused"),
 }
+_STRIPE_ERRORS = _error("stripe_not_configured, stripe_unavailable, stripe_request_refused")
 
 
 def _checkout(request, *, user_id, kind: str, code: str) -> Response:
@@ -66,11 +71,19 @@ class CheckoutView(APIView):
         tags=["billing"], request=s.ProductRequestSerializer,
         responses={201: s.CheckoutResponseSerializer, **_PAY_ERRORS},
         summary="A Stripe Checkout Session for a product (metadata names user and product).",
+        description=(
+            "`product`: an energy pack code (`cafe_luna`), an individual plan (`luna_unlimited`: "
+            "monthly PREMIUM, a Checkout in subscription mode; `luna_lifetime`: LIFETIME, a one-off "
+            "payment; also as `plan:<code>`), or `<kind>:<code>`. The access changes when Stripe's "
+            "webhook confirms the payment."
+        ),
     )
     def post(self, request):
         data = s.ProductRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         kind, code = s.split_product(data.validated_data["product"])
+        if kind == ENERGY_PACK and individual_plan_code(code):
+            kind = PLAN  # "luna_unlimited" names the PREMIUM plan, not a pack (DESIGN.md §3)
         return _checkout(request, user_id=data.validated_data.get("user_id"), kind=kind, code=code)
 
 
@@ -174,3 +187,99 @@ class StripeWebhookView(APIView):
             payload=request.body, signature_header=request.headers.get("Stripe-Signature")
         )
         return Response({"received": True, "status": record.status})
+
+
+# --- subscriptions (DESIGN.md §4) and pro seats (§5) ------------------------------------
+
+
+class _CancelFlagView(APIView):
+    permission_classes = [IsUserOrSatellite]
+    cancel: bool
+
+    def post(self, request):
+        from subscriptions.selectors import access_summary
+
+        data = s.SubjectRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = resolve_subject_user(request, data.validated_data.get("user_id"))
+        subscription_billing.premium_set_cancel_at_period_end(user=user, cancel=self.cancel)
+        return Response(AccessSerializer(access_summary(user)).data)
+
+
+_CANCEL_ERRORS = {
+    **_AUTH_ERRORS,
+    400: _error("validation_error, user_id_required (satellite)"),
+    404: _error("user_not_found (an end user naming someone else)"),
+    409: _error("not_premium: no monthly subscription to change"),
+    503: _STRIPE_ERRORS,
+}
+
+
+class SubscriptionCancelView(_CancelFlagView):
+    cancel = True
+
+    @extend_schema(
+        tags=["subscriptions"], request=s.SubjectRequestSerializer,
+        responses={200: AccessSerializer, **_CANCEL_ERRORS},
+        summary="Cancel the monthly subscription at its period end (through Stripe).",
+        description="The user stays PREMIUM until `current_period_end`, then EXPIRED. Idempotent.",
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class SubscriptionResumeView(_CancelFlagView):
+    cancel = False
+
+    @extend_schema(
+        tags=["subscriptions"], request=s.SubjectRequestSerializer,
+        responses={200: AccessSerializer, **_CANCEL_ERRORS},
+        summary="Withdraw a cancellation before the period end (through Stripe).",
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class ProSeatPurchaseView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=s.SeatPurchaseRequestSerializer,
+        responses={
+            201: s.SeatPurchaseResponseSerializer,
+            400: _error("validation_error, invalid_quantity"),
+            401: _error("not_authenticated"),
+            404: _error("pro_account_not_found (the caller owns no pro account)"),
+            409: _error("pro_account_not_active (suspended: regularize first), seat_purchase_in_progress"),
+            503: _error("stripe_not_configured, stripe_unavailable, stripe_request_refused, plan_not_configured"),
+        },
+        summary="Buy seat licenses for the caller's pro account.",
+        description=(
+            "Lifetime seats are paid at once (Checkout). The first monthly seats open the grouped "
+            "subscription (Checkout, full price, sets the grouped billing day). Later monthly "
+            "seats are added to that subscription at once, prorated until the grouped date and "
+            "billed then."
+        ),
+    )
+    def post(self, request):
+        data = s.SeatPurchaseRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = subscription_billing.pro_seats_purchase(
+            owner=request.user, kind=data.validated_data["kind"], quantity=data.validated_data["quantity"]
+        )
+        if result.outcome == "checkout":
+            snapshot = result.payment.metadata.get("product") or {}
+            body = {
+                "outcome": result.outcome, "payment_id": result.payment.public_id,
+                "checkout_url": result.checkout_url, "license_ids": [],
+                "amount_cents": int(snapshot.get("amount_cents") or result.payment.amount_cents),
+                "prorated_unit_cents": None, "billed": "now", "next_billing_at": None,
+            }
+        else:
+            body = {
+                "outcome": result.outcome, "payment_id": None, "checkout_url": "",
+                "license_ids": [lic.public_id for lic in result.licenses],
+                "amount_cents": result.quote.amount_cents, "prorated_unit_cents": result.quote.prorated_unit_cents,
+                "billed": result.quote.billed, "next_billing_at": result.quote.next_billing_at,
+            }
+        return Response(s.SeatPurchaseResponseSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -24,7 +24,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing import gateway
-from billing.errors import IllegalPaymentTransition, PaymentNotFound
+from billing.errors import CheckoutRequired, IllegalPaymentTransition, PaymentNotFound, UnknownProduct
 from billing.models import (
     PAYMENT_TRANSITIONS,
     Payment,
@@ -40,6 +40,7 @@ logger = structlog.get_logger("phoenix.billing")
 META_USER = "phoenix_user_id"
 META_KIND = "phoenix_kind"
 META_PRODUCT = "phoenix_product"
+META_QUANTITY = "phoenix_quantity"
 
 
 # --- State machine -------------------------------------------------------------------
@@ -67,29 +68,54 @@ def _lock(payment_id: int) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
 
 
-def _metadata(*, user, kind: str, code: str) -> dict[str, str]:
-    return {META_USER: str(user.public_id), META_KIND: kind, META_PRODUCT: code}
+def _metadata(*, user, kind: str, code: str, quantity: int = 1) -> dict[str, str]:
+    metadata = {META_USER: str(user.public_id), META_KIND: kind, META_PRODUCT: code}
+    if quantity != 1:
+        metadata[META_QUANTITY] = str(quantity)
+    return metadata
+
+
+def _quote(kind, *, user, code: str, purchasing: bool, quantity: int = 1):
+    if kind.takes_quantity:
+        return kind.quote(user=user, code=code, purchasing=purchasing, quantity=quantity)
+    if quantity != 1:
+        raise UnknownProduct(f"{kind.name} is sold one at a time.")
+    return kind.quote(user=user, code=code, purchasing=purchasing)
 
 
 # --- Starting a payment --------------------------------------------------------------
 
 
-def payment_checkout_start(*, user, product_kind: str, product_code: str) -> tuple[Payment, str]:
-    """Create a Checkout Session for a product; returns the payment and the checkout URL."""
+def payment_checkout_start(
+    *, user, product_kind: str, product_code: str, quantity: int = 1
+) -> tuple[Payment, str]:
+    """Create a Checkout Session for a product; returns the payment and the checkout URL.
+
+    The product's quote decides the mode: a one-off payment, or a subscription (monthly
+    plan, first monthly seats) whose metadata Stripe copies onto the subscription.
+    """
     gateway.ensure_configured()
     kind = product_kind_get(product_kind)
-    quote = kind.quote(user=user, code=product_code, purchasing=True)
-    session = gateway.checkout_session_create(
-        amount_cents=quote.amount_cents,
-        currency=quote.currency,
-        product_name=quote.label,
-        metadata=_metadata(user=user, kind=product_kind, code=product_code),
-        client_reference_id=str(user.public_id),
-        customer_email=user.email if user.is_active else None,
-        success_url=settings.BILLING_CHECKOUT_SUCCESS_URL,
-        cancel_url=settings.BILLING_CHECKOUT_CANCEL_URL,
-        idempotency_key=f"phoenix-checkout-{uuid.uuid4()}",
-    )
+    quote = _quote(kind, user=user, code=product_code, purchasing=True, quantity=quantity)
+    common = {
+        "currency": quote.currency,
+        "product_name": quote.label,
+        "metadata": _metadata(user=user, kind=product_kind, code=product_code, quantity=quote.quantity),
+        "client_reference_id": str(user.public_id),
+        "customer_email": user.email if user.is_active else None,
+        "success_url": settings.BILLING_CHECKOUT_SUCCESS_URL,
+        "cancel_url": settings.BILLING_CHECKOUT_CANCEL_URL,
+        "idempotency_key": f"phoenix-checkout-{uuid.uuid4()}",
+    }
+    if quote.mode == "subscription":
+        session = gateway.checkout_subscription_session_create(
+            unit_amount_cents=quote.amount_cents, quantity=quote.quantity, interval=quote.interval,
+            **common,
+        )
+    else:
+        session = gateway.checkout_session_create(
+            amount_cents=quote.amount_cents, quantity=quote.quantity, **common
+        )
     payment = _payment_for_session(
         session=session, user=user, kind=product_kind, code=product_code, snapshot=quote.snapshot
     )
@@ -102,7 +128,9 @@ def payment_intent_start(
     """Create a PaymentIntent for a product; returns the payment and the intent."""
     gateway.ensure_configured()
     kind = product_kind_get(product_kind)
-    quote = kind.quote(user=user, code=product_code, purchasing=True)
+    quote = _quote(kind, user=user, code=product_code, purchasing=True)
+    if quote.mode != "payment":
+        raise CheckoutRequired()
     intent = gateway.payment_intent_create(
         amount_cents=quote.amount_cents,
         currency=quote.currency,
@@ -174,7 +202,10 @@ def payment_for_checkout_session(*, session: dict[str, Any]) -> Payment:
     user = get_user_model().objects.get(public_id=uuid.UUID(metadata[META_USER]))
     kind = product_kind_get(metadata[META_KIND])
     # purchasing=False: the money is taken, so eligibility rules no longer apply.
-    snapshot = kind.quote(user=user, code=metadata[META_PRODUCT], purchasing=False).snapshot
+    snapshot = _quote(
+        kind, user=user, code=metadata[META_PRODUCT], purchasing=False,
+        quantity=int(metadata.get(META_QUANTITY) or 1),
+    ).snapshot
     return _payment_for_session(
         session=session, user=user, kind=metadata[META_KIND], code=metadata[META_PRODUCT],
         snapshot=snapshot,
@@ -193,13 +224,19 @@ def payment_for_intent_id(*, payment_intent_id: str | None) -> Payment | None:
 @transaction.atomic
 def payment_succeed(
     *, payment_id: int, payment_intent_id: str | None = None, charge_id: str = "",
-    now: datetime | None = None,
+    now: datetime | None = None, stripe_context: dict[str, Any] | None = None,
 ) -> Payment:
-    """Mark a payment succeeded and fulfil it, exactly once, whoever calls first."""
+    """Mark a payment succeeded and fulfil it, exactly once, whoever calls first.
+
+    ``stripe_context`` (event time, subscription id, period end) is kept on the payment's
+    metadata under ``"stripe"`` for the fulfilment to read (e.g. PREMIUM until when)."""
     payment = _lock(payment_id)
     _remember_stripe_ids(payment, payment_intent_id=payment_intent_id, charge_id=charge_id)
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
         return payment  # already done by another delivery: nothing twice
+    if stripe_context:
+        payment.metadata = {**payment.metadata, "stripe": stripe_context}
+        payment.save(update_fields=["metadata", "updated_at"])
     payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, now=now)
     kind = product_kind_get(payment.product_kind)
     payment.fulfilled_quantity = kind.fulfill(payment=payment)

@@ -67,3 +67,34 @@ def make_buyer():
 @pytest.fixture
 def buyer(db, packs):
     return make_buyer()
+
+
+# subscriptions' data migration seeds these; transactional tests flush it, so restate them.
+PLANS = [
+    ("luna_unlimited", "Luna Unlimited (monthly)", "individual", "monthly", 2999),
+    ("luna_lifetime", "Luna Lifetime", "individual", "lifetime", 29900),
+    ("pro_seat_monthly", "Pro seat license (monthly)", "pro", "monthly", 2999),
+    ("pro_seat_lifetime", "Pro seat license (lifetime)", "pro", "lifetime", 29900),
+]
+
+
+@pytest.fixture
+def plans(db):
+    from subscriptions.models import Plan
+
+    for code, label, audience, kind, price in PLANS:
+        Plan.objects.update_or_create(code=code, defaults={
+            "label": label, "audience": audience, "kind": kind, "price_cents": price,
+            "currency": "EUR", "is_active": True,
+        })
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks in-process when enqueued (delay_on_commit still waits for the commit)."""
+    from phoenix.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous

@@ -14,9 +14,12 @@ from billing.stripe_payloads import (  # noqa: F401  (re-exported for the tests)
     dispute,
     encode,
     event,
+    invoice,
     payment_intent,
     phoenix_metadata,
     stripe_id,
+    subscription,
+    subscription_checkout_session,
 )
 
 from billing.stripe_payloads import signature_header as _signature_header

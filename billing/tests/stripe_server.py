@@ -51,6 +51,8 @@ class LocalStripe:
     def __init__(self) -> None:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.prorations: list[dict[str, Any]] = []  # pending invoice items from quantity changes
         self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.failures: list[int] = []  # HTTP statuses to answer the next requests with
         self._lock = threading.Lock()
@@ -87,6 +89,87 @@ class LocalStripe:
 
     # --- endpoints ---------------------------------------------------------------------
 
+    def complete_session(self, session_id: str, *, now: int | None = None) -> dict[str, Any]:
+        """The customer paid: the session completes; in subscription mode Stripe creates
+        the subscription (metadata from ``subscription_data``), one month long."""
+        from billing.stripe_payloads import subscription as subscription_payload
+        from billing.stripe_objects import add_one_month, timestamp
+
+        with self._lock:
+            session = self.sessions[session_id]
+            session.update({"status": "complete", "payment_status": "paid"})
+            if session["mode"] == "subscription":
+                start = now or int(time.time())
+                item = session["_line_item"]
+                sub = subscription_payload(
+                    metadata=session["_subscription_metadata"], period_start=start,
+                    period_end=int(add_one_month(timestamp(start)).timestamp()),
+                    quantity=int(item.get("quantity", 1)),
+                    unit_amount=int(item["price_data"]["unit_amount"]),
+                    currency=item["price_data"]["currency"],
+                )
+                self.subscriptions[sub["id"]] = sub
+                session.update({"subscription": sub["id"], "invoice": _new_id("in")})
+            else:
+                session["payment_intent"] = _new_id("pi")
+            return self.public(session)
+
+    @staticmethod
+    def public(session: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in session.items() if not k.startswith("_")}
+
+    def add_subscription(self, subscription: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.subscriptions[subscription["id"]] = subscription
+            return subscription
+
+    def _update_subscription(self, sub_id: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        sub = self.subscriptions.get(sub_id)
+        if sub is None:
+            return 404, _error("invalid_request_error", f"No such subscription: '{sub_id}'",
+                               code="resource_missing")
+        if sub["status"] == "canceled":
+            return 400, _error("invalid_request_error", "A canceled subscription can only update "
+                               "its cancellation_details and metadata.")
+        if "cancel_at_period_end" in params:
+            flag = params["cancel_at_period_end"] == "true"
+            sub["cancel_at_period_end"] = flag
+            sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if flag else None
+        return 200, sub
+
+    def _cancel_subscription(self, sub_id: str) -> tuple[int, dict[str, Any]]:
+        sub = self.subscriptions.get(sub_id)
+        if sub is None:
+            return 404, _error("invalid_request_error", f"No such subscription: '{sub_id}'",
+                               code="resource_missing")
+        if sub["status"] == "canceled":
+            return 400, _error("invalid_request_error", "This subscription is already canceled.")
+        now = int(time.time())
+        sub.update({"status": "canceled", "canceled_at": now, "ended_at": now})
+        return 200, sub
+
+    def _update_item(self, item_id: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        for sub in self.subscriptions.values():
+            for item in sub["items"]["data"]:
+                if item["id"] != item_id:
+                    continue
+                old, new = int(item["quantity"]), int(params["quantity"])
+                if params.get("proration_behavior") == "create_prorations" and new != old:
+                    # Stripe's proration: the unit price times the share of the period left
+                    # at proration_date (seconds), per added seat.
+                    at = int(params.get("proration_date") or time.time())
+                    start, end = item["current_period_start"], item["current_period_end"]
+                    left = max(0, min(end - start, end - at))
+                    unit = item["price"]["unit_amount"]
+                    self.prorations.append({
+                        "subscription": sub["id"], "quantity": new - old, "proration_date": at,
+                        "unit_amount": (unit * left * 2 + (end - start)) // (2 * (end - start)),
+                    })
+                item["quantity"] = new
+                return 200, {**item, "object": "subscription_item"}
+        return 404, _error("invalid_request_error", f"No such subscription item: '{item_id}'",
+                           code="resource_missing")
+
     def _create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         item = params["line_items"][0]
         amount = int(item["price_data"]["unit_amount"]) * int(item.get("quantity", 1))
@@ -110,7 +193,12 @@ class LocalStripe:
             "payment_status": "unpaid",
             "status": "open",
             "success_url": params.get("success_url"),
+            "subscription": None,
+            "invoice": None,
             "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            # Private: what Stripe keeps to create the subscription on completion.
+            "_line_item": item,
+            "_subscription_metadata": (params.get("subscription_data") or {}).get("metadata", {}),
         }
         self.sessions[session_id] = session
         return session
@@ -145,7 +233,7 @@ class LocalStripe:
             if auth != f"Bearer {SECRET_KEY}":
                 return 401, _error("invalid_request_error", "Invalid API Key provided.")
             if method == "POST" and path == "/v1/checkout/sessions":
-                return 200, self._create_session(params)
+                return 200, self.public(self._create_session(params))
             if method == "POST" and path == "/v1/payment_intents":
                 return 200, self._create_intent(params)
             if method == "GET" and (m := re.fullmatch(r"/v1/payment_intents/([\w]+)", path)):
@@ -153,7 +241,16 @@ class LocalStripe:
                     return 200, self.intents[m.group(1)]
             if method == "GET" and (m := re.fullmatch(r"/v1/checkout/sessions/([\w]+)", path)):
                 if m.group(1) in self.sessions:
-                    return 200, self.sessions[m.group(1)]
+                    return 200, self.public(self.sessions[m.group(1)])
+            if m := re.fullmatch(r"/v1/subscriptions/([\w]+)", path):
+                if method == "GET" and m.group(1) in self.subscriptions:
+                    return 200, self.subscriptions[m.group(1)]
+                if method == "POST":
+                    return self._update_subscription(m.group(1), params)
+                if method == "DELETE":
+                    return self._cancel_subscription(m.group(1))
+            if method == "POST" and (m := re.fullmatch(r"/v1/subscription_items/([\w]+)", path)):
+                return self._update_item(m.group(1), params)
             return 404, _error("invalid_request_error", f"No such resource: {path}",
                                code="resource_missing")
 
@@ -165,7 +262,7 @@ class LocalStripe:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 path, _, query = self.path.partition("?")
-                params = parse_form(body if method == "POST" else query)
+                params = parse_form(body if method in ("POST", "DELETE") else query)
                 status, payload = stripe.handle(
                     method, path, params, self.headers.get("Authorization"),
                     self.headers.get("Idempotency-Key"),
@@ -183,6 +280,9 @@ class LocalStripe:
 
             def do_POST(self):  # noqa: N802
                 self._serve("POST")
+
+            def do_DELETE(self):  # noqa: N802
+                self._serve("DELETE")
 
             def log_message(self, *args):  # keep test output quiet
                 pass

@@ -67,7 +67,9 @@ def test_checkout_accepts_kind_prefixed_product(buyer_client, stripe_keys):
     assert Payment.objects.get().amount_cents == 999
 
 
-@pytest.mark.parametrize("product", ["nope", "luna_unlimited", "other_kind:cafe_luna"])
+# luna_unlimited is the PREMIUM plan: never sold as a pack (as a plan, see
+# test_subscription_webhooks.py).
+@pytest.mark.parametrize("product", ["nope", "energy_pack:luna_unlimited", "other_kind:cafe_luna"])
 def test_unknown_or_unsellable_product_is_404(buyer_client, stripe_keys, product):
     response = buyer_client.post("/billing/checkout", {"product": product}, format="json")
     assert response.status_code == 404

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import structlog
 
+from billing import gateway
 from billing.models import PaymentStatus, ReversalKind
 from billing.services import payments as svc
+from billing.stripe_objects import object_id, subscription_period_end
 from billing.webhooks import StripeEvent, webhook_handler
 
 logger = structlog.get_logger("phoenix.billing.webhooks")
@@ -40,7 +42,35 @@ def checkout_session_paid(*, event: StripeEvent) -> None:
     if session.get("payment_status") not in PAID_SESSION_STATUSES:
         # Delayed payment method (SEPA, ...): async_payment_succeeded/failed will follow.
         return
-    svc.payment_succeed(payment_id=payment.pk, payment_intent_id=session.get("payment_intent"))
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+        return  # a replay or the other completion event: settled already (no Stripe call)
+    svc.payment_succeed(
+        payment_id=payment.pk, payment_intent_id=session.get("payment_intent"),
+        stripe_context=_session_context(event),
+    )
+
+
+def _session_context(event: StripeEvent) -> dict:
+    """What the fulfilment needs to know from Stripe: when it happened and, for a
+    subscription-mode session, which subscription and until when it is paid.
+
+    The session only names its subscription, so it is fetched (before any row lock is
+    taken; a Stripe outage fails the event, which Stripe retries). Without Stripe keys
+    (signed demo events) the period end is left to the fulfilment's default.
+    """
+    session = event.object
+    context: dict = {"event_id": event.id, "event_created": event.created.isoformat()}
+    if session.get("mode") != "subscription":
+        return context
+    subscription = session.get("subscription")
+    context["subscription_id"] = object_id(subscription)
+    if not isinstance(subscription, dict) and context["subscription_id"] and gateway.stripe_is_configured():
+        subscription = gateway.subscription_retrieve(subscription_id=context["subscription_id"])
+    if isinstance(subscription, dict):
+        period_end = subscription_period_end(subscription)
+        if period_end is not None:
+            context["period_end"] = period_end.isoformat()
+    return context
 
 
 @webhook_handler("checkout.session.async_payment_failed")

@@ -1,0 +1,133 @@
+"""Individual access plans as a product kind (DESIGN.md §4): ``plan:<Plan.code>``.
+
+- monthly (``luna_unlimited``): a Checkout Session in ``subscription`` mode; its
+  completion makes the buyer PREMIUM until the subscription's period end. Renewals,
+  failures, cancellation and the end arrive as invoice / subscription events
+  (``billing/webhooks/subscriptions.py``).
+- lifetime (``luna_lifetime``): a one-off payment; its completion makes the buyer
+  LIFETIME. A monthly subscription they still had is canceled through Stripe (its later
+  events find the access LIFETIME and change nothing).
+
+Access changes only through ``subscriptions.services`` (DESIGN.md §1), keyed on
+``payment:<pk>`` and timed with the Stripe event, so replays and late events are no-ops.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from billing.errors import AlreadyPremium, UnknownProduct
+from billing.models import Payment
+from billing.products import ProductKind, Quote, register_product_kind
+from billing.stripe_objects import add_one_month
+
+logger = structlog.get_logger("phoenix.billing.plans")
+
+PLAN = "plan"
+
+
+def _plan(code: str, *, purchasing: bool):
+    from subscriptions.models import Plan, PlanAudience
+    from subscriptions.selectors import plan_for_code
+
+    if purchasing:
+        plan = plan_for_code(code=code, audience=PlanAudience.INDIVIDUAL)
+    else:  # already paid: a plan retired since still describes what was bought
+        plan = Plan.objects.filter(code=code, audience=PlanAudience.INDIVIDUAL).first()
+    if plan is None:
+        raise UnknownProduct(f"No plan {code!r} for sale.")
+    return plan
+
+
+def individual_plan_code(code: str) -> bool:
+    """Whether ``code`` names an individual plan (``POST /billing/checkout`` accepts
+    ``luna_unlimited`` as well as ``plan:luna_unlimited``)."""
+    from subscriptions.models import PlanAudience
+    from subscriptions.selectors import plan_for_code
+
+    return plan_for_code(code=code, audience=PlanAudience.INDIVIDUAL) is not None
+
+
+def plan_quote(*, user, code: str, purchasing: bool = True) -> Quote:
+    from subscriptions.models import AccessType, PlanKind
+    from subscriptions.selectors import access_for_user
+    from subscriptions.services import AlreadyLifetime
+
+    plan = _plan(code, purchasing=purchasing)
+    if purchasing:
+        access = access_for_user(user)
+        if access.type == AccessType.LIFETIME:
+            raise AlreadyLifetime()
+        if plan.kind == PlanKind.MONTHLY and access.type == AccessType.PREMIUM:
+            raise AlreadyPremium(cancel_at_period_end=access.cancel_at_period_end)
+    return Quote(
+        amount_cents=plan.price_cents,
+        currency=plan.currency.lower(),
+        label=plan.label,
+        snapshot={"code": plan.code, "kind": plan.kind, "price_cents": plan.price_cents},
+        mode="subscription" if plan.kind == PlanKind.MONTHLY else "payment",
+    )
+
+
+def stripe_context_time(payment: Payment) -> datetime:
+    """The completing Stripe event's time (for out-of-order guards), else now."""
+    raw = (payment.metadata.get("stripe") or {}).get("event_created")
+    return (parse_datetime(raw) if raw else None) or timezone.now()
+
+
+def plan_fulfill(*, payment: Payment) -> int:
+    from subscriptions.models import AccessType, PlanKind
+    from subscriptions.selectors import access_for_user
+    from subscriptions.services import AlreadyLifetime, access_activate_premium, access_grant_lifetime
+
+    from billing.services import subscriptions as subscription_billing
+
+    snapshot = payment.metadata.get("product") or {}
+    kind = snapshot.get("kind") or _plan(payment.product_code, purchasing=False).kind
+    stripe = payment.metadata.get("stripe") or {}
+    event_time = stripe_context_time(payment)
+
+    if kind == PlanKind.LIFETIME:
+        before = access_for_user(payment.user)
+        change = access_grant_lifetime(user=payment.user, event_time=event_time,
+                                       reference=payment.idempotency_key)
+        if change.applied and before.type == AccessType.PREMIUM and before.stripe_subscription_id:
+            # Lifetime replaces the monthly plan: stop billing it (after commit, retried).
+            subscription_billing.stripe_subscription_cancel_later(
+                subscription_id=before.stripe_subscription_id, reason="replaced_by_lifetime",
+            )
+        return 1
+
+    subscription_id = stripe.get("subscription_id") or ""
+    period_end = parse_datetime(stripe["period_end"]) if stripe.get("period_end") else None
+    if period_end is None:
+        # Not known (demo events without Stripe keys). The subscription's first
+        # invoice.paid gives the exact end: if it came first, keep it; else one month,
+        # as Stripe bills, until that invoice arrives.
+        current = access_for_user(payment.user)
+        if current.type == AccessType.PREMIUM and subscription_id and current.stripe_subscription_id == subscription_id:
+            return 1
+        period_end = add_one_month(event_time)
+    try:
+        access_activate_premium(
+            user=payment.user, period_end=period_end, event_time=event_time,
+            stripe_subscription_id=subscription_id, reference=payment.idempotency_key,
+        )
+    except AlreadyLifetime:
+        # Bought elsewhere while lifetime (the checkout endpoint refuses it): they must
+        # not pay monthly for what they own. Cancel it; the refund is an admin's call.
+        logger.warning("monthly_plan_for_lifetime_user", payment_id=payment.pk,
+                       subscription_id=subscription_id)
+        if subscription_id:
+            subscription_billing.stripe_subscription_cancel_later(
+                subscription_id=subscription_id, reason="already_lifetime",
+            )
+        return 0
+    return 1
+
+
+register_product_kind(ProductKind(name=PLAN, quote=plan_quote, fulfill=plan_fulfill))
