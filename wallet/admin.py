@@ -1,13 +1,49 @@
-"""Wallet admin: the ledger is read-only (corrections go through the services); the
-energy catalogues are editable data; incidents can be annotated and resolved."""
+"""Wallet admin: the ledger is read-only (every change goes through the services, from
+the operator actions below); the energy catalogues are editable data."""
 
+import uuid
+
+from django import forms
 from django.contrib import admin
-from django.utils import timezone
+from django.urls import reverse
+from django.utils.html import format_html
 
-from wallet.models import BalanceOperation, EnergyAction, EnergyPack, Hold, Incident, IncidentStatus, Wallet
+from phoenix.core import roles
+from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
+from wallet.models import BalanceOperation, EnergyAction, EnergyPack, Hold, HoldStatus, Incident, Wallet
+from wallet.services import operator
+
+# Operations shown inline on a wallet: the latest few; the full ledger is one click away.
+RECENT_OPERATIONS = 20
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class WalletAdjustForm(OperatorForm):
+    direction = forms.ChoiceField(choices=[("credit", "Credit (add energy)"), ("debit", "Debit (remove energy)")])
+    amount = forms.IntegerField(min_value=1, max_value=10**9, help_text="Energy points.")
+    # A fresh token per rendered form: submitting the same form twice adjusts once.
+    request_token = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64)
+
+    field_order = ["direction", "amount", "reason"]
+
+
+class RecentOperationsFormSet(forms.BaseInlineFormSet):
+    def get_queryset(self):
+        if not hasattr(self, "_recent"):
+            self._recent = super().get_queryset().order_by("-seq")[:RECENT_OPERATIONS]
+        return self._recent
+
+
+class RecentOperationsInline(admin.TabularInline):
+    model = BalanceOperation
+    formset = RecentOperationsFormSet
+    verbose_name_plural = f"latest {RECENT_OPERATIONS} operations"
+    fields = ("seq", "created_at", "type", "amount", "balance_after", "held_after", "source", "reference",
+              "reason", "actor")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -19,53 +55,102 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyAdmin):
+class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "user", "balance", "held", "available", "last_seq", "updated_at")
     search_fields = ("user__email", "user__public_id")
     list_select_related = ("user",)
+    fields = ("user", "balance", "held", "available", "last_seq", "last_hash", "created_at", "updated_at",
+              "ledger")
+    readonly_fields = fields
+    inlines = [RecentOperationsInline]
+    operator_actions = (
+        OperatorAction("adjust", "Adjust balance", roles.ADJUST_WALLET, "run_adjust", WalletAdjustForm,
+                       description="Credit or debit energy points, recorded as a source=admin operation."),
+        OperatorAction("correct-warning", "Auto-correct WARNING", roles.CORRECT_WALLET_WARNING, "run_correct",
+                       description="Set held back to the sum of pending holds, through the health job's "
+                                   "correction path (refused when the wallet has CRITICAL findings)."),
+    )
 
     @admin.display(description="available")
     def available(self, obj: Wallet) -> int:
         return obj.available
 
+    @admin.display(description="ledger")
+    def ledger(self, obj: Wallet) -> str:
+        url = reverse("admin:wallet_balanceoperation_changelist") + f"?wallet__id__exact={obj.pk}"
+        return format_html('<a href="{}">all {} operations</a>', url, obj.last_seq)
+
+    def run_adjust(self, request, wallet, data) -> str:
+        op = operator.wallet_adjust(wallet=wallet, direction=data["direction"], amount=data["amount"],
+                                    actor=request.user, reason=data["reason"], request_token=data["request_token"])
+        return f"{op.type} of {op.amount} points recorded (operation {op.pk}); available now {op.available_after}."
+
+    def run_correct(self, request, wallet, data) -> str:
+        op = operator.wallet_warning_correct(wallet=wallet, actor=request.user, reason=data["reason"])
+        return f"held corrected by {op.type} of {op.amount} (operation {op.pk})."
+
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdmin):
+class HoldAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "wallet", "amount", "captured_amount", "status", "action_code", "expires_at", "created_at")
-    list_filter = ("status", "source")
-    search_fields = ("id", "action_code", "wallet__user__email")
+    list_filter = ("status", "source", ("created_at", admin.DateFieldListFilter),
+                   ("expires_at", admin.DateFieldListFilter))
+    search_fields = ("id", "action_code", "wallet__user__email", "idempotency_key")
+    list_select_related = ("wallet",)
+    date_hierarchy = "created_at"
+    operator_actions = (
+        OperatorAction("release", "Release hold", roles.RELEASE_HOLD, "run_release", offered_when="is_pending",
+                       description="Give the held energy back (the action did not happen)."),
+    )
+
+    def is_pending(self, hold: Hold) -> bool:
+        return hold.status == HoldStatus.PENDING
+
+    def run_release(self, request, hold, data) -> str:
+        op = operator.hold_release_stuck(hold=hold, actor=request.user, reason=data["reason"])
+        return f"hold released (operation {op.pk}); available now {op.available_after}."
 
 
 @admin.register(BalanceOperation)
-class BalanceOperationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "wallet", "seq", "type", "amount", "balance_after", "held_after", "source",
-                    "reference", "created_at")
-    list_filter = ("type", "source")
-    search_fields = ("reference", "idempotency_key", "wallet__user__email")
+class BalanceOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "user_email", "seq", "type", "amount", "balance_after", "held_after", "source",
+                    "reference", "actor", "created_at")
+    list_filter = ("type", "source", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("reference", "idempotency_key", "reason", "wallet__user__email", "=wallet__user__public_id")
+    list_select_related = ("wallet__user", "actor")
     date_hierarchy = "created_at"
+
+    @admin.display(description="user", ordering="wallet__user__email")
+    def user_email(self, obj: BalanceOperation) -> str:
+        return obj.wallet.user.email
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "severity", "code", "wallet", "status", "times_seen", "detected_at", "last_seen_at")
-    list_filter = ("status", "severity", "code")
-    readonly_fields = ("wallet", "code", "severity", "detail", "correction", "detected_at", "last_seen_at",
-                       "times_seen", "resolved_at")
-    fields = (*readonly_fields, "status", "resolution_note")
-    actions = ["mark_resolved"]
+    list_filter = ("status", "severity", "code", ("detected_at", admin.DateFieldListFilter))
+    search_fields = ("code", "wallet__user__email", "resolution_note")
+    list_select_related = ("wallet",)
+    date_hierarchy = "detected_at"
+    operator_actions = (
+        OperatorAction("health-run", "Run health check now", roles.RUN_HEALTH_CHECK, "run_health", on_object=False,
+                       description="Detect anomalies in every wallet now, auto-correct WARNINGs and record "
+                                   "CRITICALs (as the hourly job does)."),
+        OperatorAction("resolve", "Resolve incident", roles.RESOLVE_INCIDENT, "run_resolve", offered_when="is_open",
+                       description="Close the incident once investigated; the reason is its resolution note."),
+    )
 
-    def has_add_permission(self, request):
-        return False
+    def is_open(self, incident: Incident) -> bool:
+        return incident.status == "open"
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def run_health(self, request, _target, data) -> str:
+        report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"])
+        return (f"Health check done: {len(report.critical)} critical, {len(report.warnings)} warning finding(s), "
+                f"{len(report.corrections)} correction(s).")
 
-    @admin.action(description="Mark selected incidents resolved (write what was done in the note first)")
-    def mark_resolved(self, request, queryset):
-        updated = queryset.filter(status=IncidentStatus.OPEN).update(
-            status=IncidentStatus.RESOLVED, resolved_at=timezone.now()
-        )
-        self.message_user(request, f"{updated} incident(s) resolved.")
+    def run_resolve(self, request, incident, data) -> str:
+        operator.incident_resolve(incident=incident, actor=request.user, reason=data["reason"])
+        return "Incident resolved."
 
 
 @admin.register(EnergyAction)

@@ -14,3 +14,14 @@ class WalletConfig(AppConfig):
         user_registered.connect(receivers.open_wallet_on_registration,
                                 dispatch_uid="wallet.open_wallet_on_registration")
         register_profile_section("energy", selectors.wallet_balance)
+
+        # The admin dashboard's wallet panels (DESIGN.md §9).
+        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+        from wallet import dashboard
+
+        register_dashboard_panel(DashboardPanel(key="wallet-health", title="Wallet health",
+                                                template="admin/dashboard/wallet_health.html",
+                                                build=dashboard.health_panel, order=10))
+        register_dashboard_panel(DashboardPanel(key="energy", title="Energy",
+                                                template="admin/dashboard/energy.html",
+                                                build=dashboard.energy_panel, order=30))

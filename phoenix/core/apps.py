@@ -7,6 +7,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from phoenix.core.roles import sync_roles_after_migrate
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
         from phoenix.core.selectors import health_report
 
@@ -14,3 +17,5 @@ class CoreConfig(AppConfig):
             key="platform", title="Platform", template="admin/dashboard/platform.html",
             build=lambda now: health_report(), order=0,
         ))
+        # Roles cover models added after their migration ran (phoenix/core/roles.py).
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="core.sync_roles")

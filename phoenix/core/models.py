@@ -29,3 +29,33 @@ class AdminAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.target_type}#{self.target_id} by {self.actor_id}"
+
+
+class JobRunOutcome(models.TextChoices):
+    OK = "ok", "OK"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+    FAILED = "failed", "Failed"
+
+
+class JobRun(models.Model):
+    """One finished run of a scheduled job (e.g. the wallet health check), so the dashboard
+    can say when it last ran and what it found without re-running it."""
+
+    job = models.CharField(max_length=64, db_index=True, help_text="e.g. wallet.health_check")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=JobRunOutcome.choices)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(outcome__in=JobRunOutcome.values), name="jobrun_outcome_valid"),
+            models.CheckConstraint(condition=models.Q(finished_at__gte=models.F("started_at")),
+                                   name="jobrun_finished_after_start"),
+        ]
+        indexes = [models.Index(fields=["job", "-finished_at"], name="jobrun_job_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job} at {self.finished_at:%Y-%m-%d %H:%M} ({self.outcome})"

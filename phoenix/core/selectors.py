@@ -75,3 +75,10 @@ def health_report() -> dict[str, Any]:
         "checks": checks,
         "worker": worker_heartbeat_info(),
     }
+
+
+def job_run_latest(job: str):
+    """The latest finished run of a scheduled job, or None (one indexed query)."""
+    from phoenix.core.models import JobRun
+
+    return JobRun.objects.filter(job=job).order_by("-finished_at", "-id").first()

@@ -46,3 +46,13 @@ def admin_action_record(
         before=before or {},
         after=after or {},
     )
+
+
+def job_run_record(*, job: str, started_at: datetime, outcome: str, summary: dict | None = None,
+                   finished_at: datetime | None = None):
+    """Note that a scheduled job finished (the dashboard shows the latest per job)."""
+    from phoenix.core.models import JobRun
+
+    finished_at = max(finished_at or timezone.now(), started_at)
+    return JobRun.objects.create(job=job, started_at=started_at, finished_at=finished_at,
+                                 outcome=outcome, summary=summary or {})

@@ -64,6 +64,7 @@ MAX_AMOUNT = 10**12  # far above any real wallet; keeps arithmetic inside bigint
 MAX_HOLD_TTL_SECONDS = 24 * 3600
 DEFAULT_HOLD_TTL_SECONDS = 300
 HEALTH_LOCK = "wallet.health_check"
+HEALTH_JOB = "wallet.health_check"  # JobRun.job of the health runs
 EXPIRY_LOCK = "wallet.expire_holds"
 
 
@@ -615,6 +616,7 @@ class HealthRunReport:
     # Dry run: (wallet id, operation type, amount) the run would write.
     planned_corrections: list[tuple[int, str, int]] = field(default_factory=list)
     new_incidents: list[Incident] = field(default_factory=list)
+    job_run: Any = None  # phoenix.core.models.JobRun noted for a real (not dry) run
 
     @property
     def critical(self) -> list[selectors.HealthFinding]:
@@ -726,11 +728,26 @@ def wallet_health_run(*, now: datetime | None = None, dry_run: bool = False) -> 
                 if is_new:
                     new_critical.append(incident)
                     report.new_incidents.append(incident)
+            report.job_run = _health_run_note(report)
     if new_critical:
         _alert_critical(new_critical)
     logger.info("wallet_health_run", findings=len(report.findings), critical=len(report.critical),
                 corrections=len(report.corrections), dry_run=dry_run)
     return report
+
+
+def _health_run_note(report: HealthRunReport):
+    """Keep the run's result for the admin dashboard ("last health run", phoenix.core.JobRun)."""
+    from phoenix.core.models import JobRunOutcome
+    from phoenix.core.services import job_run_record
+
+    outcome = (JobRunOutcome.CRITICAL if report.critical
+               else JobRunOutcome.WARNING if report.warnings else JobRunOutcome.OK)
+    return job_run_record(job=HEALTH_JOB, started_at=report.now, outcome=outcome, summary={
+        "critical": len(report.critical), "warning": len(report.warnings),
+        "corrections": len(report.corrections), "new_incidents": len(report.new_incidents),
+        "codes": sorted({f.code for f in report.findings}),
+    })
 
 
 def _alert_critical(incidents: list[Incident]) -> None:

@@ -34,14 +34,19 @@ def test_energy_catalogue_is_editable(admin_client):
     assert admin_client.get(reverse("admin:wallet_energypack_changelist")).status_code == 200
 
 
-def test_incidents_can_be_resolved_with_the_action(admin_client):
+def test_incidents_are_resolved_through_the_operator_action(admin_client):
     from django.utils import timezone
+
+    from phoenix.core.models import AdminAction
 
     wallet = WalletFactory()
     incident = Incident.objects.create(wallet=wallet, code="ledger_balance_mismatch", severity="critical",
                                        detected_at=timezone.now(), last_seen_at=timezone.now())
-    response = admin_client.post(reverse("admin:wallet_incident_changelist"),
-                                 {"action": "mark_resolved", "_selected_action": [incident.pk]})
+    url = reverse("admin:wallet_incident_operator_resolve", args=[incident.pk])
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"reason": "replayed by hand, ledger fine"})
     assert response.status_code == 302
     incident.refresh_from_db()
     assert incident.status == "resolved" and incident.resolved_at is not None
+    assert incident.resolution_note == "replayed by hand, ledger fine"
+    assert AdminAction.objects.get(action="incident_resolve").target_id == str(incident.pk)

@@ -1,0 +1,56 @@
+"""The wallet's panels on the admin dashboard: shapes selector results for the templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.urls import reverse
+
+from phoenix.core.dashboard import chart
+from wallet import selectors
+
+# One colour per operation type, so the hourly chart reads the same every day.
+TYPE_COLOURS = {
+    "credit": "#2e7d32", "debit": "#c62828", "freeze": "#1565c0", "commit": "#6a1b9a",
+    "release": "#00838f", "held_correction_up": "#f9a825", "held_correction_down": "#ef6c00",
+}
+
+
+def health_panel(now: datetime) -> dict[str, Any]:
+    overview = selectors.wallet_health_overview()
+    last_run = overview["last_run"]
+    if overview["open_critical"]:
+        status = "critical"
+    elif overview["open_warning"] or (last_run and last_run.outcome != "ok"):
+        status = "warning"
+    elif last_run is None:
+        status = "unknown"
+    else:
+        status = "ok"
+    return {
+        **overview,
+        "status": status,
+        "last_run_age_minutes": int((now - last_run.finished_at).total_seconds() // 60) if last_run else None,
+        "incidents_url": reverse("admin:wallet_incident_changelist") + "?status__exact=open",
+        "run_url": reverse("admin:wallet_incident_operator_health-run"),
+    }
+
+
+def energy_panel(now: datetime) -> dict[str, Any]:
+    per_hour = selectors.balance_operations_per_hour(now=now, hours=48)
+    by_action = selectors.energy_consumed_by_action(now=now, days=30)
+    return {
+        "consumed": selectors.energy_consumed_totals(now=now),
+        "operations_48h": per_hour["total"],
+        "ops_chart": chart(
+            chart_id="balance-ops-per-hour", type="bar", labels=per_hour["labels"],
+            datasets=[{"label": op_type, "data": counts, "backgroundColor": TYPE_COLOURS.get(op_type, "#757575"),
+                       "stack": "ops"} for op_type, counts in per_hour["series"].items()],
+        ),
+        "consumption_chart": chart(
+            chart_id="consumption-by-action", type="bar", labels=[code for code, _ in by_action],
+            datasets=[{"label": "energy points (30 d)", "data": [points for _, points in by_action],
+                       "backgroundColor": "#6a1b9a"}],
+        ),
+    }
