@@ -162,6 +162,9 @@ REST_FRAMEWORK = {
 # Brute-force protection on /auth/login: per client IP and per e-mail address.
 LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="5/min")
 REGISTER_THROTTLE_RATE = env.str("REGISTER_THROTTLE_RATE", default="20/hour")
+# /luna API: per end user and per satellite API key.
+LUNA_USER_THROTTLE_RATE = env.str("LUNA_USER_THROTTLE_RATE", default="120/min")
+LUNA_SATELLITE_THROTTLE_RATE = env.str("LUNA_SATELLITE_THROTTLE_RATE", default="6000/min")
 
 API_KEY_CUSTOM_HEADER = None  # satellites send "Authorization: Api-Key <key>"
 

@@ -68,3 +68,8 @@ class OperationNotRefundable(ConflictError):
 class AlreadyRefunded(ConflictError):
     code = "already_refunded"
     default_detail = "This operation was already refunded."
+
+
+class UnknownAction(PhoenixError):
+    code = "unknown_action"
+    default_detail = "No such active energy action."

@@ -338,3 +338,72 @@ class EnergyPack(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.price_cents // 100}.{self.price_cents % 100:02d} {self.currency})"
+
+
+# --- Event store (§3, the seeds' "capital narratif") -----------------------------------
+
+
+class UsageEvent(models.Model):
+    """One performed action, free and unlimited ones included. Append-only (a database
+    trigger refuses UPDATE and DELETE); written in the same transaction as the ledger
+    change it accompanies, by `wallet.services.energy`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_events")
+    action_code = models.CharField(max_length=64)
+    category = models.CharField(max_length=16, blank=True, default="")
+    source_app = models.CharField(max_length=32, blank=True, default="")
+    energy_consumed = models.BigIntegerField(default=0, help_text="0 for unlimited users and free actions.")
+    unlimited = models.BooleanField(default=False)
+    # The debit or commit that paid for it; one operation pays for at most one event.
+    operation = models.OneToOneField(BalanceOperation, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="usage_event")
+    metadata = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(energy_consumed__gte=0), name="usageevent_energy_gte_0"),
+            models.CheckConstraint(condition=Q(unlimited=False) | Q(energy_consumed=0),
+                                   name="usageevent_unlimited_consumes_nothing"),
+            # Energy was consumed exactly when an operation paid for it.
+            models.CheckConstraint(
+                condition=Q(energy_consumed=0, operation__isnull=True)
+                | Q(energy_consumed__gt=0, operation__isnull=False),
+                name="usageevent_operation_iff_energy",
+            ),
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="usageevent_unique_user_key"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="usageevent_user_idx"),
+            models.Index(fields=["created_at"], name="usageevent_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_code} by user {self.user_id} ({self.energy_consumed})"
+
+
+class IdempotentResponse(models.Model):
+    """The first answer to a mutating API request sent with an idempotency key.
+
+    Keyed by (principal, key): a principal is an end user or a satellite API key, so two
+    callers never collide on each other's keys. The row is inserted at the start of the
+    request's transaction and filled with the answer at its end, in the SAME transaction
+    as the effect: see `wallet.idempotency`.
+    """
+
+    principal = models.CharField(max_length=64, help_text="user:<pk> or apikey:<prefix>")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotentresponse_unique_principal_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotentresponse_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key} -> {self.status_code}"

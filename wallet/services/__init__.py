@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from wallet import selectors
+from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.errors import (  # noqa: F401  (re-exported: wallet.services.<Error> is the public name)
     AlreadyRefunded,
     HoldExpired,
@@ -244,6 +245,8 @@ def _save_wallet(wallet: Wallet) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_UPDATE_WALLET_SQL, [wallet.balance, wallet.held, wallet.last_seq, wallet.last_hash,
                                             wallet.updated_at, wallet.pk])
+    # Every ledger write passes here: the user's derived /luna reads are stale once it commits.
+    energy_cache_invalidate_on_commit(user_id=wallet.user_id)
 
 
 def _require_available(wallet: Wallet, amount: int) -> None:

@@ -1,0 +1,251 @@
+"""Request and response shapes of the /luna API (DESIGN.md §7). Integers only."""
+
+from __future__ import annotations
+
+import json
+
+from rest_framework import serializers
+
+from phoenix.core.api import ErrorSerializer
+from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
+from wallet.services import MAX_AMOUNT, MAX_HOLD_TTL_SECONDS
+
+MAX_METADATA_BYTES = 4096
+
+USER_ID_HELP = "The user's public id. End users: omit it or give their own; satellites: required."
+KEY_HELP = "Optional; or the Idempotency-Key header. A retry with the same key gets the first answer."
+
+
+def _metadata_field():
+    return serializers.JSONField(required=False, default=dict,
+                                 help_text=f"A JSON object of at most {MAX_METADATA_BYTES} bytes.")
+
+
+class _MetadataMixin:
+    def validate_metadata(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("A JSON object.")
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes.")
+        return value
+
+
+# --- Requests ------------------------------------------------------------------------------
+
+
+class UserRequestSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(required=False, allow_null=True, help_text=USER_ID_HELP)
+
+
+class ActionRequestSerializer(UserRequestSerializer):
+    # A plain string: an unknown code is 400 `unknown_action`, not a generic validation error.
+    action = serializers.CharField(max_length=64, help_text="An active EnergyAction code.")
+
+
+class ConsumeRequestSerializer(_MetadataMixin, ActionRequestSerializer):
+    idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
+    source_app = serializers.CharField(required=False, max_length=32, help_text="The calling app (default: the action's).")
+    metadata = _metadata_field()
+
+
+class FreezeRequestSerializer(ConsumeRequestSerializer):
+    ttl_seconds = serializers.IntegerField(required=False, min_value=1, max_value=MAX_HOLD_TTL_SECONDS,
+                                           help_text="Hold lifetime (default 300 s).")
+
+
+class CommitRequestSerializer(_MetadataMixin, serializers.Serializer):
+    hold_id = serializers.UUIDField()
+    amount = serializers.IntegerField(required=False, min_value=1, max_value=MAX_AMOUNT,
+                                      help_text="Capture less than held; the rest is released.")
+    idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
+    source_app = serializers.CharField(required=False, max_length=32)
+    metadata = _metadata_field()
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    transaction_id = serializers.IntegerField(required=False, min_value=1,
+                                              help_text="A consume's or commit's transaction_id: credited back once.")
+    hold_id = serializers.UUIDField(required=False, help_text="A pending hold: released.")
+    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=255)
+    idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
+
+    def validate(self, attrs):
+        if ("transaction_id" in attrs) == ("hold_id" in attrs):
+            raise serializers.ValidationError("Give either transaction_id or hold_id.")
+        return attrs
+
+
+class EventRequestSerializer(ConsumeRequestSerializer):
+    pass
+
+
+# --- Answers ---------------------------------------------------------------------------------
+
+
+class PackSummarySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+    price_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    energy_points = serializers.IntegerField()
+
+
+class CheckSerializer(serializers.Serializer):
+    balance = serializers.IntegerField()
+    held = serializers.IntegerField()
+    available = serializers.IntegerField()
+    unlimited = serializers.BooleanField()
+
+
+class CanPerformSerializer(serializers.Serializer):
+    can_perform = serializers.BooleanField()
+    energy_required = serializers.IntegerField(help_text="0 for unlimited users.")
+    available = serializers.IntegerField()
+    unlimited = serializers.BooleanField()
+    required_pack = PackSummarySerializer(required=False, allow_null=True,
+                                          help_text="Only when can_perform is false: the cheapest pack covering "
+                                                    "the shortfall (null if none does).")
+
+
+class ConsumeSerializer(serializers.Serializer):
+    transaction_id = serializers.IntegerField(allow_null=True, help_text="The debit; null when nothing was "
+                                              "deducted (unlimited user, free action).")
+    event_id = serializers.IntegerField()
+    energy_consumed = serializers.IntegerField()
+    available = serializers.IntegerField()
+    unlimited = serializers.BooleanField()
+
+
+class FreezeSerializer(serializers.Serializer):
+    hold_id = serializers.UUIDField(allow_null=True, help_text="null for unlimited users and free actions: "
+                                    "nothing is reserved and the action is recorded at once (event_id).")
+    amount = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    available = serializers.IntegerField()
+    unlimited = serializers.BooleanField()
+    event_id = serializers.IntegerField(allow_null=True)
+
+
+class CommitSerializer(serializers.Serializer):
+    transaction_id = serializers.IntegerField()
+    event_id = serializers.IntegerField()
+    energy_consumed = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class RefundSerializer(serializers.Serializer):
+    refunded = serializers.IntegerField(help_text="Points credited back or released.")
+    available = serializers.IntegerField()
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    transaction_id = serializers.IntegerField(source="id")
+    # A plain string (not an enum component): "type" enums of other apps would collide by name.
+    type = serializers.CharField(help_text="credit | debit | freeze | commit | release | held_correction_up | "
+                                           "held_correction_down")
+    hold_id = serializers.UUIDField(allow_null=True)
+    refund_of = serializers.IntegerField(source="refund_of_id", allow_null=True)
+    available_after = serializers.IntegerField()
+
+    class Meta:
+        model = BalanceOperation
+        fields = ["transaction_id", "seq", "type", "amount", "balance_after", "held_after", "available_after",
+                  "source", "reason", "reference", "hold_id", "refund_of", "created_at"]
+
+
+class TopActionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    count = serializers.IntegerField()
+    energy = serializers.IntegerField()
+
+
+class AnalyticsSerializer(serializers.Serializer):
+    window_days = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    actions = serializers.IntegerField()
+    unlimited_actions = serializers.IntegerField()
+    consumed = serializers.IntegerField(help_text="Energy consumed by actions in the window.")
+    refunded = serializers.IntegerField(help_text="Energy credited back by refunds in the window.")
+    purchased = serializers.IntegerField(help_text="Energy credited by pack purchases (Stripe) in the window.")
+    average_per_action = serializers.IntegerField(help_text="consumed // actions (whole points).")
+    top_actions = TopActionSerializer(many=True)
+
+
+class EnergyActionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EnergyAction
+        fields = ["code", "label", "category", "cost", "source_app"]
+
+
+class EnergyPackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EnergyPack
+        fields = ["code", "label", "price_cents", "currency", "energy_points", "first_purchase_bonus_percent",
+                  "badge", "is_unlimited"]
+
+
+class LeaderboardEntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    user = serializers.CharField(help_text="Pseudonym: truncated HMAC of the user's public id.")
+    actions = serializers.IntegerField()
+    energy_consumed = serializers.IntegerField()
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    window_days = serializers.IntegerField()
+    generated_at = serializers.DateTimeField()
+    entries = LeaderboardEntrySerializer(many=True)
+
+
+class UsageEventSerializer(serializers.ModelSerializer):
+    event_id = serializers.IntegerField(source="id")
+    transaction_id = serializers.IntegerField(source="operation_id", allow_null=True)
+
+    class Meta:
+        model = UsageEvent
+        fields = ["event_id", "action_code", "category", "source_app", "energy_consumed", "unlimited",
+                  "transaction_id", "metadata", "created_at"]
+
+
+class NamedTotalSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    actions = serializers.IntegerField()
+    energy = serializers.IntegerField()
+
+
+class WeekSerializer(serializers.Serializer):
+    week = serializers.DateField(help_text="Monday of the ISO week.")
+    actions = serializers.IntegerField()
+    energy = serializers.IntegerField()
+
+
+class NarrativeActionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    category = serializers.CharField()
+    source_app = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class MilestoneSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    count = serializers.IntegerField()
+    reached_at = serializers.DateTimeField()
+
+
+class NarrativeSerializer(serializers.Serializer):
+    actions = serializers.IntegerField()
+    energy_consumed = serializers.IntegerField()
+    unlimited_actions = serializers.IntegerField()
+    by_category = NamedTotalSerializer(many=True)
+    by_app = NamedTotalSerializer(many=True)
+    timeline = WeekSerializer(many=True)
+    first_action = NarrativeActionSerializer(allow_null=True)
+    latest_action = NarrativeActionSerializer(allow_null=True)
+    milestones = MilestoneSerializer(many=True)
+
+
+class InsufficientEnergySerializer(ErrorSerializer):
+    energy_required = serializers.IntegerField()
+    available = serializers.IntegerField()
+    required_pack = PackSummarySerializer(allow_null=True)

@@ -1,0 +1,30 @@
+"""Redis caches of derived /luna reads (DESIGN.md §3): analytics 15 min, leaderboard 30 min.
+
+Only derived reads are cached; balances and every debit decision read the database. A
+write that changes a user's ledger or events deletes the user's analytics and the
+leaderboard once its transaction has committed (``transaction.on_commit``), so a reader
+never re-caches the pre-commit state after the delete.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.core.cache import cache
+from django.db import transaction
+
+ANALYTICS_TTL_SECONDS = 15 * 60
+LEADERBOARD_TTL_SECONDS = 30 * 60
+LEADERBOARD_KEY = "luna:leaderboard:v1"
+
+
+def analytics_key(user_id: int) -> str:
+    return f"luna:analytics:v1:{user_id}"
+
+
+def energy_cache_invalidate(*, user_id: int) -> None:
+    cache.delete_many([analytics_key(user_id), LEADERBOARD_KEY])
+
+
+def energy_cache_invalidate_on_commit(*, user_id: int) -> None:
+    transaction.on_commit(partial(energy_cache_invalidate, user_id=user_id))

@@ -1,0 +1,116 @@
+"""Idempotent mutating endpoints: a retry gets the first answer, never a second effect.
+
+The key comes from the body (`idempotency_key`) or the `Idempotency-Key` header, and is
+scoped to the caller (principal): an end user, or a satellite's API key. Per request:
+
+1. one transaction opens; `INSERT ... ON CONFLICT DO NOTHING` claims (principal, key)
+   with the request's fingerprint (method, path, body);
+2. the view runs (its services' transactions nest as savepoints);
+3. a 2xx answer is written into the claimed row; the transaction commits the effect and
+   the stored answer together.
+
+Why this cannot double-apply under concurrent retries: the second request's INSERT waits
+on the unique index until the first transaction ends. If it committed, the INSERT does
+nothing and the second request reads the stored answer (committed together with the
+effect, so never a claim without its answer); if it rolled back (an error: nothing was
+applied), the second request claims the key and runs. Errors are not stored, as they
+applied nothing: a retry after a 402 (e.g. once the user bought energy) is evaluated
+afresh. Same key with another body: 409 `idempotency_conflict`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any
+
+from django.db import connection, transaction
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework_api_key.permissions import KeyParser
+
+from phoenix.core.api import is_satellite
+from phoenix.core.errors import PhoenixError
+from wallet.errors import IdempotencyConflict
+from wallet.models import IdempotentResponse
+
+HEADER = "Idempotency-Key"
+BODY_FIELD = "idempotency_key"
+MAX_KEY_LENGTH = 128
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class InvalidIdempotencyKey(PhoenixError):
+    code = "invalid_idempotency_key"
+    default_detail = f"An idempotency key is 1 to {MAX_KEY_LENGTH} characters, the same in body and header."
+
+
+def request_idempotency_key(request) -> str | None:
+    body_key = request.data.get(BODY_FIELD) if isinstance(request.data, dict) else None
+    header_key = request.headers.get(HEADER)
+    if body_key is not None and header_key is not None and body_key != header_key:
+        raise InvalidIdempotencyKey("The body's idempotency_key and the Idempotency-Key header differ.")
+    key = body_key if body_key is not None else header_key
+    if key is None:
+        return None
+    if not isinstance(key, str) or not (0 < len(key) <= MAX_KEY_LENGTH):
+        raise InvalidIdempotencyKey()
+    return key
+
+
+def request_principal(request) -> str:
+    if is_satellite(request):
+        # The key's public prefix names it (the secret part is never stored).
+        return f"apikey:{(KeyParser().get(request) or '').partition('.')[0]}"
+    return f"user:{request.user.pk}"
+
+
+def request_fingerprint(request) -> str:
+    body = {k: v for k, v in request.data.items() if k != BODY_FIELD} if isinstance(request.data, dict) else {}
+    canonical = json.dumps({"method": request.method, "path": request.path, "body": body},
+                           sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_CLAIM_SQL = """
+    INSERT INTO wallet_idempotentresponse (principal, key, fingerprint, status_code, body, created_at)
+    VALUES (%s, %s, %s, NULL, NULL, now())
+    ON CONFLICT (principal, key) DO NOTHING
+    RETURNING id
+"""
+
+
+def _claim(*, principal: str, key: str, fingerprint: str) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [principal, key, fingerprint])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def idempotent(method):
+    """Decorate an APIView's post(): applies the protocol above when a key is given."""
+
+    @functools.wraps(method)
+    def wrapper(view, request, *args: Any, **kwargs: Any) -> Response:
+        key = request_idempotency_key(request)
+        if key is None:
+            return method(view, request, *args, **kwargs)
+        principal, fingerprint = request_principal(request), request_fingerprint(request)
+        with transaction.atomic():
+            claimed = _claim(principal=principal, key=key, fingerprint=fingerprint)
+            if claimed is None:
+                first = IdempotentResponse.objects.get(principal=principal, key=key)
+                if first.fingerprint != fingerprint:
+                    raise IdempotencyConflict()
+                return Response(first.body, status=first.status_code, headers={REPLAY_HEADER: "true"})
+            response = method(view, request, *args, **kwargs)
+            if not 200 <= response.status_code < 300:
+                transaction.set_rollback(True)  # nothing applied, nothing remembered
+                return response
+            # The body exactly as it is sent (rendered, then parsed back to JSON values).
+            body = json.loads(JSONRenderer().render(response.data))
+            IdempotentResponse.objects.filter(pk=claimed).update(status_code=response.status_code, body=body)
+            return response
+
+    return wrapper

@@ -1,0 +1,228 @@
+"""Energy actions over the ledger (DESIGN.md §3): the writes behind the /luna API.
+
+The ledger services (`wallet.services`) know nothing of actions or of unlimited users;
+these orchestrate them: resolve the action in the catalogue, ask `subscriptions` whether
+the user is unlimited, move energy through the ledger, and record the `UsageEvent` in
+the SAME transaction as the ledger change (so an event exists iff its energy moved).
+
+Unlimited users (and free actions) never touch the ledger: nothing is deducted, the
+event is recorded with `energy_consumed = 0` (and `unlimited = True`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from subscriptions.selectors import has_unlimited_energy
+from wallet import selectors
+from wallet.cache import energy_cache_invalidate_on_commit
+from wallet.errors import AlreadyRefunded, HoldNotPending, InsufficientEnergy, WalletValidationError
+from wallet.models import BalanceOperation, EnergyAction, Hold, HoldStatus, OperationSource, UsageEvent
+from wallet.services import (
+    DEFAULT_HOLD_TTL_SECONDS,
+    wallet_commit,
+    wallet_debit,
+    wallet_freeze,
+    wallet_refund_debit,
+    wallet_release,
+)
+
+DEFAULT_SOURCE_APP = "api"
+
+
+@dataclass(frozen=True)
+class ConsumeResult:
+    event: UsageEvent
+    operation: BalanceOperation | None  # None: unlimited user or free action
+    energy_consumed: int
+    available: int
+    unlimited: bool
+
+
+@dataclass(frozen=True)
+class FreezeResult:
+    hold: Hold | None  # None: unlimited user or free action (nothing to reserve)
+    event: UsageEvent | None  # recorded at once when there is no hold to commit
+    amount: int
+    available: int
+    unlimited: bool
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refunded: int
+    available: int
+    operation: BalanceOperation
+
+
+def _insufficient_with_pack(exc: InsufficientEnergy) -> InsufficientEnergy:
+    """The 402 of §7 also names the cheapest pack that covers the shortfall."""
+    pack = selectors.energy_pack_covering(shortfall=exc.required - exc.available)
+    return InsufficientEnergy(required=exc.required, available=exc.available,
+                              required_pack=selectors.energy_pack_summary(pack))
+
+
+def _event_create(
+    *, user, action: EnergyAction | None, action_code: str, energy_consumed: int, unlimited: bool,
+    operation: BalanceOperation | None, metadata: dict | None, source_app: str | None,
+    idempotency_key: str | None = None,
+) -> UsageEvent:
+    event = UsageEvent.objects.create(
+        user=user, action_code=action_code,
+        category=action.category if action else "",
+        # The caller's app wins (a satellite says who it is); else the catalogue's.
+        source_app=(source_app or (action.source_app if action else "") or DEFAULT_SOURCE_APP)[:32],
+        energy_consumed=energy_consumed, unlimited=unlimited, operation=operation,
+        metadata=metadata or {}, idempotency_key=idempotency_key,
+    )
+    energy_cache_invalidate_on_commit(user_id=user.pk)
+    return event
+
+
+def _check_metadata(metadata: Any) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise WalletValidationError(fields={"metadata": ["A JSON object."]})
+    return metadata
+
+
+@transaction.atomic
+def energy_consume(
+    *, user, action_code: str, idempotency_key: str | None = None, metadata: dict | None = None,
+    source_app: str | None = None,
+) -> ConsumeResult:
+    """Perform an action: debit its cost (unless unlimited or free) and record the event.
+
+    Raises UnknownAction (400) and InsufficientEnergy (402, with `required_pack`).
+    `idempotency_key` (in-process callers; the HTTP API has its own response store) is the
+    wallet's key for the debit, and the event's: a replay returns the first result.
+    """
+    metadata = _check_metadata(metadata)
+    action = selectors.energy_action_active(code=action_code)
+    if idempotency_key is not None:
+        first = UsageEvent.objects.filter(user_id=user.pk, idempotency_key=idempotency_key).first()
+        if first is not None:
+            return _consume_result(first)
+    # Asked before any lock: a user turning unlimited mid-request is charged, never the reverse
+    # for long (the next request sees the new access). Never cached (DESIGN §3).
+    unlimited = has_unlimited_energy(user)
+    operation = None
+    if not unlimited and action.cost > 0:
+        try:
+            operation = wallet_debit(
+                user=user, amount=action.cost, source=OperationSource.API, reason=f"action {action.code}",
+                reference=action.code, idempotency_key=idempotency_key,
+            )
+        except InsufficientEnergy as exc:
+            raise _insufficient_with_pack(exc) from None
+    try:
+        with transaction.atomic():  # savepoint: a concurrent same-key event loses cleanly
+            event = _event_create(
+                user=user, action=action, action_code=action.code,
+                energy_consumed=operation.amount if operation else 0, unlimited=unlimited,
+                operation=operation, metadata=metadata, source_app=source_app, idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        # Only reachable for an unlimited/free replay racing its twin (a paid one is
+        # serialized by the wallet lock and replayed by wallet_debit above).
+        event = UsageEvent.objects.get(user_id=user.pk, idempotency_key=idempotency_key)
+    return _consume_result(event)
+
+
+def _consume_result(event: UsageEvent) -> ConsumeResult:
+    operation = event.operation
+    available = (operation.available_after if operation is not None
+                 else selectors.wallet_balance(event.user)["available"])
+    return ConsumeResult(event=event, operation=operation, energy_consumed=event.energy_consumed,
+                         available=available, unlimited=event.unlimited)
+
+
+@transaction.atomic
+def energy_freeze(
+    *, user, action_code: str, ttl_seconds: int = DEFAULT_HOLD_TTL_SECONDS, metadata: dict | None = None,
+    source_app: str | None = None,
+) -> FreezeResult:
+    """Reserve an action's cost while it runs; `energy_commit` records the event.
+
+    Unlimited users and free actions reserve nothing: there is no hold to commit, so the
+    action is recorded now (it is authorized and costs nothing).
+    """
+    metadata = _check_metadata(metadata)
+    action = selectors.energy_action_active(code=action_code)
+    unlimited = has_unlimited_energy(user)
+    if unlimited or action.cost == 0:
+        event = _event_create(user=user, action=action, action_code=action.code, energy_consumed=0,
+                              unlimited=unlimited, operation=None, metadata=metadata, source_app=source_app)
+        return FreezeResult(hold=None, event=event, amount=0,
+                            available=selectors.wallet_balance(user)["available"], unlimited=unlimited)
+    try:
+        hold = wallet_freeze(user=user, amount=action.cost, action_code=action.code, ttl_seconds=ttl_seconds,
+                             source=OperationSource.API)
+    except InsufficientEnergy as exc:
+        raise _insufficient_with_pack(exc) from None
+    operation = hold.operations.order_by("-seq").first()
+    return FreezeResult(hold=hold, event=None, amount=hold.amount, available=operation.available_after,
+                        unlimited=False)
+
+
+@transaction.atomic
+def energy_commit(
+    *, hold_id, amount: int | None = None, user=None, metadata: dict | None = None, source_app: str | None = None,
+) -> ConsumeResult:
+    """Capture a hold (fully, or `amount` of it) and record the action's usage event.
+
+    `user` scopes the hold (an end user's request); None for satellites. Raises
+    HoldNotFound (404), HoldNotPending / HoldExpired (409), InvalidAmount (400).
+    """
+    metadata = _check_metadata(metadata)
+    operation = wallet_commit(hold_id=hold_id, amount=amount, user=user, source=OperationSource.API)
+    hold = operation.hold
+    action = EnergyAction.objects.filter(code=hold.action_code).first()  # may be inactive since the freeze
+    event = _event_create(
+        user=operation.wallet.user, action=action, action_code=hold.action_code,
+        energy_consumed=operation.amount, unlimited=False, operation=operation, metadata=metadata,
+        source_app=source_app,
+    )
+    return ConsumeResult(event=event, operation=operation, energy_consumed=operation.amount,
+                         available=operation.available_after, unlimited=False)
+
+
+@transaction.atomic
+def energy_refund(
+    *, transaction_id: int | None = None, hold_id=None, user=None, reason: str = "",
+) -> RefundResult:
+    """Undo an action: credit a consume/commit back (once), or release a pending hold.
+
+    A second refund of the same thing is 409 `already_refunded`. The usage event stays
+    (the store is append-only); the refund is visible in the ledger.
+    """
+    if (transaction_id is None) == (hold_id is None):
+        raise WalletValidationError(fields={"non_field_errors": ["Give either transaction_id or hold_id."]})
+    if transaction_id is not None:
+        operation = wallet_refund_debit(operation_id=transaction_id, user=user, source=OperationSource.API,
+                                        reason=reason[:255])
+        return RefundResult(refunded=operation.amount, available=operation.available_after, operation=operation)
+    try:
+        operation = wallet_release(hold_id=hold_id, user=user, source=OperationSource.API, reason=reason[:255])
+    except HoldNotPending as exc:
+        if exc.hold_status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+            raise AlreadyRefunded(f"The hold is already {exc.hold_status}.") from None
+        raise
+    return RefundResult(refunded=operation.amount, available=operation.available_after, operation=operation)
+
+
+@transaction.atomic
+def usage_event_record(
+    *, user, action_code: str, metadata: dict | None = None, source_app: str | None = None,
+) -> UsageEvent:
+    """POST /luna/events: an action a satellite performed without energy moving here
+    (consumes nothing). The action must be in the active catalogue."""
+    metadata = _check_metadata(metadata)
+    action = selectors.energy_action_active(code=action_code)
+    return _event_create(user=user, action=action, action_code=action.code, energy_consumed=0,
+                         unlimited=has_unlimited_energy(user), operation=None, metadata=metadata,
+                         source_app=source_app)
