@@ -81,8 +81,9 @@ class CheckoutView(APIView):
     def post(self, request):
         data = s.ProductRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        kind, code = s.split_product(data.validated_data["product"])
-        if kind == ENERGY_PACK and individual_plan_code(code):
+        product = data.validated_data["product"]
+        kind, code = s.split_product(product)
+        if ":" not in product and individual_plan_code(code):
             kind = PLAN  # "luna_unlimited" names the PREMIUM plan, not a pack (DESIGN.md §3)
         return _checkout(request, user_id=data.validated_data.get("user_id"), kind=kind, code=code)
 
