@@ -79,13 +79,19 @@ def test_overlapping_run_is_refused_by_the_advisory_lock():
 
     # Another session holds the job lock: this run must not touch anything.
     other = connections.create_connection("default")
+    from subscriptions.jobs import _key
+
+    key = _key(services.EXPIRY_JOB_LOCK)
     try:
         with other.cursor() as cursor:
-            from subscriptions.jobs import _key
-            cursor.execute("SELECT pg_advisory_lock(%s)", [_key(services.EXPIRY_JOB_LOCK)])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
         with pytest.raises(services.JobAlreadyRunning):
             services.access_expire_due(now=T0 + timedelta(days=30))
     finally:
+        # Unlock explicitly: a closed connection's backend releases its locks only when
+        # it has exited, which may be after the assertion below.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         other.close()
     with advisory_lock(services.EXPIRY_JOB_LOCK) as acquired:
         assert acquired
