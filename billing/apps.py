@@ -17,3 +17,14 @@ class BillingConfig(AppConfig):
         license_assignment_pending.connect(
             on_license_assignment_pending, dispatch_uid="billing.cancel_personal_subscription"
         )
+
+        # The admin dashboard's money and open-incident panels (DESIGN.md §9).
+        from billing import dashboard
+        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+
+        register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",
+                                                template="admin/dashboard/incidents.html",
+                                                build=dashboard.incidents_panel, order=20))
+        register_dashboard_panel(DashboardPanel(key="money", title="Money, last 30 days",
+                                                template="admin/dashboard/money.html",
+                                                build=dashboard.money_panel, order=40))

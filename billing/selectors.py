@@ -113,3 +113,55 @@ def reconciliation_findings() -> list[ReconciliationFinding]:
                  "payment_status": payment["status"] if payment else None},
             ))
     return findings
+
+
+# --- Admin dashboard (DESIGN.md §9): aggregate queries only ----------------------------
+
+from datetime import datetime, timedelta  # noqa: E402
+
+from django.db.models import Count, F, Q, Sum  # noqa: E402
+
+# A sold pack still counts once refunded; its revenue is what was kept.
+SOLD_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+
+
+def revenue_overview(*, now: datetime, days: int = 30) -> dict[str, Any]:
+    """Sales over `days` days (by fulfilment time): per pack and per product kind. 2 queries.
+    Revenue is in minor units, net of refunds, per currency."""
+    since = now - timedelta(days=days)
+    sold = Payment.objects.filter(status__in=SOLD_STATUSES, fulfilled_at__gte=since, fulfilled_at__lte=now)
+    net = Sum(F("amount_cents") - F("amount_refunded_cents"))
+    packs = list(
+        sold.filter(product_kind="energy_pack").values("product_code", "currency")
+        .annotate(sold=Count("id"), revenue_cents=net).order_by("-revenue_cents", "product_code")
+    )
+    kinds = list(
+        sold.values("product_kind", "currency").annotate(sold=Count("id"), revenue_cents=net)
+        .order_by("product_kind", "currency")
+    )
+    return {
+        "packs": packs,
+        "kinds": kinds,
+        "packs_sold": sum(row["sold"] for row in packs),
+        "packs_revenue_cents": sum(row["revenue_cents"] for row in packs),
+        "revenue_cents": sum(row["revenue_cents"] for row in kinds),
+        "currencies": sorted({row["currency"] for row in kinds}),
+    }
+
+
+def billing_incidents_overview(*, latest: int = 5) -> dict[str, Any]:
+    """Open reconciliation incidents, open payment shortfalls, failed webhooks. 4 queries."""
+    reconciliation = ReconciliationIncident.objects.filter(status=IncidentStatus.OPEN).aggregate(n=Count("id"))
+    shortfalls = PaymentReversal.objects.filter(shortfall__gt=0, resolved_at__isnull=True).aggregate(
+        n=Count("id"), points=Sum("shortfall"))
+    failed = WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED)
+    return {
+        "reconciliation_open": reconciliation["n"],
+        "shortfalls_open": shortfalls["n"],
+        "shortfall_points": shortfalls["points"] or 0,
+        "webhooks_failed": failed.count(),
+        "webhooks_failed_latest": list(
+            failed.order_by("-received_at", "-id").values("id", "stripe_id", "type", "attempts", "error",
+                                                          "received_at")[:latest]
+        ),
+    }

@@ -1,6 +1,10 @@
+from django import forms
 from django.contrib import admin
 
-from licenses.models import License, LicenseEvent, Membership, PendingAssignment, ProAccount
+from licenses import operator
+from licenses.models import License, LicenseEvent, Membership, PendingAssignment, ProAccount, ProAccountStatus
+from phoenix.core import roles
+from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm
 from subscriptions.admin import ReadOnlyAdmin
 
 
@@ -10,8 +14,12 @@ class LicenseInline(admin.TabularInline):
     can_delete = False
     fields = ("id", "kind", "status", "assignee", "is_owner_license", "effective_at")
     readonly_fields = fields
+    show_change_link = True
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -25,25 +33,68 @@ class MembershipInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ProAccountSuspendForm(OperatorForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].help_text = ("Why (ticket, unpaid invoice, ...). Monthly seats are suspended and "
+                                           "their holders lose access until reactivation.")
+
 
 @admin.register(ProAccount)
-class ProAccountAdmin(ReadOnlyAdmin):
+class ProAccountAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = ("owner", "status", "trial_ends_at", "billing_anchor_day", "next_billing_at", "created_at")
-    list_filter = ("status",)
-    search_fields = ("owner__email", "stripe_subscription_id", "public_id")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("owner__email", "stripe_subscription_id", "=public_id")
+    list_select_related = ("owner",)
     inlines = [LicenseInline, MembershipInline]
+    operator_actions = (
+        OperatorAction("suspend", "Suspend account", roles.SUSPEND_PRO_ACCOUNT, "run_suspend", ProAccountSuspendForm,
+                       offered_when="is_active"),
+        OperatorAction("reactivate", "Reactivate account", roles.SUSPEND_PRO_ACCOUNT, "run_reactivate",
+                       offered_when="is_suspended",
+                       description="Suspended seats become active again (or available when unassigned)."),
+    )
+
+    def is_active(self, account: ProAccount) -> bool:
+        return account.status == ProAccountStatus.ACTIVE
+
+    def is_suspended(self, account: ProAccount) -> bool:
+        return account.status == ProAccountStatus.SUSPENDED
+
+    def run_suspend(self, request, account, data) -> str:
+        operator.pro_account_set_suspended(pro_account=account, suspended=True, actor=request.user,
+                                           reason=data["reason"])
+        return "Pro account suspended."
+
+    def run_reactivate(self, request, account, data) -> str:
+        operator.pro_account_set_suspended(pro_account=account, suspended=False, actor=request.user,
+                                           reason=data["reason"])
+        return "Pro account reactivated."
 
 
 @admin.register(License)
 class LicenseAdmin(ReadOnlyAdmin):
     list_display = ("id", "pro_account", "kind", "status", "assignee", "is_owner_license", "effective_at")
-    list_filter = ("status", "kind", "is_owner_license")
-    search_fields = ("assignee__email", "pro_account__owner__email")
+    list_filter = ("status", "kind", "is_owner_license", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("assignee__email", "pro_account__owner__email", "=public_id")
+    list_select_related = ("pro_account", "assignee")
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ("pro_account", "collaborator", "created_at")
+    search_fields = ("collaborator__email", "pro_account__owner__email")
+    list_select_related = ("pro_account", "collaborator")
 
 
 @admin.register(PendingAssignment)
 class PendingAssignmentAdmin(ReadOnlyAdmin):
     list_display = ("license", "collaborator", "stripe_subscription_id", "created_at")
+    search_fields = ("collaborator__email", "stripe_subscription_id")
 
 
 @admin.register(LicenseEvent)
@@ -52,5 +103,7 @@ class LicenseEventAdmin(ReadOnlyAdmin):
 
     list_display = ("created_at", "pro_account", "license_pk", "kind", "from_status", "to_status",
                     "collaborator", "actor", "reference")
-    list_filter = ("kind",)
-    search_fields = ("pro_account__owner__email", "collaborator__email", "reference")
+    list_filter = ("kind", ("event_time", admin.DateFieldListFilter))
+    search_fields = ("pro_account__owner__email", "collaborator__email", "actor__email", "reference", "=license_pk")
+    list_select_related = ("pro_account", "collaborator", "actor")
+    date_hierarchy = "created_at"

@@ -211,3 +211,17 @@ def pending_assignment_for(*, collaborator) -> PendingAssignment | None:
     """For billing: the assignment waiting for the collaborator's personal subscription
     to be canceled through Stripe (``needs_cancel_existing``), if any."""
     return PendingAssignment.objects.filter(collaborator=collaborator).select_related("license").first()
+
+
+# --- Admin dashboard (DESIGN.md §9) ------------------------------------------------------
+
+
+def pro_status_counts() -> dict[str, dict[str, int]]:
+    """Pro accounts by status and licenses by status and kind: two GROUP BYs, zeros listed."""
+    accounts = {status: 0 for status in ProAccountStatus.values}
+    accounts.update({row["status"]: row["n"] for row in
+                     ProAccount.objects.values("status").annotate(n=Count("id")).order_by()})
+    licenses = {status: {kind: 0 for kind in LicenseKind.values} for status in LicenseStatus.values}
+    for row in License.objects.values("status", "kind").annotate(n=Count("id")).order_by():
+        licenses[row["status"]][row["kind"]] = row["n"]
+    return {"accounts": accounts, "licenses": licenses}

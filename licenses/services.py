@@ -42,7 +42,7 @@ from licenses.selectors import (
 from licenses.signals import license_assignment_pending
 from phoenix.core.errors import ConflictError, NotFoundError, PhoenixError
 from subscriptions import services as access_services
-from subscriptions.jobs import advisory_lock
+from phoenix.core.jobs import advisory_lock
 from subscriptions.models import AccessType, LicenseOverlay
 from subscriptions.services import AlreadyLicensed, AlreadyLifetime, JobAlreadyRunning
 
@@ -460,6 +460,37 @@ def pro_account_set_stripe_subscription(*, pro_account: ProAccount, stripe_subsc
 # --- renewal on the grouped date (billing-driven) ----------------------------------
 
 
+def _suspend_monthly_seats(account: ProAccount, *, now: datetime, actor=None) -> None:
+    """Monthly seats (active or in the pool) suspended, their holders lose access meanwhile;
+    lifetime seats are paid for good and stay untouched."""
+    for lic in License.objects.select_for_update(of=("self",)).filter(
+        pro_account=account, kind=LicenseKind.MONTHLY,
+        status__in=(LicenseStatus.ACTIVE, LicenseStatus.AVAILABLE),
+    ).select_related("assignee").order_by("id"):
+        from_status = lic.status
+        lic.status = LicenseStatus.SUSPENDED
+        lic.save()
+        _event(account, "license_suspended", now=now, lic=lic, from_status=from_status,
+               to_status=lic.status, collaborator=lic.assignee, actor=actor)
+        if lic.assignee_id:
+            access_services.access_suspend_license(user=lic.assignee, now=now)
+
+
+def _reactivate_suspended_seats(account: ProAccount, *, now: datetime, actor=None) -> None:
+    """Suspended seats become active again (or available when unassigned)."""
+    for lic in License.objects.select_for_update(of=("self",)).filter(
+        pro_account=account, status=LicenseStatus.SUSPENDED
+    ).select_related("assignee").order_by("id"):
+        lic.status = LicenseStatus.ACTIVE if lic.assignee_id else LicenseStatus.AVAILABLE
+        lic.save()
+        _event(account, "license_reactivated", now=now, lic=lic, from_status=LicenseStatus.SUSPENDED,
+               to_status=lic.status, collaborator=lic.assignee, actor=actor)
+        if lic.assignee_id:
+            access_services.access_reactivate_license(user=lic.assignee, now=now)
+
+
+
+
 @transaction.atomic
 def pro_renewal_paid(*, pro_account: ProAccount, event_time: datetime, reference: str = "") -> BillingResult:
     """The grouped invoice is paid: due canceled/unlinked seats are processed, suspended
@@ -472,15 +503,7 @@ def pro_renewal_paid(*, pro_account: ProAccount, event_time: datetime, reference
         pro_account=account, status__in=ENDING, effective_at__lte=event_time
     ).select_related("assignee").order_by("id"):
         _end_license(lic, account=account, now=event_time)
-    for lic in License.objects.select_for_update(of=("self",)).filter(
-        pro_account=account, status=LicenseStatus.SUSPENDED
-    ).select_related("assignee").order_by("id"):
-        lic.status = LicenseStatus.ACTIVE if lic.assignee_id else LicenseStatus.AVAILABLE
-        lic.save()
-        _event(account, "license_reactivated", now=event_time, lic=lic, from_status=LicenseStatus.SUSPENDED,
-               to_status=lic.status, collaborator=lic.assignee)
-        if lic.assignee_id:
-            access_services.access_reactivate_license(user=lic.assignee, now=event_time)
+    _reactivate_suspended_seats(account, now=event_time)
     from_status = account.status
     if account.status == ProAccountStatus.SUSPENDED:
         account.status = ProAccountStatus.ACTIVE
@@ -500,23 +523,60 @@ def pro_renewal_failed(*, pro_account: ProAccount, event_time: datetime, referen
     if ignored := _billing_guard(account, kind="renewal_failed", event_time=event_time, reference=reference):
         return BillingResult(account, False, ignored)
     account.billing_event_at = event_time
-    for lic in License.objects.select_for_update(of=("self",)).filter(
-        pro_account=account, kind=LicenseKind.MONTHLY,
-        status__in=(LicenseStatus.ACTIVE, LicenseStatus.AVAILABLE),
-    ).select_related("assignee").order_by("id"):
-        from_status = lic.status
-        lic.status = LicenseStatus.SUSPENDED
-        lic.save()
-        _event(account, "license_suspended", now=event_time, lic=lic, from_status=from_status,
-               to_status=lic.status, collaborator=lic.assignee)
-        if lic.assignee_id:
-            access_services.access_suspend_license(user=lic.assignee, now=event_time)
+    _suspend_monthly_seats(account, now=event_time)
     from_status = account.status
     account.status = ProAccountStatus.SUSPENDED
     account.save()
     _event(account, "renewal_failed", now=event_time, from_status=from_status, to_status=account.status,
            reference=reference)
     return BillingResult(account, True)
+
+
+# --- suspension by an operator (back office) --------------------------------------
+
+
+class ProAccountNotSuspendable(ConflictError):
+    code = "pro_account_not_suspendable"
+    default_detail = "Only an active pro account can be suspended."
+
+
+class ProAccountNotSuspended(ConflictError):
+    code = "pro_account_not_suspended"
+    default_detail = "Only a suspended pro account can be reactivated."
+
+
+@transaction.atomic
+def pro_account_suspend(*, pro_account: ProAccount, actor, reason: str,
+                        now: datetime | None = None) -> ProAccount:
+    """An operator suspends an active account (fraud, unpaid outside Stripe, ...): the same
+    effect as a failed renewal (monthly seats suspended, lifetime seats kept)."""
+    now = now or timezone.now()
+    account = _lock_account(pro_account.pk)
+    if account.status != ProAccountStatus.ACTIVE:
+        raise ProAccountNotSuspendable(status=account.status)
+    _suspend_monthly_seats(account, now=now, actor=actor)
+    account.status = ProAccountStatus.SUSPENDED
+    account.save()
+    _event(account, "account_suspended", now=now, from_status=ProAccountStatus.ACTIVE,
+           to_status=account.status, actor=actor, reason=reason)
+    return account
+
+
+@transaction.atomic
+def pro_account_reactivate(*, pro_account: ProAccount, actor, reason: str,
+                           now: datetime | None = None) -> ProAccount:
+    """Lift a suspension (operator's or a failed renewal's, once settled): suspended seats
+    back to active/available, the account active. Canceled/unlinked seats keep their date."""
+    now = now or timezone.now()
+    account = _lock_account(pro_account.pk)
+    if account.status != ProAccountStatus.SUSPENDED:
+        raise ProAccountNotSuspended(status=account.status)
+    _reactivate_suspended_seats(account, now=now, actor=actor)
+    account.status = ProAccountStatus.ACTIVE
+    account.save()
+    _event(account, "account_reactivated", now=now, from_status=ProAccountStatus.SUSPENDED,
+           to_status=account.status, actor=actor, reason=reason)
+    return account
 
 
 # --- scheduled jobs -------------------------------------------------------------------

@@ -31,16 +31,19 @@ class AccessEventInline(admin.TabularInline):
 class AccessAdmin(ReadOnlyAdmin):
     list_display = ("user", "type", "license_status", "trial_ends_at", "current_period_end",
                     "cancel_at_period_end", "updated_at")
-    list_filter = ("type", "license_status", "cancel_at_period_end")
-    search_fields = ("user__email", "stripe_subscription_id")
+    list_filter = ("type", "license_status", "cancel_at_period_end", ("updated_at", admin.DateFieldListFilter))
+    search_fields = ("user__email", "=user__public_id", "stripe_subscription_id")
+    list_select_related = ("user",)
     inlines = [AccessEventInline]
 
 
 @admin.register(AccessEvent)
 class AccessEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "access", "kind", "from_type", "to_type", "event_time", "reference")
-    list_filter = ("kind",)
-    search_fields = ("access__user__email", "reference")
+    list_filter = ("kind", "to_type", ("event_time", admin.DateFieldListFilter))
+    search_fields = ("access__user__email", "=access__user__public_id", "reference")
+    list_select_related = ("access__user",)
+    date_hierarchy = "created_at"
 
 
 @admin.register(Plan)
@@ -48,3 +51,4 @@ class PlanAdmin(admin.ModelAdmin):
     # Prices are admin data (DESIGN.md §3/§4).
     list_display = ("code", "label", "audience", "kind", "price_cents", "currency", "is_active")
     list_filter = ("audience", "kind", "is_active")
+    search_fields = ("code", "label")

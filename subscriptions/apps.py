@@ -14,3 +14,11 @@ class SubscriptionsConfig(AppConfig):
         # Registration opens the TRIAL in the same transaction as the user row (§1).
         user_registered.connect(on_user_registered, dispatch_uid="subscriptions.open_trial")
         register_profile_section("access", access_profile_section)
+
+        # The admin dashboard's panel (DESIGN.md §9).
+        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+        from subscriptions import dashboard
+
+        register_dashboard_panel(DashboardPanel(key="access", title="Access types",
+                                                template="admin/dashboard/access.html",
+                                                build=dashboard.access_panel, order=50))

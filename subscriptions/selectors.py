@@ -157,3 +157,17 @@ def access_for_stripe_subscription(stripe_subscription_id: str) -> Access | None
     if not stripe_subscription_id:
         return None
     return Access.objects.filter(stripe_subscription_id=stripe_subscription_id).select_related("user").first()
+
+
+# --- Admin dashboard (DESIGN.md §9) ------------------------------------------------------
+
+
+def access_type_counts() -> dict[str, Any]:
+    """How many users hold each access type, and how many PREMIUM end at period end.
+    One GROUP BY, every type listed (zeros included)."""
+    from django.db.models import Count
+
+    rows = Access.objects.values("type").annotate(n=Count("id")).order_by()
+    counts = {access_type: 0 for access_type in AccessType.values}
+    counts.update({row["type"]: row["n"] for row in rows})
+    return {"by_type": counts, "total": sum(counts.values())}

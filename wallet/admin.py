@@ -10,7 +10,17 @@ from django.utils.html import format_html
 
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
-from wallet.models import BalanceOperation, EnergyAction, EnergyPack, Hold, HoldStatus, Incident, Wallet
+from wallet.models import (
+    BalanceOperation,
+    EnergyAction,
+    EnergyPack,
+    Hold,
+    HoldStatus,
+    IdempotentResponse,
+    Incident,
+    UsageEvent,
+    Wallet,
+)
 from wallet.services import operator
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
@@ -123,6 +133,26 @@ class BalanceOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="user", ordering="wallet__user__email")
     def user_email(self, obj: BalanceOperation) -> str:
         return obj.wallet.user.email
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The event store (append-only): every performed action, free and unlimited ones too."""
+
+    list_display = ("id", "created_at", "user", "action_code", "category", "source_app", "energy_consumed",
+                    "unlimited", "operation")
+    list_filter = ("category", "source_app", "unlimited", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("action_code", "user__email", "=user__public_id", "idempotency_key")
+    list_select_related = ("user", "operation")
+    date_hierarchy = "created_at"
+
+
+@admin.register(IdempotentResponse)
+class IdempotentResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "principal", "key", "status_code")
+    list_filter = ("status_code", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("principal", "key")
+    date_hierarchy = "created_at"
 
 
 @admin.register(Incident)

@@ -32,6 +32,8 @@ OPERATOR_PERMISSIONS = (
     ("wallet", "hold", "release_hold", "Can release a stuck hold"),
     ("wallet", "incident", "resolve_incident", "Can resolve a wallet incident"),
     ("billing", "webhookevent", "reprocess_webhookevent", "Can re-process a failed webhook event"),
+    ("billing", "reconciliationincident", "resolve_billing_incident",
+     "Can resolve reconciliation incidents and payment shortfalls"),
     ("licenses", "proaccount", "suspend_proaccount", "Can suspend or reactivate a pro account"),
 )
 
@@ -41,6 +43,7 @@ RUN_HEALTH_CHECK = "wallet.run_health_check"
 RELEASE_HOLD = "wallet.release_hold"
 RESOLVE_INCIDENT = "wallet.resolve_incident"
 REPROCESS_WEBHOOK = "billing.reprocess_webhookevent"
+RESOLVE_BILLING_INCIDENT = "billing.resolve_billing_incident"
 SUSPEND_PRO_ACCOUNT = "licenses.suspend_proaccount"
 
 ROLES: dict[str, dict] = {
