@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from phoenix.core.errors import ConflictError
-from subscriptions.jobs import advisory_lock
+from phoenix.core.jobs import advisory_lock
 from subscriptions.models import Access, AccessEvent, AccessType, LicenseOverlay
 from subscriptions.selectors import (
     ExpiryStep,

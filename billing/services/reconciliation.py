@@ -8,18 +8,18 @@ mismatches are for a human (mail_admins + the admin dashboard).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
 from django.core.mail import mail_admins
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from billing.models import IncidentStatus, ReconciliationIncident
 from billing.selectors import ReconciliationFinding, reconciliation_findings
+from phoenix.core.jobs import try_advisory_xact_lock
 
 logger = structlog.get_logger("phoenix.billing.reconciliation")
 
@@ -35,18 +35,13 @@ class ReconciliationReport:
     bumped: int = 0
 
 
-def _try_xact_lock(name: str) -> bool:
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
-        return bool(cursor.fetchone()[0])
 
 
 def payments_reconcile(*, now: datetime | None = None, dry_run: bool = False) -> ReconciliationReport:
     now = now or timezone.now()
     report = ReconciliationReport(dry_run=dry_run)
     with transaction.atomic():
-        if not _try_xact_lock(LOCK_NAME):
+        if not try_advisory_xact_lock(LOCK_NAME):
             report.ran = False
             return report
         report.findings = reconciliation_findings()

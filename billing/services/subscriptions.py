@@ -141,7 +141,7 @@ def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None 
     from licenses.models import LicenseKind, ProAccountStatus
     from licenses.selectors import license_purchase_quote, pro_account_for_owner
     from licenses.services import InvalidQuantity, ProAccountNotActive, license_purchase
-    from subscriptions.jobs import advisory_lock
+    from phoenix.core.jobs import advisory_lock
 
     from billing.webhooks.pro_seats import PRO_SEATS
 

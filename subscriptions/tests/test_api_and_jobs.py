@@ -9,7 +9,7 @@ from django_celery_beat.models import PeriodicTask
 from conftest import token_client_for
 from phoenix.accounts.tests.factories import UserFactory
 from subscriptions import services
-from subscriptions.jobs import advisory_lock
+from phoenix.core.jobs import advisory_lock, advisory_lock_key
 from subscriptions.models import Access, Plan
 
 pytestmark = pytest.mark.django_db
@@ -79,9 +79,7 @@ def test_overlapping_run_is_refused_by_the_advisory_lock():
 
     # Another session holds the job lock: this run must not touch anything.
     other = connections.create_connection("default")
-    from subscriptions.jobs import _key
-
-    key = _key(services.EXPIRY_JOB_LOCK)
+    key = advisory_lock_key(services.EXPIRY_JOB_LOCK)
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [key])

@@ -42,7 +42,7 @@ from wallet.errors import (  # noqa: F401  (re-exported: wallet.services.<Error>
     WalletValidationError,
 )
 from wallet.hashing import operation_hash
-from wallet.locks import try_advisory_lock
+from phoenix.core.jobs import advisory_lock
 from wallet.models import (
     OPERATION_EFFECTS,
     REFUNDABLE_TYPES,
@@ -588,7 +588,7 @@ def wallet_holds_expire(*, now: datetime | None = None, dry_run: bool = False,
     run finds the advisory lock taken and does nothing."""
     now = now or timezone.now()
     report = HoldExpiryReport(now=now, dry_run=dry_run)
-    with try_advisory_lock(EXPIRY_LOCK) as acquired:
+    with advisory_lock(EXPIRY_LOCK) as acquired:
         if not acquired:
             report.skipped_locked = True
             return report
@@ -697,7 +697,7 @@ def wallet_health_run(*, now: datetime | None = None, dry_run: bool = False) -> 
     """
     now = now or timezone.now()
     report = HealthRunReport(now=now, dry_run=dry_run)
-    with try_advisory_lock(HEALTH_LOCK) as acquired:
+    with advisory_lock(HEALTH_LOCK) as acquired:
         if not acquired:
             report.skipped_locked = True
             return report

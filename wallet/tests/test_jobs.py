@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from wallet import services, tasks
-from wallet.locks import advisory_lock_key
+from phoenix.core.jobs import advisory_lock_key
 from wallet.models import BalanceOperation, HoldStatus, OperationType
 from wallet.tests.conftest import assert_wallet_consistent
 from wallet.tests.factories import WalletFactory, hold_create

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from licenses import services
-from subscriptions.jobs import parse_job_now
+from phoenix.core.jobs import add_job_arguments, parse_job_now
 from subscriptions.services import JobAlreadyRunning
 
 
@@ -9,8 +9,7 @@ class Command(BaseCommand):
     help = "Process the grouped billing date: canceled/unlinked seats due, next date (hourly job)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--now", help="ISO datetime to run at (default: now)")
-        parser.add_argument("--dry-run", action="store_true", help="print what would be done")
+        add_job_arguments(parser)
 
     def handle(self, *args, now=None, dry_run=False, **options):
         at = parse_job_now(now)

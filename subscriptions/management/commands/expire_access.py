@@ -1,15 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from subscriptions import services
-from subscriptions.jobs import parse_job_now
+from phoenix.core.jobs import add_job_arguments, parse_job_now
 
 
 class Command(BaseCommand):
     help = "Expire individual trials and paid periods that are over (hourly job)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--now", help="ISO datetime to run at (default: now)")
-        parser.add_argument("--dry-run", action="store_true", help="print what would be done")
+        add_job_arguments(parser)
 
     def handle(self, *args, now=None, dry_run=False, **options):
         at = parse_job_now(now)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from wallet.management.commands._job_options import add_job_arguments, parse_now
+from phoenix.core.jobs import add_job_arguments, parse_job_now
 from wallet.services import wallet_holds_expire
 
 
@@ -11,7 +11,7 @@ class Command(BaseCommand):
         add_job_arguments(parser)
 
     def handle(self, *args, **options):
-        report = wallet_holds_expire(now=parse_now(options["now"]), dry_run=options["dry_run"])
+        report = wallet_holds_expire(now=parse_job_now(options["now"]), dry_run=options["dry_run"])
         if report.skipped_locked:
             self.stdout.write("another expiry run holds the lock: nothing done")
             return

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from wallet.management.commands._job_options import add_job_arguments, parse_now
+from phoenix.core.jobs import add_job_arguments, parse_job_now
 from wallet.services import wallet_health_run
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
         add_job_arguments(parser)
 
     def handle(self, *args, **options):
-        report = wallet_health_run(now=parse_now(options["now"]), dry_run=options["dry_run"])
+        report = wallet_health_run(now=parse_job_now(options["now"]), dry_run=options["dry_run"])
         prefix = "[dry run] " if report.dry_run else ""
         if report.skipped_locked:
             self.stdout.write(f"{prefix}another health run holds the lock: nothing done")

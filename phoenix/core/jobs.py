@@ -1,0 +1,64 @@
+"""What every scheduled job shares (DESIGN.md §8): overlap locks and the command options.
+
+Jobs are idempotent; a PostgreSQL advisory lock keeps two runs of one job from
+overlapping (a second run finds it held and skips instead of queueing). Each job is also
+a management command taking ``--now <ISO datetime>`` and ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a lock name (pg advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(name: str) -> Iterator[bool]:
+    """Yield True if this session got the lock (released on exit), False if another holds it.
+
+    A session-level lock (not a transaction one) so the job may commit several small
+    transactions while holding it; a crashed worker's lock dies with its connection.
+    """
+    key = advisory_lock_key(name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def try_advisory_xact_lock(name: str) -> bool:
+    """Take the lock until the current transaction ends; False if another holds it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [advisory_lock_key(name)])
+        return bool(cursor.fetchone()[0])
+
+
+def add_job_arguments(parser) -> None:
+    parser.add_argument("--now", help="Run as if it were this moment (ISO 8601; naive means UTC).")
+    parser.add_argument("--dry-run", action="store_true", help="Report what would be done; write nothing.")
+
+
+def parse_job_now(value: str | None) -> datetime:
+    """A job command's ``--now`` as an aware datetime (default: now)."""
+    if not value:
+        return timezone.now()
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise CommandError(f"--now: not an ISO 8601 datetime: {value!r}")
+    return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
