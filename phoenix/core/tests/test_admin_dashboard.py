@@ -1,0 +1,120 @@
+"""The admin index is the monitoring dashboard: its numbers match the data, and its cost
+(queries) does not grow with the data."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from phoenix.accounts.tests.factories import UserFactory
+from phoenix.core.tests.dashboard_data import dashboard_data_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def panels(response) -> dict:
+    return {panel["key"]: panel["data"] for panel in response.context["dashboard_panels"]}
+
+
+def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
+    from wallet.models import BalanceOperation
+
+    response = superuser_client.get("/admin/")
+    assert response.status_code == 200
+    data = panels(response)
+    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "money", "access", "pro"]
+
+    health = data["wallet-health"]
+    assert (health["open_critical"], health["open_warning"], health["status"]) == (1, 0, "critical")
+    assert health["last_run"].outcome == "critical"
+    assert (health["last_run_critical"], health["last_run_warning"]) == (1, 1)  # the WARNING was corrected
+
+    energy = data["energy"]
+    assert dashboard_data.consumed == 75
+    assert energy["consumed"] == {"today": 75, "week": 75, "month": 75, "refunded_week": 15}
+    chart = energy["consumption_chart"]
+    assert dict(zip(chart["labels"], chart["datasets"][0]["data"])) == dashboard_data.consumed_by_action
+    assert energy["operations_48h"] == BalanceOperation.objects.count()
+    ops_chart = energy["ops_chart"]
+    assert len(ops_chart["labels"]) == 48
+    assert sum(sum(ds["data"]) for ds in ops_chart["datasets"]) == BalanceOperation.objects.count()
+
+    money = data["money"]
+    assert (money["packs_sold"], money["packs_revenue_cents"]) == (3, dashboard_data.packs_revenue_cents)
+    assert dashboard_data.packs_revenue_cents == 299 + 999  # the refunded pack kept nothing
+    revenue_chart = money["revenue_chart"]
+    assert sorted(revenue_chart["labels"]) == ["cafe_luna (EUR)", "petit_dej_luna (EUR)", "repas_luna (EUR)"]
+    assert sum(revenue_chart["datasets"][0]["data"]) == pytest.approx(12.98)
+
+    incidents = data["incidents"]
+    assert (incidents["wallet_critical"], incidents["reconciliation_open"], incidents["shortfalls_open"],
+            incidents["webhooks_failed"]) == (1, 1, 1, 1)
+    assert incidents["total_open"] == 3
+
+    assert data["access"]["by_type"] == {"TRIAL": 3, "PREMIUM": 0, "LIFETIME": 0, "LICENSED": 1, "EXPIRED": 0}
+    pro = data["pro"]
+    assert pro["accounts"] == {"trial": 0, "active": 1, "expired": 0, "suspended": 0}
+    by_status = {row["status"]: (row["monthly"], row["lifetime"]) for row in pro["licenses"]}
+    assert by_status["active"] == (1, 0) and by_status["available"] == (1, 0)
+
+    html = response.content.decode()
+    for stat, value in (("open-critical", "1"), ("consumed-today", "75"), ("packs-sold", "3"),
+                        ("webhooks-failed", "1"), ("access-trial", "3"), ("pro-active", "1")):
+        assert f'data-stat="{stat}">{value}<' in html, stat
+    for chart_id in ("balance-ops-per-hour", "consumption-by-action", "revenue-by-pack", "access-types"):
+        assert f'data-phoenix-chart="chart-data-{chart_id}"' in html
+
+
+def test_sales_older_than_30_days_are_not_counted(superuser_client, db):
+    from billing.models import Payment
+    from billing.services.payments import payment_succeed
+    from billing.stripe_payloads import stripe_id
+    from django.db import transaction
+    from phoenix.accounts.services import user_register
+
+    buyer = user_register(email="old@example.com", password="a-Long-test-passphrase-42")[0]
+    for days_ago in (40, 2):
+        payment = Payment.objects.create(user=buyer, flow="payment_intent", product_kind="energy_pack",
+                                         product_code="cafe_luna", amount_cents=299, currency="eur",
+                                         stripe_payment_intent_id=stripe_id("pi"))
+        with transaction.atomic():
+            payment_succeed(payment_id=payment.pk, now=timezone.now() - timedelta(days=days_ago))
+    money = panels(superuser_client.get("/admin/"))["money"]
+    assert (money["packs_sold"], money["packs_revenue_cents"]) == (1, 299)
+
+
+def test_empty_dashboard_renders(superuser_client):
+    response = superuser_client.get("/admin/")
+    assert response.status_code == 200
+    data = panels(response)
+    assert data["wallet-health"]["status"] == "unknown" and data["wallet-health"]["last_run"] is None
+    assert data["energy"]["consumed"]["today"] == 0 and data["money"]["packs_sold"] == 0
+
+
+def _dashboard_queries(client) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/admin/").status_code == 200
+    return len(captured)
+
+
+def test_dashboard_query_count_does_not_grow_with_the_data(superuser_client):
+    from wallet import services as wallet_services
+
+    data = dashboard_data_create(scale=1)
+    wallet_services.wallet_health_run()
+    _dashboard_queries(superuser_client)  # warm: session, content types
+    small = _dashboard_queries(superuser_client)
+
+    dashboard_data_create(scale=4, data=data)
+    wallet_services.wallet_health_run()
+    large = _dashboard_queries(superuser_client)
+    assert large == small, f"{small} queries with 1x data, {large} with 5x"
+    assert small <= 30, small  # 22 today: session, panels, app list
