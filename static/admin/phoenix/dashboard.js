@@ -9,6 +9,7 @@ document.addEventListener("DOMContentLoaded", function () {
       return;
     }
     var spec = JSON.parse(source.textContent);
+    var round = spec.type === "doughnut" || spec.type === "pie";
     var chart = new Chart(canvas, {
       type: spec.type,
       data: { labels: spec.labels, datasets: spec.datasets },
@@ -16,8 +17,9 @@ document.addEventListener("DOMContentLoaded", function () {
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        plugins: { legend: { display: spec.datasets.length > 1 } },
-        scales: spec.type === "doughnut" || spec.type === "pie" ? {} : { y: { beginAtZero: true } },
+        // A round chart's legend names its slices; a bar chart needs one only for several series.
+        plugins: { legend: { display: round || spec.datasets.length > 1, position: round ? "right" : "top" } },
+        scales: round ? {} : { y: { beginAtZero: true } },
       },
     });
     canvas.dataset.rendered = "true";

@@ -1,0 +1,80 @@
+"""A real browser (Debian's headless Chromium) logs into the admin and sees the dashboard."""
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
+
+needs_chromium = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
+)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1400,1800"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.slow
+@needs_chromium
+# serialized_rollback: the migrations' seed data (energy packs, plans) is there even after
+# another transactional test flushed the database.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_admin_dashboard_renders_charts_in_chromium(live_server, browser, dashboard_data):
+    from selenium.webdriver.common.by import By
+
+    staff = UserFactory(email="operator@example.com", is_staff=True, is_superuser=True)
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys(staff.email)
+    browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        canvases = browser.find_elements(By.CSS_SELECTOR, "canvas[data-phoenix-chart]")
+        if canvases and all(c.get_attribute("data-rendered") == "true" for c in canvases):
+            break
+        time.sleep(0.2)
+    for panel in ("platform", "wallet-health", "incidents", "energy", "money", "access", "pro"):
+        assert browser.find_element(By.ID, f"panel-{panel}").is_displayed(), panel
+    canvases = browser.find_elements(By.CSS_SELECTOR, "canvas[data-phoenix-chart]")
+    assert {c.get_attribute("id") for c in canvases} == {
+        "chart-balance-ops-per-hour", "chart-consumption-by-action", "chart-revenue-by-pack", "chart-access-types"}
+    assert all(c.get_attribute("data-rendered") == "true" for c in canvases), "Chart.js did not draw every chart"
+    # Chart.js drew: each canvas has a non-zero backing size and a Chart instance with data
+    assert all(int(c.get_attribute("width")) > 0 and int(c.get_attribute("height")) > 0 for c in canvases)
+    points = browser.execute_script(
+        "return Array.from(document.querySelectorAll('canvas[data-phoenix-chart]'))"
+        ".map(c => c.phoenixChart.data.datasets.reduce((n, d) => n + d.data.reduce((a, b) => a + b, 0), 0));")
+    assert all(total > 0 for total in points), points
+    stat = browser.find_element(By.CSS_SELECTOR, '[data-stat="consumed-today"]').text
+    assert stat == str(dashboard_data.consumed)
+    severe = [entry for entry in browser.get_log("browser")
+              if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]
+    assert severe == [], severe  # no script error, no missing static file
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "admin-dashboard.png"
+    assert browser.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 10_000
