@@ -1,6 +1,9 @@
 """Fixtures shared by every app's tests. Tests run on real PostgreSQL and Redis."""
 
+from importlib import import_module
+
 import pytest
+from django.apps import apps as django_apps
 from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
@@ -12,6 +15,31 @@ from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 def _clear_cache():
     """Throttle counters and cached reads live in Redis: start every test clean."""
     cache.clear()
+    yield
+
+
+# Reference data that data migrations seed (§3 catalogues, plans). A transactional test
+# empties every table when it ends (and post_migrate re-creates only permissions and
+# roles), so transactional tests get it back from the same idempotent seed functions.
+SEED_MIGRATIONS = [
+    ("wallet.migrations.0003_seed_energy_catalogues", "seed"),
+    ("subscriptions.migrations.0003_seed_plans", "forwards"),
+]
+
+
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        return True
+    return bool({"transactional_db", "live_server"} & set(request.fixturenames))
+
+
+@pytest.fixture(autouse=True)
+def _reference_data_in_transactional_tests(request):
+    if _is_transactional(request):
+        request.getfixturevalue("_django_db_helper")  # the (transactional) test database first
+        for module_name, function_name in SEED_MIGRATIONS:
+            getattr(import_module(module_name), function_name)(django_apps, None)
     yield
 
 

@@ -29,7 +29,7 @@ def post_with_retries(session: requests.Session, url: str, **kwargs) -> requests
     raise AssertionError(f"no answer from {url}")
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the seeded catalogues
+@pytest.mark.django_db(transaction=True)
 def test_40_concurrent_consumes_on_a_wallet_of_100(live_server):
     user, token = user_register(email="race@example.com", password="a-long-Password-123")
     services.wallet_credit(user=user, amount=15, source="admin", reason="top up to 100")  # 85 welcome + 15
@@ -67,7 +67,7 @@ def test_40_concurrent_consumes_on_a_wallet_of_100(live_server):
     assert_wallet_consistent(user.wallet)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the seeded catalogues
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_of_one_key_apply_once(live_server):
     user, token = user_register(email="retry@example.com", password="a-long-Password-123")
     key = token
