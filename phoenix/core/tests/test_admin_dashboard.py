@@ -118,3 +118,19 @@ def test_dashboard_query_count_does_not_grow_with_the_data(superuser_client):
     large = _dashboard_queries(superuser_client)
     assert large == small, f"{small} queries with 1x data, {large} with 5x"
     assert small <= 30, small  # 22 today: session, panels, app list
+
+
+def test_dashboard_offers_the_health_run_only_to_a_role_that_may(client, dashboard_data):
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    from phoenix.core import roles
+
+    run_url = reverse("admin:wallet_incident_operator_health-run")
+    for role, offered in ((roles.SUPPORT, False), (roles.FINANCE, True)):
+        user = UserFactory(is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        response = client.get("/admin/")
+        assert response.status_code == 200
+        assert (run_url in response.content.decode()) is offered, role
