@@ -38,9 +38,9 @@ def browser():
 
 @pytest.mark.slow
 @needs_chromium
-# serialized_rollback: the migrations' seed data (energy packs, plans) is there even after
-# another transactional test flushed the database.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Transactional (the live server reads from another connection); the energy packs and plans
+# it needs are re-seeded for transactional tests by the root conftest.
+@pytest.mark.django_db(transaction=True)
 def test_admin_dashboard_renders_charts_in_chromium(live_server, browser, dashboard_data):
     from selenium.webdriver.common.by import By
 
