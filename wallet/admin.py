@@ -6,6 +6,7 @@ import uuid
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from phoenix.core import roles
@@ -21,6 +22,7 @@ from wallet.models import (
     UsageEvent,
     Wallet,
 )
+from wallet import selectors
 from wallet.services import operator
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
@@ -100,10 +102,25 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return f"held corrected by {op.type} of {op.amount} (operation {op.pk})."
 
 
+class StuckHoldFilter(admin.SimpleListFilter):
+    """Pending holds past their deadline: the expiry job should have released them."""
+
+    title = "stuck"
+    parameter_name = "stuck"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "pending past its deadline")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=selectors.holds_stuck(now=timezone.now()).values("pk"))
+        return queryset
+
+
 @admin.register(Hold)
 class HoldAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "wallet", "amount", "captured_amount", "status", "action_code", "expires_at", "created_at")
-    list_filter = ("status", "source", ("created_at", admin.DateFieldListFilter),
+    list_filter = (StuckHoldFilter, "status", "source", ("created_at", admin.DateFieldListFilter),
                    ("expires_at", admin.DateFieldListFilter))
     search_fields = ("id", "action_code", "wallet__user__email", "idempotency_key")
     list_select_related = ("wallet",)

@@ -34,6 +34,8 @@ def health_panel(now: datetime) -> dict[str, Any]:
         "last_run_age_minutes": int((now - last_run.finished_at).total_seconds() // 60) if last_run else None,
         "incidents_url": reverse("admin:wallet_incident_changelist") + "?status__exact=open",
         "run_url": reverse("admin:wallet_incident_operator_health-run"),
+        "holds_stuck": selectors.holds_stuck(now=now).count(),
+        "holds_stuck_url": reverse("admin:wallet_hold_changelist") + "?stuck=yes",
     }
 
 

@@ -134,3 +134,18 @@ def test_dashboard_offers_the_health_run_only_to_a_role_that_may(client, dashboa
         response = client.get("/admin/")
         assert response.status_code == 200
         assert (run_url in response.content.decode()) is offered, role
+
+
+def test_stuck_holds_are_counted_and_listed(superuser_client, db):
+    from phoenix.accounts.services import user_register
+    from wallet import services as wallet_services
+
+    user = user_register(email="stuck@example.com", password="a-Long-test-passphrase-42")[0]
+    stuck = wallet_services.wallet_freeze(user=user, amount=10, action_code="mirror_match", ttl_seconds=300)
+    wallet_services.wallet_freeze(user=user, amount=5, action_code="conseil_rapide", ttl_seconds=300)
+    with connection.cursor() as cursor:  # the expiry job did not run for an hour
+        cursor.execute("UPDATE wallet_hold SET created_at = now() - interval '2 hours', "
+                       "expires_at = now() - interval '1 hour' WHERE id = %s", [stuck.pk])
+    assert panels(superuser_client.get("/admin/"))["wallet-health"]["holds_stuck"] == 1
+    listed = superuser_client.get("/admin/wallet/hold/", {"stuck": "yes"}).context["cl"].result_list
+    assert [hold.pk for hold in listed] == [stuck.pk]
