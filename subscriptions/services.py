@@ -218,22 +218,8 @@ def access_payment_failed(
     Not PREMIUM (already expired, lifetime, ...): nothing to do, but the event time is
     remembered so an older "paid" event delivered later cannot revive the access.
     """
-    access = _lock(user)
-    if ignored := _billing_guard(access, kind="payment_failed", event_time=event_time, reference=reference):
-        return AccessChange(access, False, ignored)
-    if _other_subscription(access, stripe_subscription_id):
-        return AccessChange(access, False, "other_subscription")
-    if access.type == AccessType.LIFETIME:
-        return AccessChange(access, False, "unchanged")
-    _advance_clock(access, event_time)
-    if access.type != AccessType.PREMIUM:
-        access.save(update_fields=["billing_event_at", "updated_at"])
-        return AccessChange(access, False, "unchanged")
-    from_type = access.type
-    _leave_premium(access, now=event_time)
-    _record(access, kind="payment_failed", from_type=from_type, event_time=event_time,
-            reference=reference)
-    return AccessChange(access, True)
+    return _end_premium(user=user, kind="payment_failed", event_time=event_time,
+                        stripe_subscription_id=stripe_subscription_id, reference=reference)
 
 
 @transaction.atomic
@@ -278,8 +264,14 @@ def access_end_premium(
 ) -> AccessChange:
     """The subscription is gone (Stripe ``customer.subscription.deleted``) -> EXPIRED
     (or LICENSED when the user holds a license, e.g. after a license assignment)."""
+    return _end_premium(user=user, kind="premium_ended", event_time=event_time,
+                        stripe_subscription_id=stripe_subscription_id, reference=reference)
+
+
+def _end_premium(*, user, kind: str, event_time: datetime, stripe_subscription_id: str,
+                 reference: str) -> AccessChange:
     access = _lock(user)
-    if ignored := _billing_guard(access, kind="premium_ended", event_time=event_time, reference=reference):
+    if ignored := _billing_guard(access, kind=kind, event_time=event_time, reference=reference):
         return AccessChange(access, False, ignored)
     if _other_subscription(access, stripe_subscription_id):
         return AccessChange(access, False, "other_subscription")
@@ -287,12 +279,13 @@ def access_end_premium(
         return AccessChange(access, False, "unchanged")
     _advance_clock(access, event_time)
     if access.type != AccessType.PREMIUM:
+        # Not PREMIUM any more, but the event time is kept so an older "paid" event
+        # delivered later cannot revive the access.
         access.save(update_fields=["billing_event_at", "updated_at"])
         return AccessChange(access, False, "unchanged")
     from_type = access.type
     _leave_premium(access, now=event_time)
-    _record(access, kind="premium_ended", from_type=from_type, event_time=event_time,
-            reference=reference)
+    _record(access, kind=kind, from_type=from_type, event_time=event_time, reference=reference)
     return AccessChange(access, True)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -62,3 +62,30 @@ def parse_job_now(value: str | None) -> datetime:
     if parsed is None:
         raise CommandError(f"--now: not an ISO 8601 datetime: {value!r}")
     return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
+
+
+class StepsJobCommand(BaseCommand):
+    """A job command whose run returns the steps it took (or, dry, would take).
+
+    Subclasses set ``already_running`` (the error their job raises when another run holds
+    its lock) and implement ``run_job``; each step has a ``describe()``.
+    """
+
+    already_running: type[Exception] = Exception
+
+    def add_arguments(self, parser):
+        add_job_arguments(parser)
+
+    def run_job(self, *, now: datetime, dry_run: bool) -> list:
+        raise NotImplementedError
+
+    def handle(self, *args, now=None, dry_run=False, **options):
+        at = parse_job_now(now)
+        try:
+            steps = self.run_job(now=at, dry_run=dry_run)
+        except self.already_running:
+            raise CommandError("another run holds the lock; nothing done") from None
+        prefix = "[dry-run] would do" if dry_run else "done"
+        for step in steps:
+            self.stdout.write(f"{prefix}: {step.describe()}")
+        self.stdout.write(f"{len(steps)} step(s) at {at.isoformat()}")

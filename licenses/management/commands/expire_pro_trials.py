@@ -1,23 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
-
 from licenses import services
-from phoenix.core.jobs import add_job_arguments, parse_job_now
+from phoenix.core.jobs import StepsJobCommand
 from subscriptions.services import JobAlreadyRunning
 
 
-class Command(BaseCommand):
+class Command(StepsJobCommand):
     help = "Expire pro trials ended without a purchase (hourly job)."
+    already_running = JobAlreadyRunning
 
-    def add_arguments(self, parser):
-        add_job_arguments(parser)
-
-    def handle(self, *args, now=None, dry_run=False, **options):
-        at = parse_job_now(now)
-        try:
-            steps = services.pro_trial_expiry_run(now=at, dry_run=dry_run)
-        except JobAlreadyRunning:
-            raise CommandError("another run holds the lock; nothing done") from None
-        prefix = "[dry-run] would do" if dry_run else "done"
-        for step in steps:
-            self.stdout.write(f"{prefix}: {step.describe()}")
-        self.stdout.write(f"{len(steps)} step(s) at {at.isoformat()}")
+    def run_job(self, *, now, dry_run):
+        return services.pro_trial_expiry_run(now=now, dry_run=dry_run)
