@@ -17,6 +17,12 @@ class BillingConfig(AppConfig):
         license_assignment_pending.connect(
             on_license_assignment_pending, dispatch_uid="billing.cancel_personal_subscription"
         )
+        # Monthly seats canceled/unlinked/deleted: billing lowers the grouped Stripe
+        # subscription's quantity to the billable seats (no proration).
+        from billing.services.pro_seats import on_billable_seats_changed
+        from licenses.signals import billable_seats_changed
+
+        billable_seats_changed.connect(on_billable_seats_changed, dispatch_uid="billing.sync_pro_seat_quantity")
 
         # The admin dashboard's money and open-incident panels (DESIGN.md §9).
         from billing import dashboard

@@ -72,3 +72,14 @@ class WebhookProcessingFailed(PhoenixError):
 class WebhookEventNotFailed(ConflictError):
     code = "webhook_event_not_failed"
     default_detail = "Only a failed or received event can be re-processed."
+
+
+class ProAccountNotSuspended(ConflictError):
+    code = "pro_account_not_suspended"
+    default_detail = "The pro account is not suspended: there is nothing to regularize."
+
+
+class NoOpenInvoice(ConflictError):
+    code = "no_open_invoice"
+    default_detail = ("No unpaid invoice to pay for this pro account (suspended by an operator, or "
+                      "the grouped subscription ended): contact support.")

@@ -244,3 +244,31 @@ def subscription_update(
         params=params,
         options=_options(idempotency_key),
     )
+
+
+def subscription_item_set_quantity_without_proration(
+    *, item_id: str, quantity: int, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """Set a seat count for the next period (``proration_behavior: none``): nothing is
+    credited or charged mid-cycle, the next invoice bills ``quantity``. Absolute, so
+    setting it twice is harmless."""
+    client = _client()
+    return _call(
+        "subscription_item_set_quantity_without_proration",
+        client.v1.subscription_items.update,
+        item_id,
+        params={"quantity": quantity, "proration_behavior": "none"},
+        options=_options(idempotency_key),
+    )
+
+
+def invoices_open_for_subscription(*, subscription_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The subscription's open (finalized, unpaid) invoices, newest first (Stripe's
+    ``GET /v1/invoices?subscription=...&status=open``); each has ``hosted_invoice_url``."""
+    client = _client()
+    page = _call(
+        "invoices_open_for_subscription",
+        client.v1.invoices.list,
+        params={"subscription": subscription_id, "status": "open", "limit": limit},
+    )
+    return list(page.get("data") or [])

@@ -50,12 +50,14 @@ class ReconciliationFinding:
 
 
 def reconciliation_findings() -> list[ReconciliationFinding]:
-    """Succeeded pack payments vs Stripe-sourced ledger credits, both ways.
+    """Succeeded pack payments vs Stripe-sourced ledger credits, both ways, and pro seat
+    quantities at Stripe vs billable monthly seats.
 
     - ``payment_without_credit``: a succeeded (or since refunded) payment with no credit;
     - ``duplicate_credit``: more than one credit referencing one payment;
     - ``credit_amount_mismatch``: the credit's amount or wallet owner differs from the payment;
-    - ``credit_without_payment``: a Stripe credit naming no payment, or one not succeeded.
+    - ``credit_without_payment``: a Stripe credit naming no payment, or one not succeeded;
+    - ``seat_quantity_mismatch``: see ``seat_quantity_findings``.
 
     Two queries (payments, credits), one pass in memory: linear in their number.
     """
@@ -112,7 +114,28 @@ def reconciliation_findings() -> list[ReconciliationFinding]:
                 {"reference": ref, "amount": credit["amount"],
                  "payment_status": payment["status"] if payment else None},
             ))
+    findings.extend(seat_quantity_findings())
     return findings
+
+
+def seat_quantity_findings() -> list[ReconciliationFinding]:
+    """``seat_quantity_mismatch``: a pro account's grouped subscription quantity, as last
+    known from Stripe (recorded when billing sets it or a subscription event reports it;
+    Stripe is not called here), differs from its billable monthly seats. Accounts whose
+    quantity is not known yet are skipped. One query."""
+    from licenses.selectors import seat_quantity_overview
+
+    return [
+        ReconciliationFinding(
+            "seat_quantity_mismatch", f"pro_account:{row['id']}", None,
+            {"stripe_subscription_id": row["stripe_subscription_id"],
+             "stripe_quantity": row["stripe_seat_quantity"], "billable_monthly_seats": row["billable"],
+             "stripe_quantity_at": row["stripe_seat_quantity_at"].isoformat()
+             if row["stripe_seat_quantity_at"] else None},
+        )
+        for row in seat_quantity_overview()
+        if row["stripe_seat_quantity"] is not None and row["stripe_seat_quantity"] != row["billable"]
+    ]
 
 
 # --- Admin dashboard (DESIGN.md §9): aggregate queries only ----------------------------

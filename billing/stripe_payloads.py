@@ -266,6 +266,8 @@ def invoice(*, subscription_id: str, metadata: dict[str, str] | None = None,
         "created": period_start,
         "currency": currency,
         "customer": customer or stripe_id("cus"),
+        "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_test_phoenix/{invoice_id}",
+        "invoice_pdf": f"https://pay.stripe.com/invoice/acct_test_phoenix/{invoice_id}/pdf",
         "lines": {
             "object": "list",
             "data": [{

@@ -53,3 +53,23 @@ def cancel_subscription_for_license(self, *, collaborator_id: int, stripe_subscr
             collaborator_id=collaborator_id, reason=exc.code,
         )
         return "aborted"
+
+
+@shared_task(name="billing.sync_pro_seat_quantity", bind=True, **_RETRY)
+def sync_pro_seat_quantity(self, *, pro_account_id: int, reason: str = "") -> str:
+    """A pro's billable monthly seats changed: set the grouped Stripe subscription's
+    quantity to them (no proration; skipped when Stripe already agrees). Retried with
+    backoff while Stripe is unreachable or another seat change holds the account; when
+    Stripe refuses, or retries run out, an incident is opened for an admin."""
+    from billing.errors import SeatPurchaseInProgress
+    from billing.services import pro_seats
+
+    try:
+        return pro_seats.pro_seat_quantity_sync(pro_account_id=pro_account_id)
+    except (StripeUnavailable, StripeNotConfigured, SeatPurchaseInProgress) as exc:
+        retryable = _retryable(exc) or isinstance(exc, SeatPurchaseInProgress)
+        if retryable and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries)
+        pro_seats.pro_seat_quantity_sync_failed(pro_account_id=pro_account_id, reason=exc.code,
+                                                detail=f"{reason}: {exc.detail}" if reason else exc.detail)
+        return "failed"

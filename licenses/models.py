@@ -39,6 +39,11 @@ class ProAccount(models.Model):
     stripe_subscription_id = models.CharField(max_length=255, blank=True, default="")
     # Newest billing event applied (renewal paid/failed): older ones are ignored.
     billing_event_at = models.DateTimeField(null=True, blank=True)
+    # The grouped subscription's seat quantity as last known at Stripe (billing records it
+    # when it sets it or a subscription event reports it); the daily reconciliation
+    # compares it with the billable monthly seats. None: not known yet.
+    stripe_seat_quantity = models.PositiveIntegerField(null=True, blank=True)
+    stripe_seat_quantity_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -55,6 +55,31 @@ def pro_account_for_stripe_subscription(stripe_subscription_id: str) -> ProAccou
     return ProAccount.objects.filter(stripe_subscription_id=stripe_subscription_id).first()
 
 
+# Monthly seats the grouped subscription bills at its next renewal: canceled/unlinked
+# ones stop being billed from the next grouped date (they are deleted then).
+BILLABLE_MONTHLY_STATUSES = (LicenseStatus.AVAILABLE, LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED)
+
+
+def billable_monthly_seat_count(*, pro_account: ProAccount) -> int:
+    """The single source of truth for the grouped Stripe subscription's quantity: the
+    account's monthly seats not canceled/unlinked (lifetime seats are never in it)."""
+    return License.objects.filter(
+        pro_account=pro_account, kind=LicenseKind.MONTHLY, status__in=BILLABLE_MONTHLY_STATUSES
+    ).count()
+
+
+def seat_quantity_overview() -> list[dict[str, Any]]:
+    """For billing's reconciliation, one query: every account with a grouped subscription,
+    its last known Stripe quantity and its billable monthly seats."""
+    billable = Count("licenses", filter=Q(licenses__kind=LicenseKind.MONTHLY,
+                                          licenses__status__in=BILLABLE_MONTHLY_STATUSES))
+    return list(
+        ProAccount.objects.exclude(stripe_subscription_id="").annotate(billable=billable)
+        .values("id", "stripe_subscription_id", "stripe_seat_quantity", "stripe_seat_quantity_at", "billable")
+        .order_by("id")
+    )
+
+
 def license_pool(*, pro_account: ProAccount) -> dict[str, Any]:
     """Every license of the account, and counts by status (all statuses, zeros included)."""
     licenses = list(

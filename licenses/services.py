@@ -39,7 +39,7 @@ from licenses.selectors import (
     license_purchase_quote,
     pro_trial_expiry_plan,
 )
-from licenses.signals import license_assignment_pending
+from licenses.signals import billable_seats_changed, license_assignment_pending
 from phoenix.core.errors import ConflictError, NotFoundError, PhoenixError
 from subscriptions import services as access_services
 from phoenix.core.jobs import advisory_lock
@@ -192,6 +192,13 @@ def _end_license(lic: License, *, account: ProAccount, now: datetime, actor=None
     return action
 
 
+def _notify_billable_seats_changed(account: ProAccount, *, reason: str) -> None:
+    """After commit, tell billing the monthly seats this account pays for changed (it
+    re-aligns the grouped Stripe subscription's quantity; licenses never imports billing)."""
+    pk = account.pk
+    transaction.on_commit(lambda: billable_seats_changed.send(sender=ProAccount, pro_account_id=pk, reason=reason))
+
+
 def _abort_pending(pending: PendingAssignment, *, account: ProAccount, now: datetime, reason: str,
                    actor=None) -> None:
     _event(account, "assignment_aborted", now=now, lic=pending.license,
@@ -271,6 +278,10 @@ def _mark_ending(lic: License, *, account: ProAccount, status: str, now: datetim
            collaborator=lic.assignee, actor=actor, effective_at=lic.effective_at.isoformat())
     if lic.effective_at <= now:
         _end_license(lic, account=account, now=now, actor=actor)
+    if lic.kind == LicenseKind.MONTHLY:
+        # No longer billed from the next grouped date: Stripe's quantity goes down now
+        # (without proration: this cycle is paid, the seat is kept until its end).
+        _notify_billable_seats_changed(account, reason=f"license_{status}")
 
 
 # --- licenses -------------------------------------------------------------------------
@@ -457,6 +468,21 @@ def pro_account_set_stripe_subscription(*, pro_account: ProAccount, stripe_subsc
     return account
 
 
+@transaction.atomic
+def pro_account_record_stripe_seat_quantity(*, pro_account: ProAccount, quantity: int,
+                                            observed_at: datetime) -> bool:
+    """Billing records the grouped subscription's quantity as Stripe last reported it (it
+    set it, or a subscription event carried it). An observation older than the one kept
+    changes nothing. Returns whether it was recorded."""
+    account = _lock_account(pro_account.pk)
+    if account.stripe_seat_quantity_at is not None and observed_at < account.stripe_seat_quantity_at:
+        return False
+    account.stripe_seat_quantity = quantity
+    account.stripe_seat_quantity_at = observed_at
+    account.save(update_fields=["stripe_seat_quantity", "stripe_seat_quantity_at", "updated_at"])
+    return True
+
+
 # --- renewal on the grouped date (billing-driven) ----------------------------------
 
 
@@ -499,10 +525,14 @@ def pro_renewal_paid(*, pro_account: ProAccount, event_time: datetime, reference
     if ignored := _billing_guard(account, kind="renewal_paid", event_time=event_time, reference=reference):
         return BillingResult(account, False, ignored)
     account.billing_event_at = event_time
+    monthly_ended = False
     for lic in License.objects.select_for_update(of=("self",)).filter(
         pro_account=account, status__in=ENDING, effective_at__lte=event_time
     ).select_related("assignee").order_by("id"):
+        monthly_ended |= lic.kind == LicenseKind.MONTHLY
         _end_license(lic, account=account, now=event_time)
+    if monthly_ended:
+        _notify_billable_seats_changed(account, reason="renewal_paid")
     _reactivate_suspended_seats(account, now=event_time)
     from_status = account.status
     if account.status == ProAccountStatus.SUSPENDED:
@@ -594,7 +624,12 @@ def grouped_billing_run(*, now: datetime, dry_run: bool = False) -> list[JobStep
     with advisory_lock(GROUPED_JOB_LOCK) as acquired:
         if not acquired:
             raise JobAlreadyRunning()
-        return [step for step in grouped_billing_plan(now=now) if _apply_grouped_step(step=step, now=now)]
+        done = [step for step in grouped_billing_plan(now=now) if _apply_grouped_step(step=step, now=now)]
+    # Each step committed on its own: one notice per account whose monthly seats were
+    # deleted, so billing re-aligns the Stripe quantity once (it skips when Stripe agrees).
+    for pro_account_id in dict.fromkeys(s.pro_account_id for s in done if s.action == "delete_license"):
+        billable_seats_changed.send(sender=ProAccount, pro_account_id=pro_account_id, reason="grouped_date")
+    return done
 
 
 @transaction.atomic

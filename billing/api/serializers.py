@@ -88,3 +88,12 @@ class SeatPurchaseResponseSerializer(serializers.Serializer):
     prorated_unit_cents = serializers.IntegerField(allow_null=True)
     billed = serializers.ChoiceField(choices=["now", "next_grouped_date"])
     next_billing_at = serializers.DateTimeField(allow_null=True)
+
+
+class RegularizeResponseSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="The pro account's status (suspended until Stripe reports the payment).")
+    invoice_id = serializers.CharField(help_text="The open (unpaid) invoice of the grouped subscription.")
+    amount_due = serializers.IntegerField(help_text="Minor units (cents).")
+    currency = serializers.CharField()
+    hosted_invoice_url = serializers.URLField(help_text="Stripe's hosted page where the pro pays the invoice.")
+    attempt_count = serializers.IntegerField(help_text="Collection attempts Stripe already made.")

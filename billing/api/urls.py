@@ -21,4 +21,5 @@ urlpatterns = [
     path("subscriptions/cancel", views.SubscriptionCancelView.as_view(), name="subscriptions-cancel"),
     path("subscriptions/resume", views.SubscriptionResumeView.as_view(), name="subscriptions-resume"),
     path("pro/licenses/purchase", views.ProSeatPurchaseView.as_view(), name="pro-licenses-purchase"),
+    path("pro/account/regularize", views.ProAccountRegularizeView.as_view(), name="pro-account-regularize"),
 ]

@@ -14,6 +14,7 @@ from billing import selectors
 from billing.api import serializers as s
 from billing.services import payments as payment_services
 from billing.services.webhooks import webhook_receive
+from billing.services import pro_seats as pro_seat_billing
 from billing.services import subscriptions as subscription_billing
 from billing.webhooks.access_plans import PLAN, individual_plan_code
 from billing.webhooks.energy_packs import ENERGY_PACK
@@ -284,3 +285,27 @@ class ProSeatPurchaseView(APIView):
                 "billed": result.quote.billed, "next_billing_at": result.quote.next_billing_at,
             }
         return Response(s.SeatPurchaseResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class ProAccountRegularizeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["pro"], request=None,
+        responses={
+            200: s.RegularizeResponseSerializer,
+            401: _error("not_authenticated"),
+            404: _error("pro_account_not_found (the caller owns no pro account)"),
+            409: _error("pro_account_not_suspended (nothing to regularize), no_open_invoice (no unpaid "
+                        "invoice at Stripe: contact support)"),
+            503: _STRIPE_ERRORS,
+        },
+        summary="Regularize a suspended pro account: the open invoice to pay on Stripe's hosted page.",
+        description=(
+            "After a failed grouped renewal the account and its monthly seats are suspended. This "
+            "returns the grouped subscription's open invoice and its `hosted_invoice_url`; once the "
+            "pro pays it, Stripe's `invoice.paid` reactivates the account and its monthly seats."
+        ),
+    )
+    def post(self, request):
+        return Response(s.RegularizeResponseSerializer(pro_seat_billing.pro_account_regularize(owner=request.user)).data)

@@ -1,4 +1,5 @@
-"""Daily Stripe reconciliation: every succeeded pack payment credited exactly once.
+"""Daily Stripe reconciliation: every succeeded pack payment credited exactly once, and
+every pro's grouped subscription billing exactly its billable monthly seats.
 
 Findings come from ``billing.selectors.reconciliation_findings``; each becomes (or bumps)
 an open ``ReconciliationIncident``. Safe to run twice at once: a transaction-level

@@ -160,7 +160,9 @@ def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None 
     now = now or timezone.now()
     # Stripe has no "add N": read the quantity, write quantity + N. One purchase per
     # account at a time (a try-lock, not a row lock: nothing waits across the network).
-    with advisory_lock(f"billing.pro_seats:{account.pk}") as acquired:
+    from billing.services.pro_seats import seat_lock_name
+
+    with advisory_lock(seat_lock_name(account.pk)) as acquired:
         if not acquired:
             raise SeatPurchaseInProgress()
         license_purchase_quote(pro_account=account, kind=kind, quantity=quantity, now=now)  # plan set?
@@ -175,5 +177,9 @@ def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None 
         )
         result = license_purchase(pro_account=account, kind=kind, quantity=quantity, event_time=now,
                                   reference=f"seats:{key}")
+        from licenses.services import pro_account_record_stripe_seat_quantity
+
+        pro_account_record_stripe_seat_quantity(pro_account=account, quantity=int(item.get("quantity") or 0)
+                                                + quantity, observed_at=timezone.now())
     return SeatPurchase("added", licenses=result.licenses, quote=result.quote)
 

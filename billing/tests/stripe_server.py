@@ -52,6 +52,7 @@ class LocalStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
         self.prorations: list[dict[str, Any]] = []  # pending invoice items from quantity changes
         self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.failures: list[int] = []  # HTTP statuses to answer the next requests with
@@ -123,6 +124,45 @@ class LocalStripe:
             self.subscriptions[subscription["id"]] = subscription
             return subscription
 
+    def open_invoice(self, subscription_id: str, *, created: int | None = None,
+                     billing_reason: str = "subscription_cycle") -> dict[str, Any]:
+        """The grouped renewal's invoice Stripe could not collect: finalized, ``open``,
+        payable on its hosted page. Quantity and price from the subscription's item."""
+        from billing.stripe_payloads import invoice as invoice_payload
+
+        with self._lock:
+            sub = self.subscriptions[subscription_id]
+            item = sub["items"]["data"][0]
+            inv = invoice_payload(
+                subscription_id=subscription_id, metadata=sub.get("metadata") or {},
+                billing_reason=billing_reason, status="open", period_start=created or int(time.time()),
+                quantity=int(item["quantity"]), unit_amount=int(item["price"]["unit_amount"]),
+                currency=item["price"]["currency"], customer=sub.get("customer"), item_id=item["id"],
+            )
+            self.invoices[inv["id"]] = inv
+            return dict(inv)
+
+    def pay_invoice(self, invoice_id: str, *, now: int | None = None) -> dict[str, Any]:
+        """The customer paid on the hosted invoice page (Stripe then sends invoice.paid)."""
+        with self._lock:
+            inv = self.invoices[invoice_id]
+            now = now or int(time.time())
+            inv.update({"status": "paid", "amount_paid": inv["amount_due"], "amount_remaining": 0,
+                        "next_payment_attempt": None})
+            inv["status_transitions"] = {**inv["status_transitions"], "paid_at": now}
+            return dict(inv)
+
+    def _list_invoices(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        from billing.stripe_objects import invoice_subscription_id
+
+        rows = [inv for inv in self.invoices.values()
+                if (not params.get("subscription") or invoice_subscription_id(inv) == params["subscription"])
+                and (not params.get("status") or inv["status"] == params["status"])]
+        rows.sort(key=lambda inv: inv["created"], reverse=True)  # Stripe lists newest first
+        limit = int(params.get("limit") or 10)
+        return 200, {"object": "list", "data": rows[:limit], "has_more": len(rows) > limit,
+                     "url": "/v1/invoices"}
+
     def _update_subscription(self, sub_id: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         sub = self.subscriptions.get(sub_id)
         if sub is None:
@@ -154,6 +194,9 @@ class LocalStripe:
                 if item["id"] != item_id:
                     continue
                 old, new = int(item["quantity"]), int(params["quantity"])
+                if new < 0:
+                    return 400, _error("invalid_request_error", "Invalid integer: quantity must be >= 0.",
+                                       code="parameter_invalid_integer")
                 if params.get("proration_behavior") == "create_prorations" and new != old:
                     # Stripe's proration: the unit price times the share of the period left
                     # at proration_date (seconds), per added seat.
@@ -249,6 +292,11 @@ class LocalStripe:
                     return self._update_subscription(m.group(1), params)
                 if method == "DELETE":
                     return self._cancel_subscription(m.group(1))
+            if method == "GET" and path == "/v1/invoices":
+                return self._list_invoices(params)
+            if method == "GET" and (m := re.fullmatch(r"/v1/invoices/([\w]+)", path)):
+                if m.group(1) in self.invoices:
+                    return 200, self.invoices[m.group(1)]
             if method == "POST" and (m := re.fullmatch(r"/v1/subscription_items/([\w]+)", path)):
                 return self._update_item(m.group(1), params)
             return 404, _error("invalid_request_error", f"No such resource: {path}",

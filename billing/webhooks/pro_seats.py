@@ -17,6 +17,7 @@ from __future__ import annotations
 from billing.errors import UnknownProduct
 from billing.models import Payment
 from billing.products import ProductKind, Quote, register_product_kind
+from billing.webhooks import StripeEvent, webhook_handler
 from billing.webhooks.access_plans import stripe_context_time
 
 PRO_SEATS = "pro_seats"
@@ -66,7 +67,21 @@ def pro_seats_fulfill(*, payment: Payment) -> int:
     if subscription_id:
         # The grouped subscription: later seats raise its quantity, its invoices renew them.
         pro_account_set_stripe_subscription(pro_account=account, stripe_subscription_id=subscription_id)
+        if kind == "monthly" and result.applied:
+            from licenses.services import pro_account_record_stripe_seat_quantity
+
+            pro_account_record_stripe_seat_quantity(pro_account=account, quantity=quantity,
+                                                    observed_at=stripe_context_time(payment))
     return len(result.licenses) if result.applied else quantity
+
+
+@webhook_handler("customer.subscription.updated")
+def pro_seat_quantity_reported(*, event: StripeEvent) -> None:
+    """Record the grouped subscription's quantity as Stripe reports it (for the daily
+    reconciliation's ``seat_quantity_mismatch``); older events change nothing."""
+    from billing.services.pro_seats import pro_seat_quantity_observed
+
+    pro_seat_quantity_observed(subscription=event.object, observed_at=event.created)
 
 
 register_product_kind(ProductKind(
