@@ -1,5 +1,5 @@
 """Reads of individual access (DESIGN.md §4). The names and signatures of the first three
-are an interface other apps code against (docs/HELPERS.md)."""
+are an interface other apps code against."""
 
 from __future__ import annotations
 
