@@ -118,15 +118,24 @@ def test_health_all_up(api_client):
 
 @pytest.mark.django_db
 def test_health_degraded_when_broker_is_down(api_client, monkeypatch):
-    # A real connection attempt to a port where nothing listens.
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    # A real connection attempt to a port where nothing listens. Only the write URL is
+    # patched: its getter falls back to broker_url, so patching both would save the
+    # patched broker_url as broker_write_url's "old" value and leave the app broken.
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
     response = api_client.get("/health/")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"]["broker"]["status"] == "down"
     assert body["checks"]["database"]["status"] == "up"
+
+
+@pytest.mark.django_db
+def test_health_recovers_when_the_broker_is_back(api_client, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(celery_app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
+        assert api_client.get("/health/").status_code == 503
+    assert api_client.get("/health/").status_code == 200
 
 
 # --- OpenAPI -----------------------------------------------------------------------
