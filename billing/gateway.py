@@ -76,34 +76,42 @@ def checkout_session_create(
 ) -> dict[str, Any]:
     """A one-off payment Checkout Session for one line item priced inline
     (``amount_cents`` is the unit price; Stripe charges it ``quantity`` times)."""
-    client = _client()
+    params = _checkout_params(
+        mode="payment", price_data={"currency": currency, "unit_amount": amount_cents},
+        product_name=product_name, quantity=quantity, metadata=metadata,
+        client_reference_id=client_reference_id, customer_email=customer_email,
+        success_url=success_url, cancel_url=cancel_url,
+    )
+    # Copied onto the PaymentIntent, so charges/refunds/disputes can be traced back.
+    params["payment_intent_data"] = {"metadata": metadata}
+    return _checkout_session_create("checkout_session_create", params, idempotency_key)
+
+
+def _checkout_params(
+    *, mode: str, price_data: dict[str, Any], product_name: str, quantity: int,
+    metadata: dict[str, str], client_reference_id: str, customer_email: str | None,
+    success_url: str, cancel_url: str,
+) -> dict[str, Any]:
+    """A Checkout Session's parameters for one line item priced inline."""
     params: dict[str, Any] = {
-        "mode": "payment",
+        "mode": mode,
         "line_items": [
-            {
-                "quantity": quantity,
-                "price_data": {
-                    "currency": currency,
-                    "unit_amount": amount_cents,
-                    "product_data": {"name": product_name},
-                },
-            }
+            {"quantity": quantity, "price_data": {**price_data, "product_data": {"name": product_name}}}
         ],
         "metadata": metadata,
-        # Copied onto the PaymentIntent, so charges/refunds/disputes can be traced back.
-        "payment_intent_data": {"metadata": metadata},
         "client_reference_id": client_reference_id,
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
     if customer_email:
         params["customer_email"] = customer_email
-    return _call(
-        "checkout_session_create",
-        client.v1.checkout.sessions.create,
-        params=params,
-        options=_options(idempotency_key),
-    )
+    return params
+
+
+def _checkout_session_create(operation: str, params: dict[str, Any], idempotency_key: str | None):
+    client = _client()
+    return _call(operation, client.v1.checkout.sessions.create, params=params,
+                 options=_options(idempotency_key))
 
 
 def checkout_session_retrieve(*, session_id: str) -> dict[str, Any]:
@@ -160,34 +168,16 @@ def checkout_subscription_session_create(
     subscription itself, so its invoices (``parent.subscription_details.metadata``) and
     ``customer.subscription.*`` events name the user and the product too.
     """
-    client = _client()
-    params: dict[str, Any] = {
-        "mode": "subscription",
-        "line_items": [
-            {
-                "quantity": quantity,
-                "price_data": {
-                    "currency": currency,
-                    "unit_amount": unit_amount_cents,
-                    "recurring": {"interval": interval},
-                    "product_data": {"name": product_name},
-                },
-            }
-        ],
-        "metadata": metadata,
-        "subscription_data": {"metadata": metadata},
-        "client_reference_id": client_reference_id,
-        "success_url": success_url,
-        "cancel_url": cancel_url,
-    }
-    if customer_email:
-        params["customer_email"] = customer_email
-    return _call(
-        "checkout_subscription_session_create",
-        client.v1.checkout.sessions.create,
-        params=params,
-        options=_options(idempotency_key),
+    params = _checkout_params(
+        mode="subscription",
+        price_data={"currency": currency, "unit_amount": unit_amount_cents,
+                    "recurring": {"interval": interval}},
+        product_name=product_name, quantity=quantity, metadata=metadata,
+        client_reference_id=client_reference_id, customer_email=customer_email,
+        success_url=success_url, cancel_url=cancel_url,
     )
+    params["subscription_data"] = {"metadata": metadata}
+    return _checkout_session_create("checkout_subscription_session_create", params, idempotency_key)
 
 
 def subscription_retrieve(*, subscription_id: str) -> dict[str, Any]:
