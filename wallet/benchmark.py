@@ -62,7 +62,11 @@ class BenchDatabase:
         self._admin.execute(f'CREATE DATABASE "{self.name}"')
         self._settings["NAME"] = self.name  # new connections (every thread's) go to the bench DB
         connections.close_all()
-        self._create_schema()
+        try:
+            self._create_schema()
+        except BaseException:
+            self.__exit__()  # never leave the connection settings pointing at the bench DB
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -74,11 +78,11 @@ class BenchDatabase:
 
     @staticmethod
     def _create_schema() -> None:
-        from importlib import import_module
-
         from django.apps import apps
 
-        trigger_sql = import_module("wallet.migrations.0002_balanceoperation_append_only").FORWARDS
+        from phoenix.core.db import APPEND_ONLY_FUNCTION_SQL, append_only_trigger
+
+        trigger_sql = APPEND_ONLY_FUNCTION_SQL + append_only_trigger("wallet_balanceoperation").sql
         models = [apps.get_model(label) for label in (
             "contenttypes.ContentType", "auth.Permission", "auth.Group", "accounts.User",
             "wallet.Wallet", "wallet.Hold", "wallet.BalanceOperation", "wallet.Incident",
