@@ -1,10 +1,13 @@
 """Fixtures shared by every app's tests. Tests run on real PostgreSQL and Redis."""
 
+import threading
+from collections.abc import Callable
 from importlib import import_module
 
 import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
@@ -41,6 +44,49 @@ def _reference_data_in_transactional_tests(request):
         for module_name, function_name in SEED_MIGRATIONS:
             getattr(import_module(module_name), function_name)(django_apps, None)
     yield
+
+
+RACE_BARRIER_TIMEOUT_S = 60
+RACE_JOIN_TIMEOUT_S = 240
+
+
+def run_race(workers: int, work: Callable[[int], object]) -> list[object]:
+    """Run ``work(i)`` for i in range(workers), each in its own thread and database
+    connection, released together by a barrier; return each result or the exception it
+    raised (in index order). Generous timeouts: a loaded machine is slow, not wrong."""
+    barrier = threading.Barrier(workers)
+    results: list[object] = [None] * workers
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=RACE_BARRIER_TIMEOUT_S)
+            results[index] = work(index)
+        except Exception as exc:  # returned to the test, which asserts on it
+            results[index] = exc
+        finally:
+            connection.close()  # each thread has its own connection: give it back
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"race-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=RACE_JOIN_TIMEOUT_S)
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"race threads still running: {stuck}"
+    return results
+
+
+@pytest.fixture
+def race() -> Callable[[int, Callable[[int], object]], list[object]]:
+    """The one concurrency harness: ``race(n, fn)`` (see ``run_race``). A test that uses it
+    is marked ``race`` (pytest -m race), which .ci/run repeats under CPU load."""
+    return run_race
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "race" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.race)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.db.models import Count
 
 from licenses import services
 from licenses.models import ProAccount
-from phoenix.core.services import ReasonRequired, admin_action_record
+from phoenix.core.services import operator_action, operator_reason
 
 
 def _account_state(pro_account_id: int) -> dict:
@@ -21,12 +21,10 @@ def _account_state(pro_account_id: int) -> dict:
 @transaction.atomic
 def pro_account_set_suspended(*, pro_account: ProAccount, suspended: bool, actor, reason: str) -> ProAccount:
     """Suspend (suspended=True) or reactivate a pro account, audited."""
-    if not (reason or "").strip():
-        raise ReasonRequired()
-    reason = reason.strip()
+    reason = operator_reason(reason)
     before = _account_state(pro_account.pk)
     change = services.pro_account_suspend if suspended else services.pro_account_reactivate
     account = change(pro_account=pro_account, actor=actor, reason=reason)
-    admin_action_record(actor=actor, action="pro_account_suspend" if suspended else "pro_account_reactivate",
+    operator_action(actor=actor, action="pro_account_suspend" if suspended else "pro_account_reactivate",
                         target=account, reason=reason, before=before, after=_account_state(account.pk))
     return account

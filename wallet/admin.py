@@ -17,7 +17,6 @@ from wallet.models import (
     EnergyPack,
     Hold,
     HoldStatus,
-    IdempotentResponse,
     Incident,
     UsageEvent,
     Wallet,
@@ -161,14 +160,6 @@ class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("category", "source_app", "unlimited", ("created_at", admin.DateFieldListFilter))
     search_fields = ("action_code", "user__email", "=user__public_id", "idempotency_key")
     list_select_related = ("user", "operation")
-    date_hierarchy = "created_at"
-
-
-@admin.register(IdempotentResponse)
-class IdempotentResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "principal", "key", "status_code")
-    list_filter = ("status_code", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("principal", "key")
     date_hierarchy = "created_at"
 
 

@@ -31,11 +31,6 @@ class InsufficientEnergy(PhoenixError):
         super().__init__(detail, energy_required=required, available=available, **extra)
 
 
-class IdempotencyConflict(ConflictError):
-    code = "idempotency_conflict"
-    default_detail = "This idempotency key was already used for a different request."
-
-
 class HoldNotFound(NotFoundError):
     code = "hold_not_found"
     default_detail = "No such hold."

@@ -381,29 +381,3 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_code} by user {self.user_id} ({self.energy_consumed})"
-
-
-class IdempotentResponse(models.Model):
-    """The first answer to a mutating API request sent with an idempotency key.
-
-    Keyed by (principal, key): a principal is an end user or a satellite API key, so two
-    callers never collide on each other's keys. The row is inserted at the start of the
-    request's transaction and filled with the answer at its end, in the SAME transaction
-    as the effect: see `wallet.idempotency`.
-    """
-
-    principal = models.CharField(max_length=64, help_text="user:<pk> or apikey:<prefix>")
-    key = models.CharField(max_length=128)
-    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["principal", "key"], name="idempotentresponse_unique_principal_key"),
-        ]
-        indexes = [models.Index(fields=["created_at"], name="idempotentresponse_created_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.principal} {self.key} -> {self.status_code}"

@@ -11,13 +11,8 @@ from billing.services.payments import payment_reversal_resolve
 from billing.services.reconciliation import reconciliation_incident_resolve
 from billing.services.webhooks import webhook_event_reprocess
 from phoenix.core.errors import ConflictError
-from phoenix.core.services import ReasonRequired, admin_action_record
+from phoenix.core.services import operator_action, operator_reason
 
-
-def _require_reason(reason: str) -> str:
-    if not (reason or "").strip():
-        raise ReasonRequired()
-    return reason.strip()
 
 
 def _webhook_state(record: WebhookEvent) -> dict:
@@ -29,13 +24,13 @@ def webhook_event_reprocess_by_operator(*, webhook_event: WebhookEvent, actor, r
     """Re-play a failed event through `webhook_event_reprocess`. A handler that fails again
     is an outcome, not an error here: the attempt (status failed, new error) and its
     audit row are kept; the handler's own writes were rolled back by its savepoint."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     before = _webhook_state(webhook_event)
     try:
         record = webhook_event_reprocess(webhook_event_id=webhook_event.pk)
     except WebhookProcessingFailed:
         record = WebhookEvent.objects.get(pk=webhook_event.pk)
-    admin_action_record(actor=actor, action="webhook_reprocess", target=record, reason=reason,
+    operator_action(actor=actor, action="webhook_reprocess", target=record, reason=reason,
                         before=before, after=_webhook_state(record))
     return record
 
@@ -43,11 +38,11 @@ def webhook_event_reprocess_by_operator(*, webhook_event: WebhookEvent, actor, r
 @transaction.atomic
 def reconciliation_incident_resolve_by_operator(*, incident: ReconciliationIncident, actor,
                                                 reason: str) -> ReconciliationIncident:
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     if incident.status != "open":
         raise ConflictError("The incident is already resolved.", code="incident_not_open")
     resolved = reconciliation_incident_resolve(incident_id=incident.pk, actor=actor, note=reason)
-    admin_action_record(actor=actor, action="reconciliation_incident_resolve", target=resolved, reason=reason,
+    operator_action(actor=actor, action="reconciliation_incident_resolve", target=resolved, reason=reason,
                         before={"status": incident.status}, after={"status": resolved.status})
     return resolved
 
@@ -55,11 +50,11 @@ def reconciliation_incident_resolve_by_operator(*, incident: ReconciliationIncid
 @transaction.atomic
 def payment_shortfall_resolve_by_operator(*, reversal: PaymentReversal, actor, reason: str) -> PaymentReversal:
     """Settle what a refund or dispute could not claw back (recovered otherwise, or written off)."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     if reversal.resolved_at is not None:
         raise ConflictError("The shortfall is already settled.", code="shortfall_resolved")
     resolved = payment_reversal_resolve(reversal_id=reversal.pk, actor=actor, note=reason)
-    admin_action_record(actor=actor, action="payment_shortfall_resolve", target=resolved, reason=reason,
+    operator_action(actor=actor, action="payment_shortfall_resolve", target=resolved, reason=reason,
                         before={"resolved": False, "shortfall": reversal.shortfall},
                         after={"resolved": True, "shortfall": resolved.shortfall})
     return resolved

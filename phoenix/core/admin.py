@@ -9,8 +9,9 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from phoenix.core.errors import PhoenixError
-from phoenix.core.models import AdminAction, JobRun
+from phoenix.core.errors import PhoenixError, ReasonRequired
+from phoenix.core.models import AdminAction, IdempotentResponse, JobRun
+from phoenix.core.services import operator_reason
 
 
 class ReadOnlyAdminMixin:
@@ -35,6 +36,14 @@ class AdminActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("actor",)
 
 
+@admin.register(IdempotentResponse)
+class IdempotentResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "principal", "key", "status_code")
+    list_filter = ("status_code", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("principal", "key")
+    date_hierarchy = "created_at"
+
+
 # --- Operator actions ---------------------------------------------------------------------
 # An operator action is a page of its own: the operator states a reason (and the action's
 # fields), the admin calls one operator service, which changes state through the domain
@@ -50,10 +59,10 @@ class OperatorForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("A reason is required.")
-        return reason
+        try:
+            return operator_reason(self.cleaned_data["reason"])
+        except ReasonRequired as exc:
+            raise forms.ValidationError(exc.detail) from None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,26 @@ class ServiceUnavailableError(PhoenixError):
     default_detail = "A service Phoenix depends on is unavailable."
 
 
+class IdempotencyConflict(ConflictError):
+    code = "idempotency_conflict"
+    default_detail = "This idempotency key was already used for a different request."
+
+
+class InvalidIdempotencyKey(PhoenixError):
+    code = "invalid_idempotency_key"
+    default_detail = "An idempotency key is 1 to 128 characters, the same in body and header."
+
+
+class ReasonRequired(PhoenixError):
+    code = "reason_required"
+    default_detail = "Operator actions need a reason."
+
+
+class JobAlreadyRunning(ConflictError):
+    code = "job_already_running"
+    default_detail = "Another run of this job holds its lock; nothing was done."
+
+
 # DRF exception class -> our error code. Order matters: subclasses first.
 _DRF_CODES: list[tuple[type[drf_exceptions.APIException], str]] = [
     (drf_exceptions.ValidationError, "validation_error"),

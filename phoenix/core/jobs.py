@@ -10,12 +10,50 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from phoenix.core.errors import JobAlreadyRunning
+
+__all__ = ["JobAlreadyRunning", "JobReport", "advisory_lock", "try_advisory_xact_lock"]
+
+
+@dataclass
+class JobReport:
+    """What every job run returns: one shape for tasks, commands, JobRun rows and tests.
+
+    A run that finds its lock held does nothing and says so (``skipped_locked``); callers
+    that must fail instead (a command, an operator's "run now") call ``raise_if_skipped``.
+    Jobs with more to tell subclass it and override ``counts``.
+    """
+
+    job: str
+    now: datetime = field(default_factory=timezone.now)
+    dry_run: bool = False
+    skipped_locked: bool = False
+    steps: list = field(default_factory=list)
+
+    @property
+    def ran(self) -> bool:
+        return not self.skipped_locked
+
+    def counts(self) -> dict[str, int]:
+        return {"steps": len(self.steps)}
+
+    def summary(self) -> dict:
+        """JSON-ready: the Celery task result and the JobRun summary."""
+        return {"job": self.job, "skipped_locked": self.skipped_locked, "dry_run": self.dry_run,
+                **self.counts()}
+
+    def raise_if_skipped(self) -> JobReport:
+        if self.skipped_locked:
+            raise JobAlreadyRunning(job=self.job)
+        return self
 
 
 def advisory_lock_key(name: str) -> int:
@@ -65,27 +103,21 @@ def parse_job_now(value: str | None) -> datetime:
 
 
 class StepsJobCommand(BaseCommand):
-    """A job command whose run returns the steps it took (or, dry, would take).
-
-    Subclasses set ``already_running`` (the error their job raises when another run holds
-    its lock) and implement ``run_job``; each step has a ``describe()``.
-    """
-
-    already_running: type[Exception] = Exception
+    """A job command whose run returns a ``JobReport`` of the steps it took (or, dry,
+    would take). Subclasses implement ``run_job``; each step has a ``describe()``."""
 
     def add_arguments(self, parser):
         add_job_arguments(parser)
 
-    def run_job(self, *, now: datetime, dry_run: bool) -> list:
+    def run_job(self, *, now: datetime, dry_run: bool) -> JobReport:
         raise NotImplementedError
 
     def handle(self, *args, now=None, dry_run=False, **options):
         at = parse_job_now(now)
-        try:
-            steps = self.run_job(now=at, dry_run=dry_run)
-        except self.already_running:
-            raise CommandError("another run holds the lock; nothing done") from None
+        report = self.run_job(now=at, dry_run=dry_run)
+        if report.skipped_locked:
+            raise CommandError("another run holds the lock; nothing done")
         prefix = "[dry-run] would do" if dry_run else "done"
-        for step in steps:
+        for step in report.steps:
             self.stdout.write(f"{prefix}: {step.describe()}")
-        self.stdout.write(f"{len(steps)} step(s) at {at.isoformat()}")
+        self.stdout.write(f"{len(report.steps)} step(s) at {at.isoformat()}")

@@ -6,7 +6,7 @@ class AdminAction(models.Model):
     """An operator action taken in the admin: who, what, on what, why, before and after.
 
     Append-only (a database trigger refuses UPDATE and DELETE). Written by
-    `phoenix.core.services.admin_action_record` in the same transaction as the change.
+    `phoenix.core.services.operator_action` in the same transaction as the change.
     """
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -59,3 +59,29 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} at {self.finished_at:%Y-%m-%d %H:%M} ({self.outcome})"
+
+
+class IdempotentResponse(models.Model):
+    """The first answer to a mutating API request sent with an idempotency key.
+
+    Keyed by (principal, key): a principal is an end user or a satellite API key, so two
+    callers never collide on each other's keys. The row is inserted at the start of the
+    request's transaction and filled with the answer at its end, in the SAME transaction
+    as the effect: see `phoenix.core.idempotency`.
+    """
+
+    principal = models.CharField(max_length=64, help_text="user:<pk> or apikey:<prefix>")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotentresponse_unique_principal_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotentresponse_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key} -> {self.status_code}"

@@ -1,14 +1,20 @@
+"""Writes shared by every app: the operator-action audit row, job runs, the worker heartbeat."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.errors import PhoenixError
+from phoenix.core.errors import ReasonRequired
+from phoenix.core.models import AdminAction, JobRun
 
 WORKER_HEARTBEAT_KEY = "core:worker-heartbeat"
 WORKER_HEARTBEAT_TTL_S = 24 * 3600
+
+__all__ = ["ReasonRequired", "operator_action", "operator_reason", "job_run_record", "worker_heartbeat_record"]
 
 
 def worker_heartbeat_record(*, now: datetime | None = None) -> datetime:
@@ -17,12 +23,15 @@ def worker_heartbeat_record(*, now: datetime | None = None) -> datetime:
     return now
 
 
-class ReasonRequired(PhoenixError):
-    code = "reason_required"
-    default_detail = "Operator actions need a reason."
+def operator_reason(reason: str | None) -> str:
+    """The one rule for an operator's reason: required, surrounding blanks dropped."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired()
+    return reason
 
 
-def admin_action_record(
+def operator_action(
     *,
     actor,
     action: str,
@@ -30,29 +39,26 @@ def admin_action_record(
     reason: str,
     before: dict | None = None,
     after: dict | None = None,
-):
-    """Write the audit row of an operator action, in the caller's transaction."""
-    from phoenix.core.models import AdminAction
-
-    if not (reason or "").strip():
-        raise ReasonRequired()
+) -> AdminAction:
+    """Write the audit row of an operator action, in the caller's transaction (so there is
+    no change without its row, and no row for a change that rolled back)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("operator_action must run inside the transaction of the change it audits")
     return AdminAction.objects.create(
         actor=actor,
         action=action,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
         target_repr=str(target)[:255],
-        reason=reason.strip(),
+        reason=operator_reason(reason),
         before=before or {},
         after=after or {},
     )
 
 
 def job_run_record(*, job: str, started_at: datetime, outcome: str, summary: dict | None = None,
-                   finished_at: datetime | None = None):
+                   finished_at: datetime | None = None) -> JobRun:
     """Note that a scheduled job finished (the dashboard shows the latest per job)."""
-    from phoenix.core.models import JobRun
-
     finished_at = max(finished_at or timezone.now(), started_at)
     return JobRun.objects.create(job=job, started_at=started_at, finished_at=finished_at,
                                  outcome=outcome, summary=summary or {})

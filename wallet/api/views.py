@@ -16,7 +16,7 @@ from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, is_satellite, r
 from wallet import selectors
 from wallet.api import serializers as s
 from wallet.api.throttles import LunaSatelliteThrottle, LunaUserThrottle
-from wallet.idempotency import HEADER, idempotent
+from phoenix.core.idempotency import HEADER, idempotent
 from wallet.services import DEFAULT_HOLD_TTL_SECONDS
 from wallet.services import energy as energy_services
 

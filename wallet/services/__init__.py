@@ -34,7 +34,6 @@ from wallet.errors import (  # noqa: F401  (re-exported: wallet.services.<Error>
     HoldExpired,
     HoldNotFound,
     HoldNotPending,
-    IdempotencyConflict,
     InsufficientEnergy,
     InvalidAmount,
     OperationNotFound,
@@ -42,6 +41,7 @@ from wallet.errors import (  # noqa: F401  (re-exported: wallet.services.<Error>
     WalletValidationError,
 )
 from wallet.hashing import operation_hash
+from phoenix.core.errors import IdempotencyConflict  # noqa: F401  (re-exported)
 from phoenix.core.jobs import advisory_lock
 from wallet.models import (
     OPERATION_EFFECTS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.services import ReasonRequired, admin_action_record
+from phoenix.core.services import operator_action, operator_reason
 from wallet import selectors, services
 from wallet.models import BalanceOperation, Hold, Incident, IncidentStatus, OperationSource, Wallet
 
@@ -18,11 +18,6 @@ ADJUST_DIRECTIONS = ("credit", "debit")
 # BalanceOperation.reason is 255 characters; the AdminAction keeps the full reason.
 _OPERATION_REASON_MAX = 255
 
-
-def _require_reason(reason: str) -> str:
-    if not (reason or "").strip():
-        raise ReasonRequired()
-    return reason.strip()
 
 
 def _wallet_state(wallet_id: int) -> dict[str, int]:
@@ -35,7 +30,7 @@ def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason:
                   request_token: str | None = None) -> BalanceOperation:
     """Credit or debit a wallet by hand (source `admin`). `request_token` makes a
     double-submitted form a replay (same operation, no second audit row)."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     if direction not in ADJUST_DIRECTIONS:
         raise services.WalletValidationError(f"direction must be one of {ADJUST_DIRECTIONS}")
     key = f"admin-adjust:{request_token}" if request_token else None
@@ -46,7 +41,7 @@ def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason:
     operation = post(user=wallet.user, amount=amount, source=OperationSource.ADMIN,
                      reason=reason[:_OPERATION_REASON_MAX], reference=f"admin:{actor.pk}",
                      idempotency_key=key, actor=actor)
-    admin_action_record(actor=actor, action=f"wallet_{direction}", target=wallet, reason=reason,
+    operator_action(actor=actor, action=f"wallet_{direction}", target=wallet, reason=reason,
                         before=before, after={**_wallet_state(wallet.pk), "operation_id": operation.pk,
                                               "amount": operation.amount})
     return operation
@@ -62,13 +57,13 @@ def wallet_health_run_now(*, actor, reason: str):
     """Run the health job now. One transaction for the run and its audit row (an operator
     run is rare; the hourly job keeps its per-wallet transactions). Returns the report;
     a run skipped because another holds the lock writes nothing."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     before = _open_incidents_by_severity()
     report = services.wallet_health_run()
     if report.skipped_locked:
         raise services.WalletValidationError(
             "Another health run is in progress; try again in a minute.", code="health_run_in_progress")
-    admin_action_record(actor=actor, action="wallet_health_run", target=report.job_run, reason=reason,
+    operator_action(actor=actor, action="wallet_health_run", target=report.job_run, reason=reason,
                         before=before, after={**_open_incidents_by_severity(), **report.job_run.summary})
     return report
 
@@ -78,7 +73,7 @@ def wallet_warning_correct(*, wallet: Wallet, actor, reason: str) -> BalanceOper
     """Auto-correct a wallet's WARNING (held differs from its pending holds) now, through
     the health job's own correction path (re-checked under the wallet lock, refused if the
     wallet has CRITICAL findings). The open WARNING incident, if any, is resolved."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     now = timezone.now()
     before = _wallet_state(wallet.pk)
     incident, _is_new, correction = services._wallet_held_correct(wallet_id=wallet.pk, now=now)
@@ -90,7 +85,7 @@ def wallet_warning_correct(*, wallet: Wallet, actor, reason: str) -> BalanceOper
         wallet=wallet, code="held_pending_mismatch", status=IncidentStatus.OPEN
     ).update(status=IncidentStatus.RESOLVED, resolved_at=now,
              resolution_note=f"corrected by operation {correction.pk} (admin)")
-    admin_action_record(actor=actor, action="wallet_warning_correct", target=wallet, reason=reason,
+    operator_action(actor=actor, action="wallet_warning_correct", target=wallet, reason=reason,
                         before=before, after={**_wallet_state(wallet.pk), "operation_id": correction.pk,
                                               "incidents_resolved": resolved})
     return correction
@@ -100,12 +95,12 @@ def wallet_warning_correct(*, wallet: Wallet, actor, reason: str) -> BalanceOper
 def hold_release_stuck(*, hold: Hold, actor, reason: str) -> BalanceOperation:
     """Release a pending hold by hand (e.g. the satellite never committed and the expiry
     job is not running), through `wallet_release`."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     before = {"hold_status": hold.status, **_wallet_state(hold.wallet_id)}
     operation = services.wallet_release(hold_id=hold.pk, source=OperationSource.ADMIN,
                                         reason=reason[:_OPERATION_REASON_MAX], actor=actor)
     hold.refresh_from_db()
-    admin_action_record(actor=actor, action="hold_release", target=hold, reason=reason, before=before,
+    operator_action(actor=actor, action="hold_release", target=hold, reason=reason, before=before,
                         after={"hold_status": hold.status, **_wallet_state(hold.wallet_id),
                                "operation_id": operation.pk})
     return operation
@@ -114,7 +109,7 @@ def hold_release_stuck(*, hold: Hold, actor, reason: str) -> BalanceOperation:
 @transaction.atomic
 def incident_resolve(*, incident: Incident, actor, reason: str) -> Incident:
     """Close an open incident (a CRITICAL after investigation): the reason is its note."""
-    reason = _require_reason(reason)
+    reason = operator_reason(reason)
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status != IncidentStatus.OPEN:
         raise services.WalletValidationError(f"The incident is already {incident.status}.",
@@ -124,6 +119,6 @@ def incident_resolve(*, incident: Incident, actor, reason: str) -> Incident:
     incident.resolved_at = timezone.now()
     incident.resolution_note = reason
     incident.save(update_fields=["status", "resolved_at", "resolution_note"])
-    admin_action_record(actor=actor, action="incident_resolve", target=incident, reason=reason,
+    operator_action(actor=actor, action="incident_resolve", target=incident, reason=reason,
                         before=before, after={"status": incident.status})
     return incident

@@ -18,7 +18,8 @@ from phoenix.accounts.services import user_register
 from subscriptions.services import access_grant_lifetime
 from wallet import services
 from wallet.cache import LEADERBOARD_KEY, analytics_key
-from wallet.models import BalanceOperation, EnergyAction, EnergyPack, IdempotentResponse, UsageEvent
+from phoenix.core.models import IdempotentResponse
+from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
 from wallet.selectors import wallet_balance
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ from django.db import IntegrityError, connection, transaction
 
 from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core.models import AdminAction
-from phoenix.core.services import ReasonRequired, admin_action_record
+from phoenix.core.services import ReasonRequired, operator_action
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +35,13 @@ def test_dashboard_refused_to_non_staff(client):
 def test_admin_action_needs_a_reason(staff_client):
     target = UserFactory()
     with pytest.raises(ReasonRequired):
-        admin_action_record(actor=staff_client.admin_user, action="user_touch", target=target, reason="  ")
+        operator_action(actor=staff_client.admin_user, action="user_touch", target=target, reason="  ")
     assert not AdminAction.objects.exists()
 
 
 def test_admin_actions_are_append_only(staff_client):
     target = UserFactory()
-    row = admin_action_record(actor=staff_client.admin_user, action="user_touch", target=target,
+    row = operator_action(actor=staff_client.admin_user, action="user_touch", target=target,
                               reason="ticket 42", before={"a": 1}, after={"a": 2})
     assert (row.target_type, row.target_id) == ("accounts.user", str(target.pk))
     for statement in ("UPDATE core_adminaction SET reason = 'x'", "DELETE FROM core_adminaction"):
@@ -51,7 +51,7 @@ def test_admin_actions_are_append_only(staff_client):
 
 
 def test_admin_action_pages_are_read_only(staff_client):
-    row = admin_action_record(actor=staff_client.admin_user, action="user_touch",
+    row = operator_action(actor=staff_client.admin_user, action="user_touch",
                               target=UserFactory(), reason="ticket 42")
     assert staff_client.get("/admin/core/adminaction/").status_code == 200
     assert staff_client.get(f"/admin/core/adminaction/{row.pk}/change/").status_code == 200

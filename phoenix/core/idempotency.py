@@ -31,19 +31,13 @@ from rest_framework.response import Response
 from rest_framework_api_key.permissions import KeyParser
 
 from phoenix.core.api import is_satellite
-from phoenix.core.errors import PhoenixError
-from wallet.errors import IdempotencyConflict
-from wallet.models import IdempotentResponse
+from phoenix.core.errors import IdempotencyConflict, InvalidIdempotencyKey
+from phoenix.core.models import IdempotentResponse
 
 HEADER = "Idempotency-Key"
 BODY_FIELD = "idempotency_key"
-MAX_KEY_LENGTH = 128
+MAX_KEY_LENGTH = IdempotentResponse._meta.get_field("key").max_length
 REPLAY_HEADER = "Idempotent-Replayed"
-
-
-class InvalidIdempotencyKey(PhoenixError):
-    code = "invalid_idempotency_key"
-    default_detail = f"An idempotency key is 1 to {MAX_KEY_LENGTH} characters, the same in body and header."
 
 
 def request_idempotency_key(request) -> str | None:
@@ -73,8 +67,8 @@ def request_fingerprint(request) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CLAIM_SQL = """
-    INSERT INTO wallet_idempotentresponse (principal, key, fingerprint, status_code, body, created_at)
+_CLAIM_SQL = f"""
+    INSERT INTO {IdempotentResponse._meta.db_table} (principal, key, fingerprint, status_code, body, created_at)
     VALUES (%s, %s, %s, NULL, NULL, now())
     ON CONFLICT (principal, key) DO NOTHING
     RETURNING id
