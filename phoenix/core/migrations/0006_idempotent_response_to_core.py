@@ -7,6 +7,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0005_roles'),
+        # The wallet table (and its constraint names) goes first.
+        ('wallet', '0006_idempotent_response_to_core'),
     ]
 
     operations = [
