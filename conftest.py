@@ -8,9 +8,11 @@ import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.db import connection
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
+from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 
@@ -18,7 +20,6 @@ from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 def _clear_cache():
     """Throttle counters and cached reads live in Redis: start every test clean."""
     cache.clear()
-    yield
 
 
 # Reference data that data migrations seed (§3 catalogues, plans). A transactional test
@@ -43,7 +44,6 @@ def _reference_data_in_transactional_tests(request):
         request.getfixturevalue("_django_db_helper")  # the (transactional) test database first
         for module_name, function_name in SEED_MIGRATIONS:
             getattr(import_module(module_name), function_name)(django_apps, None)
-    yield
 
 
 RACE_BARRIER_TIMEOUT_S = 60
@@ -108,15 +108,11 @@ def user(db):
 @pytest.fixture
 def registered_user(db):
     """A user created by the registration service (access, wallet and token opened)."""
-    from phoenix.accounts.services import user_register
-
     user, _token = user_register(email="registered@example.com", password=DEFAULT_PASSWORD)
     return user
 
 
 def token_client_for(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
-
     token, _ = Token.objects.get_or_create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

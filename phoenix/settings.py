@@ -7,7 +7,6 @@ are started (phoenix.core.embedded).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import environ

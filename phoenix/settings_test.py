@@ -13,7 +13,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("LOG_FORMAT", "console")
 
-from phoenix.settings import *  # noqa: E402,F401,F403
+from phoenix.settings import *  # noqa: F403
 
 # Fast password hashing: the hasher is Django's business, not what these tests check.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

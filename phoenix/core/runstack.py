@@ -34,11 +34,12 @@ def main() -> int:
     if not os.environ.get("SECRET_KEY"):
         os.environ["SECRET_KEY"] = _development_secret_key(data_dir)
 
-    import django
-    from django.core.management import call_command
+    # Django is loaded only once the environment above names its settings and secret.
+    import django  # noqa: PLC0415
+    from django.core.management import call_command  # noqa: PLC0415
 
     django.setup()  # settings start the embedded servers and export their URLs
-    from django.conf import settings
+    from django.conf import settings  # noqa: PLC0415
 
     if settings.EMBEDDED_SERVICES:
         print(f"embedded services: {', '.join(settings.EMBEDDED_SERVICES)} (data in {data_dir})")

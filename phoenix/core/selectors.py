@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from phoenix.celery import app as celery_app
+from phoenix.core.models import JobRun
 from phoenix.core.services import WORKER_HEARTBEAT_KEY
 
 # A worker whose heartbeat (every 30 s) is older than this is reported stale.
@@ -79,6 +80,4 @@ def health_report() -> dict[str, Any]:
 
 def job_run_latest(job: str):
     """The latest finished run of a scheduled job, or None (one indexed query)."""
-    from phoenix.core.models import JobRun
-
     return JobRun.objects.filter(job=job).order_by("-finished_at", "-id").first()

@@ -74,10 +74,11 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
 
 
 def test_sales_older_than_30_days_are_not_counted(superuser_client, db):
+    from django.db import transaction
+
     from billing.models import Payment
     from billing.services.payments import payment_succeed
     from billing.stripe_payloads import stripe_id
-    from django.db import transaction
     from phoenix.accounts.services import user_register
 
     buyer = user_register(email="old@example.com", password="a-Long-test-passphrase-42")[0]
