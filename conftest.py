@@ -19,7 +19,6 @@ from rest_framework_api_key.models import APIKey
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 
-
 # --- The test database, cloned from a migrated template ---------------------------------
 # Migrating from nothing (dj-stripe's ~60 models most of all) takes minutes on a loaded
 # machine; cloning a migrated template takes seconds. The template is named after a hash of
