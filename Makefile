@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install manage shell bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m phoenix.core.runstack
+
+# By-hand work on the same stack and keys as `make run`: make manage ARGS="wallet_health --dry-run"
+manage: $(STAMP)
+	$(PY) manage.py $(ARGS)
+
+shell: $(STAMP)
+	$(PY) manage.py shell
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

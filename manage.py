@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-import os
 import sys
+
+from phoenix.core.devenv import development_environment_prepare
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phoenix.settings")
+    # Development (no DATABASE_URL): the same generated keys and embedded services as `make run`.
+    development_environment_prepare()
     from django.core.management import execute_from_command_line  # noqa: PLC0415  (after the settings are named)
 
     execute_from_command_line(sys.argv)

@@ -7,32 +7,31 @@ Procfile (web, worker, beat) with honcho. Ctrl-C stops it all, embedded servers 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
-import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
+from phoenix.core.devenv import BASE_DIR, data_dir, development_environment_prepare
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _development_secret_key(data_dir: Path) -> str:
-    path = data_dir / "secret_key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def _die_with_parent() -> None:
+    """In the child, before exec: if runstack dies (even by SIGKILL), the kernel sends the
+    child SIGTERM, so honcho stops web, worker and beat instead of leaking them."""
+    # Not Linux: no prctl, and Ctrl-C and SIGTERM still stop everything.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def main() -> int:
     os.chdir(BASE_DIR)
-    data_dir = Path(os.environ.get("PHOENIX_DATA_DIR", BASE_DIR / ".devdata"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phoenix.settings")
     os.environ.setdefault("LOG_FORMAT", "console")
-    if not os.environ.get("SECRET_KEY"):
-        os.environ["SECRET_KEY"] = _development_secret_key(data_dir)
+    generated = development_environment_prepare(always=True)
 
     # Django is loaded only once the environment above names its settings and secret.
     import django  # noqa: PLC0415
@@ -42,7 +41,7 @@ def main() -> int:
     from django.conf import settings  # noqa: PLC0415
 
     if settings.EMBEDDED_SERVICES:
-        print(f"embedded services: {', '.join(settings.EMBEDDED_SERVICES)} (data in {data_dir})")
+        print(f"embedded services: {', '.join(settings.EMBEDDED_SERVICES)} (data in {data_dir()})")
     call_command("migrate", interactive=False, verbosity=1)
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("seed_demo")
@@ -54,13 +53,17 @@ def main() -> int:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env)
+    if "STRIPE_WEBHOOK_SECRET" in generated:
+        print(f"development Stripe webhook secret: {generated['STRIPE_WEBHOOK_SECRET']}\n"
+              "  demo events, signed with it: .venv/bin/python manage.py stripe_demo_events\n")
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env,
+                              preexec_fn=_die_with_parent)
     # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         return honcho.wait()
     except KeyboardInterrupt:
-        return 130
+        return 0  # a deliberate stop is a clean exit, not an error for make to report
     finally:
         if honcho.poll() is None:
             honcho.terminate()  # honcho stops web, worker and beat in turn

@@ -1,5 +1,6 @@
 """`make run`'s launcher, end to end: a fresh data folder, no DATABASE_URL / REDIS_URL."""
 
+import contextlib
 import os
 import re
 import signal
@@ -13,6 +14,65 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[3]
+STOP_GRACE_S = 20
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Every process whose command line or environment names ``marker`` (the test's data
+    folder): runstack, honcho, gunicorn, celery and the embedded PostgreSQL and Redis all do,
+    whatever process group or session they ended up in."""
+    needle, found = marker.encode(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes() or needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def stop_everything(marker: str) -> list[int]:
+    """SIGTERM every process of the stack, SIGKILL what is left after the grace; return the
+    pids that had to be killed."""
+    for pid in processes_mentioning(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while processes_mentioning(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    killed = processes_mentioning(marker)
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return killed
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path: Path, **extra_env):
+    """Start `make run`'s launcher on a fresh data folder; whatever happens in the block (a
+    failed assertion, a timeout), leave no process of it behind."""
+    port = free_port()
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE",
+                        "STRIPE_WEBHOOK_SECRET")}
+    env.update(PHOENIX_DATA_DIR=str(data), WEB_BIND=f"127.0.0.1:{port}",
+               WEB_CONCURRENCY="1", WORKER_CONCURRENCY="1", **extra_env)
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        stack = subprocess.Popen([sys.executable, "-m", "phoenix.core.runstack"], cwd=ROOT, env=env,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield stack, f"http://127.0.0.1:{port}", log_path
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stack.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            stack.wait(timeout=60)
+        stop_everything(str(data))
+        assert processes_mentioning(str(data)) == []
 
 
 def free_port() -> int:
@@ -23,17 +83,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
-    env.update(PHOENIX_DATA_DIR=str(tmp_path / "data"), WEB_BIND=f"127.0.0.1:{port}",
-               WEB_CONCURRENCY="1", WORKER_CONCURRENCY="1")
-    log_path = tmp_path / "run.log"
-    with open(log_path, "w") as log:
-        stack = subprocess.Popen([sys.executable, "-m", "phoenix.core.runstack"], cwd=ROOT, env=env,
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with running_stack(tmp_path) as (stack, base, log_path):
         health = None
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -64,13 +114,31 @@ def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path)
             "csrfmiddlewaretoken": csrf, "username": email, "password": password, "next": "/admin/",
         }, headers={"Referer": f"{base}/admin/login/"})
         assert answer.status_code == 200 and "Log out" in answer.text
-    finally:
+
+        # Ctrl-C stops everything by itself within the grace, embedded servers included.
         os.killpg(stack.pid, signal.SIGINT)
-        try:
-            stack.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
-            raise
-    # everything stopped, embedded servers included
+        assert stack.wait(timeout=60) == 0, log_path.read_text()[-3000:]
+        deadline = time.monotonic() + STOP_GRACE_S
+        while processes_mentioning(str(tmp_path / "data")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert processes_mentioning(str(tmp_path / "data")) == [], log_path.read_text()[-3000:]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/health/", timeout=2)
+
+
+@pytest.mark.slow
+def test_a_killed_runstack_leaves_no_process_behind(tmp_path):
+    """SIGKILL of the launcher mid-start (as a crashed or timed-out test would leave it): the
+    harness still stops every process the stack started, wherever it runs."""
+    data = str(tmp_path / "data")
+    with pytest.raises(AssertionError, match="the test body failed"):
+        with running_stack(tmp_path) as (stack, _base, log_path):
+            deadline = time.monotonic() + 180
+            # Wait until the stack has children of its own (embedded servers, migrate, ...).
+            while len(processes_mentioning(data)) < 3 and time.monotonic() < deadline:
+                assert stack.poll() is None, log_path.read_text()[-3000:]
+                time.sleep(0.5)
+            assert len(processes_mentioning(data)) >= 3, log_path.read_text()[-3000:]
+            os.kill(stack.pid, signal.SIGKILL)
+            raise AssertionError("the test body failed")
+    assert processes_mentioning(data) == []
