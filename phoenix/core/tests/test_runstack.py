@@ -131,7 +131,7 @@ def test_a_killed_runstack_leaves_no_process_behind(tmp_path):
     """SIGKILL of the launcher mid-start (as a crashed or timed-out test would leave it): the
     harness still stops every process the stack started, wherever it runs."""
     data = str(tmp_path / "data")
-    with pytest.raises(AssertionError, match="the test body failed"):
+    with pytest.raises(AssertionError, match="the test body failed"):  # noqa: PT012  (the block is the scenario)
         with running_stack(tmp_path) as (stack, _base, log_path):
             deadline = time.monotonic() + 180
             # Wait until the stack has children of its own (embedded servers, migrate, ...).
