@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "wallet",
     "licenses",
     "billing",
+    "bench",
 ]
 
 MIDDLEWARE = [
