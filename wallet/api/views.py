@@ -1,7 +1,7 @@
 """The /luna API (DESIGN.md §3, §7): thin views over wallet.services.energy and selectors.
 
 Auth: end users (Token) for themselves, satellites (Api-Key) for any user_id; another
-user's id answers 404. Mutating endpoints are idempotent (wallet.idempotency).
+user's id answers 404. Mutating endpoints are idempotent (phoenix.core.idempotency).
 """
 
 from __future__ import annotations
