@@ -13,9 +13,12 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from phoenix.accounts.tests.factories import UserFactory
 from phoenix.celery import app
+from phoenix.core.errors import JobAlreadyRunning
 from phoenix.core.jobs import advisory_lock_key
-from wallet import services, tasks
+from phoenix.core.models import AdminAction, JobRun
+from wallet import operator, services, tasks
 from wallet.models import BalanceOperation, Hold, HoldStatus, Incident, IncidentSeverity, IncidentStatus, OperationType
 from wallet.tests.conftest import assert_wallet_consistent, sql
 from wallet.tests.factories import WalletFactory, hold_create
@@ -140,6 +143,15 @@ def test_a_job_does_nothing_while_another_run_holds_its_lock(other_session, job)
     wallet.refresh_from_db()
     assert wallet.held == 0  # expired, or corrected down to the (zero) pending holds
     assert_wallet_consistent(wallet)
+
+
+def test_an_operator_run_now_is_refused_while_another_run_holds_the_lock(other_session):
+    key = advisory_lock_key(services.HEALTH_LOCK)
+    other_session.execute("SELECT pg_advisory_lock(%s)", [key])
+    with pytest.raises(JobAlreadyRunning):
+        operator.wallet_health_run_now(actor=UserFactory(is_staff=True), reason="after the deploy")
+    assert not JobRun.objects.exists() and not AdminAction.objects.exists()  # a skipped run writes nothing
+    other_session.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 # --- Schedules and tasks --------------------------------------------------------------------------
