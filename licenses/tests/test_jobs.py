@@ -5,13 +5,15 @@ from io import StringIO
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connections
 from django_celery_beat.models import PeriodicTask
 
 from licenses import services
-from licenses.models import License, LicenseKind, LicenseStatus, ProAccount
+from licenses.models import License, LicenseKind, LicenseStatus, ProAccount, ProAccountStatus
 from licenses.tasks import grouped_billing, pro_trial_expiry
 from licenses.tests.factories import pro_account_with_seats, trial_user
+from phoenix.core.jobs import advisory_lock_key
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +73,29 @@ def test_tasks_run_the_jobs():
     with time_machine.travel(T0 + timedelta(days=8)):
         assert pro_trial_expiry.apply().get()["steps"] == 1
         assert grouped_billing.apply().get()["steps"] == 0
+
+
+@pytest.mark.parametrize(("lock", "run", "command"), [
+    (services.TRIAL_JOB_LOCK, services.pro_trial_expiry_run, "expire_pro_trials"),
+    (services.GROUPED_JOB_LOCK, services.grouped_billing_run, "process_grouped_billing"),
+])
+def test_overlapping_run_skips_and_changes_nothing(lock, run, command):
+    account = services.pro_account_open(owner=trial_user(now=T0), now=T0)
+    # Another session holds the job lock: this run must not touch anything.
+    other = connections.create_connection("default")
+    key = advisory_lock_key(lock)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        report = run(now=T0 + timedelta(days=8))
+        assert report.skipped_locked and report.steps == []
+        with pytest.raises(CommandError, match="another run holds the lock"):
+            call_command(command, "--now", "2027-02-08T11:00:00Z", stdout=StringIO())
+    finally:
+        # Unlock explicitly: a closed connection's backend releases its locks only when it
+        # has exited, which may be after the assertions below.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        other.close()
+    account.refresh_from_db()
+    assert account.status == ProAccountStatus.TRIAL
