@@ -1,16 +1,37 @@
+"""The composition root: every app's URLconf, and every path that goes through Stripe.
+
+Paths under another app's prefix whose work is a Stripe call (a Checkout Session, a
+subscription change, an invoice) are served by billing, which sits above those apps
+(DESIGN.md §1); they are listed here, by name, rather than left to fall through a
+catch-all include.
+"""
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.api import views as billing_views
 from phoenix.core.views import HealthView
+
+# Through Stripe: served by billing under the prefixes of wallet, subscriptions and licenses.
+stripe_paths = [
+    path("luna/energy/purchase", billing_views.EnergyPurchaseView.as_view(), name="luna-energy-purchase"),
+    path("subscriptions/cancel", billing_views.SubscriptionCancelView.as_view(), name="subscriptions-cancel"),
+    path("subscriptions/resume", billing_views.SubscriptionResumeView.as_view(), name="subscriptions-resume"),
+    path("pro/licenses/purchase", billing_views.ProSeatPurchaseView.as_view(), name="pro-licenses-purchase"),
+    path("pro/account/regularize", billing_views.ProAccountRegularizeView.as_view(),
+         name="pro-account-regularize"),
+    path("stripe/webhook/", billing_views.StripeWebhookView.as_view(), name="stripe-webhook"),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("phoenix.accounts.api.urls")),
+    *stripe_paths,
     path("luna/", include("wallet.api.urls")),
     path("subscriptions/", include("subscriptions.api.urls")),
     path("pro/", include("licenses.api.urls")),
-    path("", include("billing.api.urls")),  # /billing/... and /stripe/webhook/
+    path("billing/", include("billing.api.urls")),  # checkout, create-intent, confirm-payment, history
     path("health/", HealthView.as_view(), name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

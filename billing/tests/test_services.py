@@ -177,7 +177,8 @@ def test_reconcile_task_runs_the_service(buyer):
 
     payment = f.PaymentFactory(user=buyer)
     Payment.objects.filter(pk=payment.pk).update(status="succeeded")
-    assert reconcile_payments.apply().get() == {"ran": True, "findings": 1, "opened": 1, "bumped": 0}
+    assert reconcile_payments.apply().get() == {"job": "billing.reconcile_payments", "skipped_locked": False,
+                                                "dry_run": False, "findings": 1, "opened": 1, "bumped": 0}
 
 
 def test_reconciliation_is_scheduled_daily():

@@ -263,7 +263,7 @@ def failing_fulfilment(monkeypatch):
         kind.fulfill(payment=payment)
         raise RuntimeError("ledger replica unavailable")
 
-    monkeypatch.setitem(products._kinds, "energy_pack", replace(kind, fulfill=fulfill_then_fail))
+    monkeypatch.setitem(products.PRODUCT_KINDS, "energy_pack", replace(kind, fulfill=fulfill_then_fail))
     return monkeypatch
 
 
