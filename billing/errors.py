@@ -1,5 +1,5 @@
 """Every billing error: the typed API errors (rendered in the §7 error shape) and the two
-internal signals handlers raise or catch.
+internal exceptions the webhook handlers raise or catch.
 
 ``ProAccountNotSuspended`` is the licenses one (``licenses.services``; ``licenses.errors``
 after the re-layout): billing's regularize raises it with its own detail text.

@@ -207,7 +207,7 @@ def payment_in(status: str) -> Payment:
     return payment
 
 
-def _succeeded(user) -> Payment:
+def succeeded_payment(user) -> Payment:
     payment = f.PaymentFactory(user=user)
     return svc.payment_succeed(payment_id=payment.pk)
 

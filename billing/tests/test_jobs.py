@@ -25,7 +25,6 @@ from billing.tasks import reconcile_payments
 from billing.tests import factories as f
 from billing.tests.conftest import make_buyer
 from billing.tests.helpers import (
-    _succeeded,
     account_with_known_quantity,
     balance,
     buy_seats,
@@ -39,6 +38,7 @@ from billing.tests.helpers import (
     quantity_writes,
     seats,
     stripe_quantity,
+    succeeded_payment,
 )
 from licenses import services as license_services
 from licenses.models import License, LicenseKind, LicenseStatus, PendingAssignment, ProAccount, ProAccountStatus
@@ -323,7 +323,7 @@ def test_subscription_events_record_the_quantity_the_reconciliation_compares(cli
 
 
 def test_clean_books_have_no_incidents(buyer):
-    _succeeded(buyer)
+    succeeded_payment(buyer)
     f.PaymentFactory(user=buyer)  # pending: nothing expected
     report = payments_reconcile()
     assert report.ran and report.findings == [] and not ReconciliationIncident.objects.exists()
@@ -352,7 +352,7 @@ def test_credit_without_payment(buyer):
 
 
 def test_duplicate_credit(buyer):
-    payment = _succeeded(buyer)
+    payment = succeeded_payment(buyer)
     wallet_credit(user=buyer, amount=110, source="stripe", reason="again",
                   reference=f"payment:{payment.pk}", idempotency_key="dup-1")
 
@@ -363,7 +363,7 @@ def test_duplicate_credit(buyer):
 
 
 def test_credit_amount_mismatch(buyer):
-    payment = _succeeded(buyer)
+    payment = succeeded_payment(buyer)
     Payment.objects.filter(pk=payment.pk).update(fulfilled_quantity=100)
 
     payments_reconcile()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from billing import products
+from billing import products, webhooks
 from billing.errors import WebhookEventNotFailed
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.selectors import reversal_shortfalls_open
@@ -474,6 +474,18 @@ def test_without_webhook_secret_is_503(client, settings, buyer):
     assert response.status_code == 503
     assert response.json()["error"] == "stripe_not_configured"
     assert not WebhookEvent.objects.exists()
+
+
+def test_handlers_are_listed_explicitly_and_run_in_the_written_order(monkeypatch):
+    ran = []
+    first, second = webhooks.HANDLERS["customer.subscription.updated"]
+    assert (first, second) == (webhooks.pro_seats.pro_seat_quantity_reported,
+                               webhooks.subscriptions.subscription_updated)
+    monkeypatch.setitem(webhooks.HANDLERS, "customer.subscription.updated",
+                        (lambda *, event: ran.append("first"), lambda *, event: ran.append("second")))
+    event = webhooks.StripeEvent.from_payload(f.event("customer.subscription.updated", {"id": "sub_x"}))
+    assert webhooks.dispatch(event) == 2 and ran == ["first", "second"]
+    assert "customer.tax_id.created" not in webhooks.handled_event_types()
 
 
 def test_unknown_type_is_acknowledged_and_ignored(client, webhook_secret):
