@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "wallet",
     "licenses",
     "billing",
+    "bench",
 ]
 
 MIDDLEWARE = [

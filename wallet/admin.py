@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
+from wallet import operator, selectors
 from wallet.models import (
     BalanceOperation,
     EnergyAction,
@@ -21,8 +22,6 @@ from wallet.models import (
     UsageEvent,
     Wallet,
 )
-from wallet import selectors
-from wallet.services import operator
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
 RECENT_OPERATIONS = 20

@@ -2,7 +2,7 @@
 
 from phoenix.accounts.models import User
 from phoenix.core.demo import DEMO_EMAILS
-from wallet import services
+from wallet import selectors, services
 
 
 def seed(out) -> None:
@@ -15,5 +15,5 @@ def seed(out) -> None:
         services.wallet_commit(hold_id=hold.pk, amount=25, idempotency_key="demo-commit")
         services.wallet_refund_debit(operation_id=debit.pk, reason="demo: action failed",
                                      idempotency_key="demo-refund")
-        balance = services.selectors.wallet_balance(user)
+        balance = selectors.wallet_balance(user)
         out.write(f"demo wallet {user.email}: {balance['available']} points available")

@@ -95,6 +95,11 @@ class Wallet(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Operator actions (wallet.operator), granted to roles by phoenix.core.roles.
+        permissions = [
+            ("adjust_wallet", "Can adjust a wallet (credit or debit) from the admin"),
+            ("correct_wallet_warning", "Can auto-correct a wallet health WARNING"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_gte_0"),
             models.CheckConstraint(condition=Q(held__gte=0), name="wallet_held_gte_0"),
@@ -136,6 +141,7 @@ class Hold(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("release_hold", "Can release a stuck hold")]  # an operator action (wallet.operator)
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_gt_0"),
             _choices_check("status", HoldStatus, "hold_status_valid"),
@@ -201,7 +207,8 @@ class BalanceOperation(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["wallet", "seq"], name="walletop_unique_wallet_seq"),
-            models.UniqueConstraint(fields=["wallet", "idempotency_key"], name="walletop_unique_wallet_idempotency_key"),
+            models.UniqueConstraint(fields=["wallet", "idempotency_key"],
+                                    name="walletop_unique_wallet_idempotency_key"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="walletop_amount_gt_0"),
             models.CheckConstraint(condition=Q(seq__gte=1), name="walletop_seq_gte_1"),
             _choices_check("type", OperationType, "walletop_type_valid"),
@@ -259,6 +266,11 @@ class Incident(models.Model):
     resolution_note = models.TextField(blank=True, default="")
 
     class Meta:
+        # Operator actions (wallet.operator).
+        permissions = [
+            ("run_health_check", "Can run the wallet health check now"),
+            ("resolve_incident", "Can resolve a wallet incident"),
+        ]
         constraints = [
             _choices_check("severity", IncidentSeverity, "incident_severity_valid"),
             _choices_check("status", IncidentStatus, "incident_status_valid"),

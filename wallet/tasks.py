@@ -1,23 +1,16 @@
-"""Thin Celery tasks: each calls one service (scheduled by migration 0004)."""
+"""Thin Celery tasks: each calls one service (scheduled by migration 0004) and returns its
+report's summary."""
 
 from celery import shared_task
 
 from wallet import services
 
 
-@shared_task(name="wallet.health_check")
+@shared_task(name=services.HEALTH_JOB)
 def wallet_health_check() -> dict:
-    report = services.wallet_health_run()
-    return {
-        "skipped_locked": report.skipped_locked,
-        "critical": len(report.critical),
-        "warnings": len(report.warnings),
-        "corrections": [op.pk for op in report.corrections],
-        "new_incidents": [incident.pk for incident in report.new_incidents],
-    }
+    return services.wallet_health_run().summary()
 
 
-@shared_task(name="wallet.expire_holds")
+@shared_task(name=services.EXPIRY_JOB)
 def wallet_expire_holds() -> dict:
-    report = services.wallet_holds_expire()
-    return {"skipped_locked": report.skipped_locked, "expired": [str(hold.pk) for hold in report.expired]}
+    return services.wallet_holds_expire().summary()

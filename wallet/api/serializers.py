@@ -44,7 +44,8 @@ class ActionRequestSerializer(UserRequestSerializer):
 
 class ConsumeRequestSerializer(_MetadataMixin, ActionRequestSerializer):
     idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
-    source_app = serializers.CharField(required=False, max_length=32, help_text="The calling app (default: the action's).")
+    source_app = serializers.CharField(required=False, max_length=32,
+                                       help_text="The calling app (default: the action's).")
     metadata = _metadata_field()
 
 

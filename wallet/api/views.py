@@ -1,7 +1,7 @@
 """The /luna API (DESIGN.md §3, §7): thin views over wallet.services.energy and selectors.
 
 Auth: end users (Token) for themselves, satellites (Api-Key) for any user_id; another
-user's id answers 404. Mutating endpoints are idempotent (wallet.idempotency).
+user's id answers 404. Mutating endpoints are idempotent (phoenix.core.idempotency).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, is_satellite, resolve_subject_user
+from phoenix.core.idempotency import HEADER, idempotent
 from wallet import selectors
 from wallet.api import serializers as s
 from wallet.api.throttles import LunaSatelliteThrottle, LunaUserThrottle
-from phoenix.core.idempotency import HEADER, idempotent
 from wallet.services import DEFAULT_HOLD_TTL_SECONDS
 from wallet.services import energy as energy_services
 

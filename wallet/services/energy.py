@@ -1,6 +1,6 @@
 """Energy actions over the ledger (DESIGN.md §3): the writes behind the /luna API.
 
-The ledger services (`wallet.services`) know nothing of actions or of unlimited users;
+The ledger services (`wallet.services.balance`, `.holds`) know nothing of actions or of unlimited users;
 these orchestrate them: resolve the action in the catalogue, ask `subscriptions` whether
 the user is unlimited, move energy through the ledger, and record the `UsageEvent` in
 the SAME transaction as the ledger change (so an event exists iff its energy moved).
@@ -21,14 +21,8 @@ from wallet import selectors
 from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.errors import AlreadyRefunded, HoldNotPending, InsufficientEnergy, WalletValidationError
 from wallet.models import BalanceOperation, EnergyAction, Hold, HoldStatus, OperationSource, UsageEvent
-from wallet.services import (
-    DEFAULT_HOLD_TTL_SECONDS,
-    wallet_commit,
-    wallet_debit,
-    wallet_freeze,
-    wallet_refund_debit,
-    wallet_release,
-)
+from wallet.services.balance import wallet_debit, wallet_refund_debit
+from wallet.services.holds import DEFAULT_HOLD_TTL_SECONDS, wallet_commit, wallet_freeze, wallet_release
 
 DEFAULT_SOURCE_APP = "api"
 

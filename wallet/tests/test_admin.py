@@ -2,7 +2,9 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from phoenix.core.models import AdminAction
 from wallet.models import EnergyAction, Incident
 from wallet.tests.factories import WalletFactory, hold_create
 
@@ -35,10 +37,6 @@ def test_energy_catalogue_is_editable(admin_client):
 
 
 def test_incidents_are_resolved_through_the_operator_action(admin_client):
-    from django.utils import timezone
-
-    from phoenix.core.models import AdminAction
-
     wallet = WalletFactory()
     incident = Incident.objects.create(wallet=wallet, code="ledger_balance_mismatch", severity="critical",
                                        detected_at=timezone.now(), last_seen_at=timezone.now())

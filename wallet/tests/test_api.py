@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from conftest import token_client_for
 from phoenix.accounts.services import user_register
+from phoenix.core.models import IdempotentResponse
 from subscriptions.services import access_grant_lifetime
 from wallet import services
 from wallet.cache import LEADERBOARD_KEY, analytics_key
-from phoenix.core.models import IdempotentResponse
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
 from wallet.selectors import wallet_balance
 
@@ -491,3 +491,9 @@ def test_usage_events_are_append_only_in_the_database(user_client):
 def test_an_unlimited_event_cannot_claim_energy(registered_user):
     with pytest.raises(IntegrityError), transaction.atomic():
         UsageEvent.objects.create(user=registered_user, action_code="x", unlimited=True, energy_consumed=5)
+
+
+def test_profile_has_the_energy_section(user_client, registered_user):
+    services.wallet_freeze(user=registered_user, amount=20, action_code="a", ttl_seconds=60)
+    body = user_client.get("/auth/profile").json()
+    assert body["energy"] == {"balance": 85, "held": 20, "available": 65}

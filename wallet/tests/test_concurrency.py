@@ -1,17 +1,22 @@
-"""Real threads on real PostgreSQL: the row lock makes racing writers safe."""
+"""Real threads on real PostgreSQL (the root `race` fixture): the row lock makes racing writers
+safe, in the services and over real HTTP (live server)."""
 
 from __future__ import annotations
 
 import random
-import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+import requests
+from django.utils import timezone
 
+from phoenix.accounts.services import user_register
+from phoenix.accounts.tests.factories import UserFactory
 from wallet import services
-from wallet.models import BalanceOperation, Hold, HoldStatus
+from wallet.models import BalanceOperation, Hold, HoldStatus, UsageEvent
+from wallet.selectors import wallet_balance
 from wallet.services import HoldNotPending, InsufficientEnergy
 from wallet.tests.conftest import assert_wallet_consistent
 from wallet.tests.factories import WalletFactory, hold_create
@@ -19,34 +24,11 @@ from wallet.tests.factories import WalletFactory, hold_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def race(workers: int, work: Callable[[int], object]) -> list[object]:
-    """Run `work(i)` in `workers` threads released together; return each result or exception."""
-    barrier = threading.Barrier(workers)
-    results: list[object] = [None] * workers
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connection.close()  # each thread has its own connection: give it back
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
-
-
 def kinds(results: list[object]) -> Counter:
     return Counter(type(result).__name__ for result in results)
 
 
-def test_fifty_consumers_on_room_for_exactly_k_actions():
+def test_fifty_consumers_on_room_for_exactly_k_actions(race):
     cost, k = 15, 7
     wallet = WalletFactory(balance=cost * k + cost - 1)  # room for 7, not 8
 
@@ -61,7 +43,7 @@ def test_fifty_consumers_on_room_for_exactly_k_actions():
     assert_wallet_consistent(wallet)
 
 
-def test_fifty_freeze_then_commit_on_room_for_exactly_k_actions():
+def test_fifty_freeze_then_commit_on_room_for_exactly_k_actions(race):
     cost, k = 12, 5
     wallet = WalletFactory(balance=cost * k + 3)
 
@@ -77,7 +59,7 @@ def test_fifty_freeze_then_commit_on_room_for_exactly_k_actions():
     assert_wallet_consistent(wallet)
 
 
-def test_commit_release_racing_on_one_hold_resolve_it_exactly_once():
+def test_commit_release_racing_on_one_hold_resolve_it_exactly_once(race):
     wallet = WalletFactory(balance=100)
     hold = hold_create(wallet=wallet, amount=40)
     chooser = random.Random(7)
@@ -104,11 +86,7 @@ def test_commit_release_racing_on_one_hold_resolve_it_exactly_once():
     assert_wallet_consistent(wallet)
 
 
-def test_expiry_job_racing_with_commits_resolves_each_hold_once():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
+def test_expiry_job_racing_with_commits_resolves_each_hold_once(race):
     wallet = WalletFactory(balance=200)
     holds = [hold_create(wallet=wallet, amount=10, ttl_seconds=60) for _ in range(10)]
     # The job runs as of 5 minutes from now (every hold is due for it) while three threads
@@ -140,7 +118,7 @@ def _try_commit(hold):
         return None
 
 
-def test_concurrent_requests_with_one_idempotency_key_apply_once():
+def test_concurrent_requests_with_one_idempotency_key_apply_once(race):
     wallet = WalletFactory(balance=100)
     results = race(20, lambda i: services.wallet_debit(
         user=wallet.user, amount=10, source="api", reason="retry storm", idempotency_key="req-1"))
@@ -150,7 +128,7 @@ def test_concurrent_requests_with_one_idempotency_key_apply_once():
     assert wallet.balance == 90
 
 
-def test_concurrent_refunds_of_one_debit_apply_once():
+def test_concurrent_refunds_of_one_debit_apply_once(race):
     wallet = WalletFactory(balance=100)
     debit = services.wallet_debit(user=wallet.user, amount=30, source="api", reason="a")
     results = race(20, lambda i: services.wallet_refund_debit(operation_id=debit.pk))
@@ -160,11 +138,70 @@ def test_concurrent_refunds_of_one_debit_apply_once():
     assert_wallet_consistent(wallet)
 
 
-def test_first_touch_wallet_creation_races_safely():
-    from phoenix.accounts.tests.factories import UserFactory
-
+def test_first_touch_wallet_creation_races_safely(race):
     user = UserFactory()
     results = race(10, lambda i: services.wallet_credit(user=user, amount=1, source="admin", reason="grant"))
     assert kinds(results) == Counter({"BalanceOperation": 10})
     user.wallet.refresh_from_db()
     assert user.wallet.balance == 10
+
+
+# --- Over real HTTP (live server, real threads): no overspend, ever ------------------------------
+CLIENTS = 40
+
+
+def post_with_retries(session: requests.Session, url: str, **kwargs) -> requests.Response:
+    """The live server's listen backlog is small: a connection refused or reset under a
+    40-thread burst is retried, as a real client would (safe: every request has a key)."""
+    for attempt in range(20):
+        try:
+            return session.post(url, timeout=60, **kwargs)
+        except requests.ConnectionError:
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError(f"no answer from {url}")
+
+
+def test_40_concurrent_consumes_on_a_wallet_of_100(live_server, race):
+    user, token = user_register(email="race@example.com", password="a-long-Password-123")
+    services.wallet_credit(user=user, amount=15, source="admin", reason="top up to 100")  # 85 welcome + 15
+    assert wallet_balance(user)["available"] == 100
+    key = token
+
+    def consume(index: int) -> tuple[int, dict]:
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Token {key}"
+            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
+                                         json={"action": "lettre_motivation", "idempotency_key": f"race-{index}"})
+            return response.status_code, response.json()
+
+    results = race(CLIENTS, consume)
+
+    statuses = sorted(code for code, _ in results)
+    assert len(results) == CLIENTS
+    assert statuses.count(200) == 6 and statuses.count(402) == 34, statuses
+    assert all(body["error"] == "insufficient_energy" and body["energy_required"] == 15
+               for code, body in results if code == 402)
+    assert sorted(body["available"] for code, body in results if code == 200) == [10, 25, 40, 55, 70, 85]
+    assert wallet_balance(user) == {"balance": 10, "held": 0, "available": 10}
+    assert BalanceOperation.objects.filter(wallet__user=user, type="debit").count() == 6
+    assert UsageEvent.objects.filter(user=user).count() == 6
+    assert_wallet_consistent(user.wallet)
+
+
+def test_concurrent_retries_of_one_key_apply_once(live_server, race):
+    user, token = user_register(email="retry@example.com", password="a-long-Password-123")
+    key = token
+
+    def consume(index: int) -> tuple[int, dict]:
+        with requests.Session() as session:
+            session.headers.update({"Authorization": f"Token {key}", "Idempotency-Key": "same-click"})
+            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
+                                         json={"action": "lettre_motivation"})
+            return response.status_code, response.json()
+
+    results = race(10, consume)
+
+    assert [code for code, _ in results] == [200] * 10, results
+    assert len({body["transaction_id"] for _, body in results}) == 1
+    assert wallet_balance(user)["available"] == 85 - 15
+    assert UsageEvent.objects.filter(user=user).count() == 1

@@ -1,20 +1,31 @@
-"""Hold expiry, job overlap safety, schedules, tasks, and what registration opens."""
+"""Jobs: hold expiry (command, dry run, batches), the health job (WARNINGs auto-corrected with an
+audited operation; CRITICALs recorded and mailed, never corrected), their overlap locks,
+beat schedules and Celery tasks."""
 
 from datetime import timedelta
 
 import psycopg
 import pytest
+from django.core import mail
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
-from wallet import services, tasks
+from phoenix.celery import app
 from phoenix.core.jobs import advisory_lock_key
-from wallet.models import BalanceOperation, HoldStatus, OperationType
-from wallet.tests.conftest import assert_wallet_consistent
+from wallet import services, tasks
+from wallet.models import BalanceOperation, Hold, HoldStatus, Incident, IncidentSeverity, IncidentStatus, OperationType
+from wallet.tests.conftest import assert_wallet_consistent, sql
 from wallet.tests.factories import WalletFactory, hold_create
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _admins(settings):
+    settings.ADMINS = [("Ops", "ops@example.com")]
 
 
 def iso(moment) -> str:
@@ -89,8 +100,6 @@ def test_expiry_goes_through_batches():
 
 
 def test_bad_now_is_a_command_error():
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError):
         call_command("wallet_expire_holds", "--now", "yesterday")
 
@@ -137,8 +146,6 @@ def test_a_job_does_nothing_while_another_run_holds_its_lock(other_session, job)
 
 
 def test_beat_schedules_are_created_by_the_migration():
-    from django_celery_beat.models import PeriodicTask
-
     health = PeriodicTask.objects.get(task="wallet.health_check")
     expiry = PeriodicTask.objects.get(task="wallet.expire_holds")
     assert health.enabled and health.crontab.minute == "7" and health.crontab.hour == "*"
@@ -146,47 +153,121 @@ def test_beat_schedules_are_created_by_the_migration():
 
 
 def test_tasks_are_registered_and_call_the_services():
-    from phoenix.celery import app
-
     assert {"wallet.health_check", "wallet.expire_holds"} <= set(app.tasks.keys())
     wallet = WalletFactory(balance=10)
     hold = hold_create(wallet=wallet, amount=5, ttl_seconds=1)
-    from wallet.models import Hold
 
     Hold.objects.filter(pk=hold.pk).update(created_at=timezone.now() - timedelta(minutes=2),
                                            expires_at=timezone.now() - timedelta(minutes=1))
-    assert tasks.wallet_expire_holds.apply().get() == {"skipped_locked": False, "expired": [str(hold.pk)]}
+    assert tasks.wallet_expire_holds.apply().get() == {"job": "wallet.expire_holds", "skipped_locked": False,
+                                                       "dry_run": False, "due": 1, "expired": 1}
     result = tasks.wallet_health_check.apply().get()
     assert result["critical"] == result["warnings"] == 0 and not result["skipped_locked"]
 
 
-# --- Registration --------------------------------------------------------------------------------------
+# --- The health job ---------------------------------------------------------------------------------
 
 
-def test_registration_opens_a_wallet_with_the_welcome_grant(registered_user):
-    wallet = registered_user.wallet
-    assert (wallet.balance, wallet.held) == (services.WELCOME_GRANT_POINTS, 0) == (85, 0)
-    grant = wallet.operations.get()
-    assert (grant.type, grant.amount, grant.source, grant.idempotency_key) == ("credit", 85, "system", "welcome-grant")
-    services.wallet_open(user=registered_user)  # a second signal would not grant twice
-    wallet.refresh_from_db()
-    assert wallet.balance == 85
+def test_job_corrects_held_down_to_the_pending_holds(busy_wallet):
+    sql("UPDATE wallet_hold SET status = 'released', resolved_at = now() "
+        "WHERE wallet_id = %s AND status = 'pending'", [busy_wallet.pk])
+
+    report = services.wallet_health_run()
+
+    [correction] = report.corrections
+    assert (correction.type, correction.amount, correction.source) == (OperationType.HELD_CORRECTION_DOWN, 20, "system")
+    assert (correction.held_before, correction.held_after, correction.balance_after) == (20, 0, 85)
+    incident = Incident.objects.get(wallet=busy_wallet)
+    assert (incident.code, incident.severity, incident.status, incident.correction_id) == (
+        "held_pending_mismatch", IncidentSeverity.WARNING, IncidentStatus.CORRECTED, correction.pk)
+    assert mail.outbox == []  # warnings are corrected, not mailed
+    assert_wallet_consistent(busy_wallet)  # held, replay, hash chain all agree afterwards
+    assert services.wallet_health_run().findings == []
 
 
-def test_profile_has_the_energy_section(user_client, registered_user):
-    services.wallet_freeze(user=registered_user, amount=20, action_code="a", ttl_seconds=60)
-    body = user_client.get("/auth/profile").json()
-    assert body["energy"] == {"balance": 85, "held": 20, "available": 65}
+def test_job_corrects_held_up_to_the_pending_holds(busy_wallet):
+    sql("UPDATE wallet_hold SET status = 'pending', resolved_at = NULL, captured_amount = NULL "
+        "WHERE wallet_id = %s AND status = 'released'", [busy_wallet.pk])  # the 7-point hold
+
+    [correction] = services.wallet_health_run().corrections
+
+    assert (correction.type, correction.amount) == (OperationType.HELD_CORRECTION_UP, 7)
+    busy_wallet.refresh_from_db()
+    assert busy_wallet.held == 27
+    assert_wallet_consistent(busy_wallet)
 
 
-def test_a_failing_wallet_opening_rolls_registration_back(monkeypatch):
-    from phoenix.accounts.models import User
-    from phoenix.accounts.services import user_register
+def test_job_does_not_raise_held_above_the_balance():
+    wallet = WalletFactory(balance=50)
+    hold = hold_create(wallet=wallet, amount=30)
+    services.wallet_release(hold_id=hold.pk)
+    services.wallet_debit(user=wallet.user, amount=40, source="api", reason="a")
+    sql("UPDATE wallet_hold SET status = 'pending', resolved_at = NULL WHERE id = %s", [hold.pk])
 
-    def broken(**kwargs):
-        raise RuntimeError("wallet down")
+    report = services.wallet_health_run()
 
-    monkeypatch.setattr("wallet.receivers.wallet_open", broken)
-    with pytest.raises(RuntimeError):
-        user_register(email="rollback@example.com", password="a-Long-test-passphrase-42")
-    assert not User.objects.filter(email="rollback@example.com").exists()
+    assert report.corrections == []
+    incident = Incident.objects.get(wallet=wallet)
+    assert (incident.status, incident.code) == (IncidentStatus.OPEN, "held_pending_mismatch")
+    assert "pending holds exceed the balance" in incident.resolution_note
+
+
+def test_job_records_and_mails_criticals_once_and_never_corrects_them(busy_wallet):
+    sql("UPDATE wallet_wallet SET balance = balance + 7 WHERE id = %s", [busy_wallet.pk])
+    operations_before = BalanceOperation.objects.count()
+
+    first = services.wallet_health_run()
+
+    assert [f.code for f in first.critical] == ["ledger_balance_mismatch"]
+    incident = Incident.objects.get(wallet=busy_wallet)
+    assert (incident.severity, incident.status, incident.times_seen) == ("critical", "open", 1)
+    assert len(mail.outbox) == 1
+    assert "ledger_balance_mismatch" in mail.outbox[0].body and "critical" in mail.outbox[0].subject.lower()
+
+    second = services.wallet_health_run()  # still there an hour later: bumped, not re-mailed
+
+    assert second.new_incidents == []
+    incident.refresh_from_db()
+    assert incident.times_seen == 2
+    assert len(mail.outbox) == 1
+    assert BalanceOperation.objects.count() == operations_before
+    busy_wallet.refresh_from_db()
+    assert busy_wallet.balance == 92  # never auto-corrected
+
+
+def test_job_leaves_warnings_alone_on_a_wallet_with_a_critical(busy_wallet):
+    sql("UPDATE wallet_wallet SET held = held + 4 WHERE id = %s", [busy_wallet.pk])
+    report = services.wallet_health_run()
+    assert report.corrections == []
+    assert set(Incident.objects.filter(wallet=busy_wallet).values_list("code", "status")) == {
+        ("ledger_held_mismatch", "open"), ("held_pending_mismatch", "open")}
+
+
+def test_dry_run_reports_and_writes_nothing(busy_wallet, capsys):
+    sql("UPDATE wallet_hold SET status = 'released', resolved_at = now() "
+        "WHERE wallet_id = %s AND status = 'pending'", [busy_wallet.pk])
+    other = WalletFactory(balance=10)
+    sql("UPDATE wallet_wallet SET balance = 3 WHERE id = %s", [other.pk])
+    operations_before = BalanceOperation.objects.count()
+
+    call_command("wallet_health", "--dry-run", "--now", "2030-01-01T10:00:00")
+
+    out = capsys.readouterr().out
+    assert "[dry run]" in out and "now=2030-01-01T10:00:00+00:00" in out
+    assert f"would correct wallet={busy_wallet.pk}: held_correction_down 20" in out
+    assert f"CRITICAL wallet={other.pk}" in out and "ledger_balance_mismatch" in out
+    assert BalanceOperation.objects.count() == operations_before
+    assert Incident.objects.count() == 0
+    assert mail.outbox == []
+
+
+def test_command_runs_the_job(busy_wallet, capsys):
+    sql("UPDATE wallet_hold SET status = 'released', resolved_at = now() "
+        "WHERE wallet_id = %s AND status = 'pending'", [busy_wallet.pk])
+    call_command("wallet_health", "--now", "2030-01-01T10:00:00Z")
+    out = capsys.readouterr().out
+    assert f"corrected wallet={busy_wallet.pk}: held_correction_down 20" in out
+    incident = Incident.objects.get()
+    assert incident.detected_at.year == 2030
+    call_command("wallet_health")
+    assert "all wallets healthy" in capsys.readouterr().out

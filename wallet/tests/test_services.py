@@ -5,9 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from phoenix.accounts.models import User
+from phoenix.accounts.services import user_register
+from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core.errors import PhoenixError
 from wallet import services
-from wallet.models import BalanceOperation, Hold, HoldStatus, OperationType
+from wallet.models import GENESIS_HASH, BalanceOperation, Hold, HoldStatus, OperationType
 from wallet.services import (
     AlreadyRefunded,
     HoldExpired,
@@ -47,8 +50,6 @@ def test_credit_adds_posted_energy_and_records_the_operation():
 
 
 def test_credit_creates_the_wallet_of_a_user_without_one():
-    from phoenix.accounts.tests.factories import UserFactory
-
     user = UserFactory()
     services.wallet_credit(user=user, amount=5, source="admin", reason="grant")
     assert user.wallet.balance == 5
@@ -372,8 +373,6 @@ def test_idempotent_freeze_commit_release_and_refund():
 
 
 def test_hash_chain_links_each_operation_to_the_previous_one():
-    from wallet.models import GENESIS_HASH
-
     wallet = WalletFactory(balance=50)
     services.wallet_debit(user=wallet.user, amount=5, source="api", reason="a")
     services.wallet_commit(hold_id=hold_create(wallet=wallet, amount=10).pk, amount=4)
@@ -384,3 +383,26 @@ def test_hash_chain_links_each_operation_to_the_previous_one():
     assert len({op.hash for op in ops}) == 5
     wallet.refresh_from_db()
     assert (wallet.last_seq, wallet.last_hash) == (5, ops[-1].hash)
+
+
+# --- Opening on registration (wallet.receivers) ------------------------------------------------------
+
+
+def test_registration_opens_a_wallet_with_the_welcome_grant(registered_user):
+    wallet = registered_user.wallet
+    assert (wallet.balance, wallet.held) == (services.WELCOME_GRANT_POINTS, 0) == (85, 0)
+    grant = wallet.operations.get()
+    assert (grant.type, grant.amount, grant.source, grant.idempotency_key) == ("credit", 85, "system", "welcome-grant")
+    services.wallet_open(user=registered_user)  # a second signal would not grant twice
+    wallet.refresh_from_db()
+    assert wallet.balance == 85
+
+
+def test_a_failing_wallet_opening_rolls_registration_back(monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("wallet down")
+
+    monkeypatch.setattr("wallet.receivers.wallet_open", broken)
+    with pytest.raises(RuntimeError):
+        user_register(email="rollback@example.com", password="a-Long-test-passphrase-42")
+    assert not User.objects.filter(email="rollback@example.com").exists()

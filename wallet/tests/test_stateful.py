@@ -8,7 +8,16 @@ import pytest
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, multiple, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
 
 from wallet import services
 from wallet.models import Hold, HoldStatus
@@ -145,8 +154,6 @@ class WalletMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_random_operation_sequences_match_the_model():
-    from hypothesis.stateful import run_state_machine_as_test
-
     run_state_machine_as_test(
         WalletMachine,
         settings=settings(max_examples=75, stateful_step_count=35, deadline=None,

@@ -1,5 +1,6 @@
 """The database enforces the ledger rules on its own: raw SQL that bypasses the services
-is refused by each CHECK, the unique keys and the append-only trigger."""
+is refused by each CHECK, the unique keys and the append-only trigger. The column lists of
+the raw SQL (wallet.services.sql) match the live tables."""
 
 from datetime import timedelta
 
@@ -9,7 +10,8 @@ from django.utils import timezone
 
 from wallet import services
 from wallet.hashing import operation_hash, operation_hash_sql
-from wallet.models import BalanceOperation, EnergyAction, EnergyPack, Hold
+from wallet.models import BalanceOperation, EnergyAction, EnergyPack, Hold, Incident, UsageEvent, Wallet
+from wallet.services.sql import OPERATION_INSERT_EXCLUDE, columns, insert_sql
 from wallet.tests.factories import WalletFactory, hold_create
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +29,26 @@ def accepted(sql: str, params=None) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         transaction.set_rollback(True)  # proves the statement passes, keeps the data clean
+
+
+# --- the raw SQL's column lists ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [Wallet, Hold, BalanceOperation, Incident, UsageEvent])
+def test_the_derived_column_lists_match_the_live_tables(model):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT column_name FROM information_schema.columns "
+                       "WHERE table_schema = current_schema() AND table_name = %s", [model._meta.db_table])
+        live = {row[0] for row in cursor.fetchall()}
+    derived = columns(model)
+    assert len(derived) == len(set(derived))
+    assert set(derived) == live
+
+
+def test_the_operation_insert_names_every_column_but_the_id():
+    assert set(INSERT_COLUMNS) == set(columns(BalanceOperation)) - {"id"}
+    assert insert_sql(BalanceOperation, exclude=OPERATION_INSERT_EXCLUDE, returning="id").startswith(
+        f"INSERT INTO wallet_balanceoperation ({', '.join(INSERT_COLUMNS)}) VALUES (%s")
 
 
 # --- wallet ------------------------------------------------------------------------------
@@ -48,8 +70,8 @@ def test_wallet_checks(assignment, constraint):
 
 def test_one_wallet_per_user():
     wallet = WalletFactory()
-    refused("INSERT INTO wallet_wallet (user_id, balance, held, last_seq, last_hash, created_at, updated_at) "
-            "VALUES (%s, 0, 0, 0, %s, now(), now())", [wallet.user_id, "0" * 64], constraint="user_id")
+    now = timezone.now()
+    refused(insert_sql(Wallet, exclude=("id",)), [wallet.user_id, 0, 0, 0, "0" * 64, now, now], constraint="user_id")
 
 
 # --- holds -----------------------------------------------------------------------------------
@@ -81,9 +103,7 @@ def test_hold_checks(assignment, constraint):
 
 # --- operations ---------------------------------------------------------------------------------
 
-INSERT_COLUMNS = ("wallet_id", "seq", "type", "amount", "balance_before", "balance_after", "held_before",
-                  "held_after", "hold_id", "refund_of_id", "source", "reason", "reference", "actor_id",
-                  "idempotency_key", "request_fingerprint", "created_at", "prev_hash", "hash")
+INSERT_COLUMNS = columns(BalanceOperation, exclude=OPERATION_INSERT_EXCLUDE)
 
 
 def insert_operation(**row) -> None:
@@ -96,13 +116,13 @@ def insert_operation(**row) -> None:
 def valid_row(wallet, **overrides) -> dict:
     """A well-formed next credit of 5 for `wallet`, with its correct hash."""
     wallet.refresh_from_db()
-    row = dict(
-        wallet_id=wallet.pk, seq=wallet.last_seq + 1, type="credit", amount=5,
-        balance_before=wallet.balance, balance_after=wallet.balance + 5,
-        held_before=wallet.held, held_after=wallet.held, hold_id=None, refund_of_id=None,
-        source="admin", reason="raw", reference="", actor_id=None, idempotency_key=None,
-        request_fingerprint="", created_at=timezone.now(), prev_hash=wallet.last_hash,
-    )
+    row = {
+        "wallet_id": wallet.pk, "seq": wallet.last_seq + 1, "type": "credit", "amount": 5,
+        "balance_before": wallet.balance, "balance_after": wallet.balance + 5,
+        "held_before": wallet.held, "held_after": wallet.held, "hold_id": None, "refund_of_id": None,
+        "source": "admin", "reason": "raw", "reference": "", "actor_id": None, "idempotency_key": None,
+        "request_fingerprint": "", "created_at": timezone.now(), "prev_hash": wallet.last_hash,
+    }
     row.update(overrides)
     row["hash"] = overrides.get("hash") or operation_hash(
         **{k: row[k] for k in INSERT_COLUMNS if k not in ("request_fingerprint", "hash")})
@@ -133,8 +153,8 @@ def test_each_type_has_its_arithmetic_check(op_type, balance_delta, held_delta):
     wallet = WalletFactory(balance=50)
     hold = hold_create(wallet=wallet, amount=20)  # held 20, so every type has room
     wallet.refresh_from_db()
-    base = dict(type=op_type, hold_id=hold.pk, balance_after=wallet.balance + balance_delta,
-                held_after=wallet.held + held_delta)
+    base = {"type": op_type, "hold_id": hold.pk, "balance_after": wallet.balance + balance_delta,
+                "held_after": wallet.held + held_delta}
     with transaction.atomic():  # the exact arithmetic passes every check
         insert_operation(**valid_row(wallet, **base))
         transaction.set_rollback(True)

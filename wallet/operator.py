@@ -3,6 +3,9 @@
 Each one goes through the ledger services (never around them) and writes the
 `AdminAction` row (who, what, why, before/after) in the same transaction as the change,
 so there is no change without its audit row and no audit row for a change that rolled back.
+
+The ledger services are called through the `wallet.services` package (not imported by
+name) so the admin tests can spy on the public name.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from django.utils import timezone
 
 from phoenix.core.services import operator_action, operator_reason
 from wallet import selectors, services
+from wallet.errors import WalletValidationError
 from wallet.models import BalanceOperation, Hold, Incident, IncidentStatus, OperationSource, Wallet
 
 ADJUST_DIRECTIONS = ("credit", "debit")
 # BalanceOperation.reason is 255 characters; the AdminAction keeps the full reason.
 _OPERATION_REASON_MAX = 255
-
 
 
 def _wallet_state(wallet_id: int) -> dict[str, int]:
@@ -32,7 +35,7 @@ def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason:
     double-submitted form a replay (same operation, no second audit row)."""
     reason = operator_reason(reason)
     if direction not in ADJUST_DIRECTIONS:
-        raise services.WalletValidationError(f"direction must be one of {ADJUST_DIRECTIONS}")
+        raise WalletValidationError(f"direction must be one of {ADJUST_DIRECTIONS}")
     key = f"admin-adjust:{request_token}" if request_token else None
     if key and (done := BalanceOperation.objects.filter(wallet=wallet, idempotency_key=key).first()):
         return done
@@ -42,8 +45,8 @@ def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason:
                      reason=reason[:_OPERATION_REASON_MAX], reference=f"admin:{actor.pk}",
                      idempotency_key=key, actor=actor)
     operator_action(actor=actor, action=f"wallet_{direction}", target=wallet, reason=reason,
-                        before=before, after={**_wallet_state(wallet.pk), "operation_id": operation.pk,
-                                              "amount": operation.amount})
+                    before=before, after={**_wallet_state(wallet.pk), "operation_id": operation.pk,
+                                          "amount": operation.amount})
     return operation
 
 
@@ -53,18 +56,15 @@ def _open_incidents_by_severity() -> dict[str, int]:
 
 
 @transaction.atomic
-def wallet_health_run_now(*, actor, reason: str):
+def wallet_health_run_now(*, actor, reason: str) -> services.HealthRunReport:
     """Run the health job now. One transaction for the run and its audit row (an operator
     run is rare; the hourly job keeps its per-wallet transactions). Returns the report;
-    a run skipped because another holds the lock writes nothing."""
+    a run that finds another holding the lock wrote nothing and raises JobAlreadyRunning."""
     reason = operator_reason(reason)
     before = _open_incidents_by_severity()
-    report = services.wallet_health_run()
-    if report.skipped_locked:
-        raise services.WalletValidationError(
-            "Another health run is in progress; try again in a minute.", code="health_run_in_progress")
+    report = services.wallet_health_run().raise_if_skipped()  # a skipped run wrote nothing
     operator_action(actor=actor, action="wallet_health_run", target=report.job_run, reason=reason,
-                        before=before, after={**_open_incidents_by_severity(), **report.job_run.summary})
+                    before=before, after={**_open_incidents_by_severity(), **report.job_run.summary})
     return report
 
 
@@ -76,9 +76,9 @@ def wallet_warning_correct(*, wallet: Wallet, actor, reason: str) -> BalanceOper
     reason = operator_reason(reason)
     now = timezone.now()
     before = _wallet_state(wallet.pk)
-    incident, _is_new, correction = services._wallet_held_correct(wallet_id=wallet.pk, now=now)
+    incident, _is_new, correction = services.wallet_held_correct(wallet_id=wallet.pk, now=now)
     if correction is None:
-        raise services.WalletValidationError(
+        raise WalletValidationError(
             incident.resolution_note if incident else "This wallet has no WARNING to correct.",
             code="nothing_to_correct" if incident is None else "not_correctable")
     resolved = Incident.objects.filter(
@@ -86,8 +86,8 @@ def wallet_warning_correct(*, wallet: Wallet, actor, reason: str) -> BalanceOper
     ).update(status=IncidentStatus.RESOLVED, resolved_at=now,
              resolution_note=f"corrected by operation {correction.pk} (admin)")
     operator_action(actor=actor, action="wallet_warning_correct", target=wallet, reason=reason,
-                        before=before, after={**_wallet_state(wallet.pk), "operation_id": correction.pk,
-                                              "incidents_resolved": resolved})
+                    before=before, after={**_wallet_state(wallet.pk), "operation_id": correction.pk,
+                                          "incidents_resolved": resolved})
     return correction
 
 
@@ -101,8 +101,8 @@ def hold_release_stuck(*, hold: Hold, actor, reason: str) -> BalanceOperation:
                                         reason=reason[:_OPERATION_REASON_MAX], actor=actor)
     hold.refresh_from_db()
     operator_action(actor=actor, action="hold_release", target=hold, reason=reason, before=before,
-                        after={"hold_status": hold.status, **_wallet_state(hold.wallet_id),
-                               "operation_id": operation.pk})
+                    after={"hold_status": hold.status, **_wallet_state(hold.wallet_id),
+                           "operation_id": operation.pk})
     return operation
 
 
@@ -112,7 +112,7 @@ def incident_resolve(*, incident: Incident, actor, reason: str) -> Incident:
     reason = operator_reason(reason)
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.status != IncidentStatus.OPEN:
-        raise services.WalletValidationError(f"The incident is already {incident.status}.",
+        raise WalletValidationError(f"The incident is already {incident.status}.",
                                              code="incident_not_open")
     before = {"status": incident.status}
     incident.status = IncidentStatus.RESOLVED
@@ -120,5 +120,5 @@ def incident_resolve(*, incident: Incident, actor, reason: str) -> Incident:
     incident.resolution_note = reason
     incident.save(update_fields=["status", "resolved_at", "resolution_note"])
     operator_action(actor=actor, action="incident_resolve", target=incident, reason=reason,
-                        before=before, after={"status": incident.status})
+                    before=before, after={"status": incident.status})
     return incident

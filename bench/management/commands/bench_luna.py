@@ -1,16 +1,17 @@
 """`manage.py bench_luna`: the /luna API under load, through gunicorn, on loopback only.
 
-Runs in a throw-away database (wallet.benchmark.BenchDatabase, here with the full schema
+Runs in a throw-away database (wallet.BenchDatabase, here with the full schema
 migrated into it), starts gunicorn on a free 127.0.0.1 port against it, drives
 `consume` and `can-perform` with N concurrent clients (threads, one requests.Session
 and one end user each), and prints requests/s and p50/p99 beside the service-layer
-figure of bench_wallet (wallet.benchmark.run_scenario, `wallet_debit` in-process) for
+figure of bench_wallet (wallet.run_scenario, `wallet_debit` in-process) for
 the same worker counts, measured in the same run. Bounded: `--seconds` per cell and
 `--max-requests` per cell; gunicorn is stopped and the database dropped at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -25,7 +26,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from wallet import benchmark
+from bench.database import BenchDatabase
+from bench.ledgers import RunResult, load_average, run_scenario
+from phoenix.accounts.services import user_register
+from wallet.services import wallet_credit
 
 ENDPOINTS = {
     "consume": ("/luna/energy/consume", {"action": "conseil_rapide"}),
@@ -38,7 +42,7 @@ def _ints(value: str) -> list[int]:
     return [int(part) for part in value.split(",") if part.strip()]
 
 
-class LunaBenchDatabase(benchmark.BenchDatabase):
+class LunaBenchDatabase(BenchDatabase):
     """bench_wallet's throw-away database, with every app's tables (the API needs them all)."""
 
     @staticmethod
@@ -105,7 +109,7 @@ class Gunicorn:
 
 
 def drive(*, url: str, tokens: list[str], endpoint: str, clients: int, seconds: float,
-          max_requests: int) -> tuple[benchmark.RunResult, int]:
+          max_requests: int) -> tuple[RunResult, int]:
     """`clients` threads, each its own session and user, for `seconds` (or `max_requests`
     in all); returns the latencies of 2xx answers and the count of the others."""
     path, body = ENDPOINTS[endpoint]
@@ -137,10 +141,8 @@ def drive(*, url: str, tokens: list[str], endpoint: str, clients: int, seconds: 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
-    try:
+    with contextlib.suppress(threading.BrokenBarrierError):  # a client failed: reported below
         barrier.wait()
-    except threading.BrokenBarrierError:
-        pass
     started = time.perf_counter()
     stop_at[0] = started + seconds
     for thread in threads:
@@ -149,7 +151,7 @@ def drive(*, url: str, tokens: list[str], endpoint: str, clients: int, seconds: 
     if errors:
         raise CommandError(f"{endpoint} x{clients}: {errors[0]!r}")
     flat = [value for chunk in latencies for value in chunk]
-    return benchmark.RunResult("http", endpoint, "spread", clients, len(flat), elapsed, flat), sum(failures)
+    return RunResult("http", endpoint, "spread", clients, len(flat), elapsed, flat), sum(failures)
 
 
 class Command(BaseCommand):
@@ -169,7 +171,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         out = self.stdout.write
         started = time.perf_counter()
-        out(f"cores: {os.cpu_count()}  load average (1/5/15 min) at start: {benchmark.load_average()}")
+        out(f"cores: {os.cpu_count()}  load average (1/5/15 min) at start: {load_average()}")
         with LunaBenchDatabase() as database:
             out(f"database: {database.name} (migrated for this run, dropped at the end)")
             tokens, user_ids = self._users(options["users"])
@@ -194,12 +196,9 @@ class Command(BaseCommand):
                 server.stop()
             if not options["skip_service"]:
                 self._service(options, user_ids)
-        out(f"load average at end: {benchmark.load_average()}  total {time.perf_counter() - started:.0f} s")
+        out(f"load average at end: {load_average()}  total {time.perf_counter() - started:.0f} s")
 
     def _users(self, count: int) -> tuple[list[str], list[int]]:
-        from phoenix.accounts.services import user_register
-        from wallet.services import wallet_credit
-
         tokens, user_ids = [], []
         for index in range(count):
             user, token = user_register(email=f"bench{index}@bench.invalid", password="bench-Password-123456")
@@ -215,7 +214,7 @@ class Command(BaseCommand):
         out("| wallet service layer (bench_wallet, in-process `wallet_debit`) | workers | ops/s | p50 / p99 ms |")
         out("|---|---|---|---|")
         for workers in options["clients"]:
-            result = benchmark.run_scenario(layer="service", operation="consume", placement="spread",
+            result = run_scenario(layer="service", operation="consume", placement="spread",
                                             workers=workers, seconds=options["seconds"], hot_user=user_ids[0],
                                             spread_users=user_ids)
             out(f"| consume (debit), {len(user_ids)} wallets | {workers} | {result.throughput:,.0f} "

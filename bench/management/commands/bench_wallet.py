@@ -3,7 +3,17 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from wallet import benchmark
+from bench.database import (
+    BenchDatabase,
+    append_operations,
+    create_wallets,
+    generate_ten_operation_wallets,
+    truncate_ledger,
+    vacuum_analyze,
+)
+from bench.ledgers import HOT_FUNDING, load_average, run_scenario, time_health
+from wallet.models import Wallet
+from wallet.selectors import wallet_health_findings
 
 
 def _ints(value: str) -> list[int]:
@@ -29,24 +39,22 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         out = self.stdout.write
         started = time.perf_counter()
-        out(f"cores: {os.cpu_count()}  load average (1/5/15 min) at start: {benchmark.load_average()}")
-        with benchmark.BenchDatabase(keep=options["keep_db"]) as database:
+        out(f"cores: {os.cpu_count()}  load average (1/5/15 min) at start: {load_average()}")
+        with BenchDatabase(keep=options["keep_db"]) as database:
             out(f"database: {database.name} (created for this run, dropped at the end)")
             if not options["skip_throughput"]:
                 self._throughput(options)
             if not options["skip_health"]:
                 self._health(options)
-        out(f"load average at end: {benchmark.load_average()}  total {time.perf_counter() - started:.0f} s")
+        out(f"load average at end: {load_average()}  total {time.perf_counter() - started:.0f} s")
 
     def _throughput(self, options) -> None:
         out = self.stdout.write
-        hot = benchmark.create_wallets(1)
-        spread = benchmark.create_wallets(options["spread_wallets"])
+        hot = create_wallets(1)
+        spread = create_wallets(options["spread_wallets"])
         for wallets in (hot, spread):
-            benchmark.append_operations(wallets=wallets, op_type="credit", amount=benchmark.HOT_FUNDING)
-        benchmark.vacuum_analyze()
-        from wallet.models import Wallet
-
+            append_operations(wallets=wallets, op_type="credit", amount=HOT_FUNDING)
+        vacuum_analyze()
         hot_user = Wallet.objects.get(pk=hot[0]).user_id
         spread_users = list(Wallet.objects.filter(pk__range=spread).values_list("user_id", flat=True))
 
@@ -58,7 +66,7 @@ class Command(BaseCommand):
             for placement in ("hot", "spread"):
                 for workers in options["workers"]:
                     results = {
-                        layer: benchmark.run_scenario(
+                        layer: run_scenario(
                             layer=layer, operation=operation, placement=placement, workers=workers,
                             seconds=options["seconds"], hot_user=hot_user, spread_users=spread_users)
                         for layer in ("service", "raw")
@@ -71,25 +79,23 @@ class Command(BaseCommand):
                         f"| {service.percentile(50):.2f} / {service.percentile(99):.2f} "
                         f"| {raw.throughput:,.0f} | {raw.percentile(50):.2f} / {raw.percentile(99):.2f} "
                         f"| {ratio:.0%} |")
-        from wallet.selectors import wallet_health_findings
-
         findings = wallet_health_findings()
         out(f"\nafter the throughput runs the health check finds {len(findings)} anomalies "
             f"(both layers wrote valid hash chains)")
 
     def _health(self, options) -> None:
         out = self.stdout.write
-        benchmark.truncate_ledger()
+        truncate_ledger()
         out("")
         out("| wallets | operations | health check (median) | per 1k wallets | anomalies found |")
         out("|---|---|---|---|---|")
         current = 0
         for size in sorted(options["health_sizes"]):
             generated = time.perf_counter()
-            benchmark.generate_ten_operation_wallets(size - current)
-            benchmark.vacuum_analyze()
+            generate_ten_operation_wallets(size - current)
+            vacuum_analyze()
             generation_s = time.perf_counter() - generated
             current = size
-            seconds, anomalies = benchmark.time_health(options["health_repeats"])
+            seconds, anomalies = time_health(options["health_repeats"])
             out(f"| {size:,} | {size * 10:,} | {seconds:.2f} s | {seconds / size * 1000 * 1000:.1f} ms "
                 f"| {anomalies} |  (data generated in {generation_s:.0f} s)")

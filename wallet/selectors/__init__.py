@@ -1,0 +1,55 @@
+"""Every wallet read that is more than a `get`, by topic: `ledger` (wallets, holds, operations,
+incidents), `health` (the set-based health check), `energy` (catalogue and /luna reads),
+`dashboard` (the admin dashboard's aggregates). `wallet.selectors.<name>` stays the public name."""
+
+from wallet.selectors.dashboard import (
+    CONSUMPTION_SOURCE,
+    CONSUMPTION_TYPES,
+    balance_operations_per_hour,
+    energy_consumed_by_action,
+    energy_consumed_totals,
+    wallet_health_overview,
+)
+from wallet.selectors.energy import (
+    ANALYTICS_WINDOW,
+    LEADERBOARD_SIZE,
+    MILESTONE_COUNTS,
+    TOP_ACTIONS,
+    energy_action_active,
+    energy_actions_active,
+    energy_analytics,
+    energy_can_perform,
+    energy_check,
+    energy_leaderboard,
+    energy_pack_covering,
+    energy_pack_summary,
+    energy_packs_active,
+    leaderboard_alias,
+    usage_events_for_user,
+    usage_narrative,
+)
+from wallet.selectors.health import (
+    CRITICAL_CODES,
+    WARNING_CODES,
+    HealthFinding,
+    wallet_health_findings,
+)
+from wallet.selectors.ledger import (
+    hold_for_user,
+    holds_due_for_expiry,
+    holds_stuck,
+    incidents_open,
+    wallet_balance,
+    wallet_for_user,
+    wallet_operations_for_user,
+)
+
+__all__ = [
+    "ANALYTICS_WINDOW", "CONSUMPTION_SOURCE", "CONSUMPTION_TYPES", "CRITICAL_CODES", "HealthFinding",
+    "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
+    "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
+    "energy_consumed_by_action", "energy_consumed_totals", "energy_leaderboard", "energy_pack_covering",
+    "energy_pack_summary", "energy_packs_active", "hold_for_user", "holds_due_for_expiry", "holds_stuck",
+    "incidents_open", "leaderboard_alias", "usage_events_for_user", "usage_narrative", "wallet_balance",
+    "wallet_for_user", "wallet_health_findings", "wallet_health_overview", "wallet_operations_for_user",
+]

@@ -1,0 +1,154 @@
+"""The wallet health check (DESIGN.md §2): every anomaly of every wallet in ONE set-based query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.db import connection
+
+from wallet.hashing import operation_hash_sql
+from wallet.models import GENESIS_HASH, OPERATION_EFFECTS, IncidentSeverity
+
+
+@dataclass(frozen=True)
+class HealthFinding:
+    wallet_id: int
+    user_id: int
+    severity: str  # IncidentSeverity
+    code: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# Codes, and what they mean:
+CRITICAL_CODES = {
+    "negative_balance": "balance < 0",
+    "negative_held": "held < 0",
+    "held_exceeds_balance": "held > balance",
+    "ledger_balance_mismatch": "balance differs from the replay of its operations",
+    "ledger_held_mismatch": "held differs from the replay of its operations",
+    "ledger_discontinuity": "an operation's before-values differ from the previous one's after-values",
+    "hash_chain_broken": "an operation was altered, removed or inserted outside the services",
+}
+WARNING_CODES = {
+    "held_pending_mismatch": "held differs from the sum of pending holds",
+}
+
+
+def _signed_sum_sql(effect_index: int) -> str:
+    """SUM of +amount / -amount per type, generated from OPERATION_EFFECTS (one source)."""
+    plus = [t for t, effect in OPERATION_EFFECTS.items() if effect[effect_index] > 0]
+    minus = [t for t, effect in OPERATION_EFFECTS.items() if effect[effect_index] < 0]
+
+    def in_list(types):
+        return ", ".join(f"'{t}'" for t in types)
+
+    return (
+        f"SUM(CASE WHEN type IN ({in_list(plus)}) THEN amount "
+        f"WHEN type IN ({in_list(minus)}) THEN -amount ELSE 0 END)"
+    )
+
+
+def _health_sql(*, only_some_wallets: bool) -> str:
+    ops_filter = "WHERE o.wallet_id = ANY(%(wallet_ids)s)" if only_some_wallets else ""
+    holds_filter = "AND h.wallet_id = ANY(%(wallet_ids)s)" if only_some_wallets else ""
+    wallets_filter = "w.id = ANY(%(wallet_ids)s) AND" if only_some_wallets else ""
+    # One statement: a window pass over the operations (hash recomputed, links and
+    # before/after continuity checked), one aggregate per wallet, one over pending holds,
+    # joined to the wallets. Linear in rows; the planner walks UNIQUE(wallet, seq).
+    return f"""
+    WITH op AS (
+        SELECT o.wallet_id, o.seq, o.type, o.amount, o.prev_hash, o.hash,
+               o.balance_before, o.held_before,
+               {operation_hash_sql("o")} AS recomputed_hash,
+               LAG(o.hash) OVER w AS prev_row_hash,
+               LAG(o.balance_after) OVER w AS prev_balance_after,
+               LAG(o.held_after) OVER w AS prev_held_after,
+               ROW_NUMBER() OVER w AS position,
+               LEAD(o.seq) OVER w IS NULL AS is_last
+        FROM wallet_balanceoperation o
+        {ops_filter}
+        WINDOW w AS (PARTITION BY o.wallet_id ORDER BY o.seq)
+    ), ledger AS (
+        SELECT wallet_id,
+               {_signed_sum_sql(0)} AS replay_balance,
+               {_signed_sum_sql(1)} AS replay_held,
+               COUNT(*) FILTER (WHERE hash <> recomputed_hash) AS altered_rows,
+               COUNT(*) FILTER (
+                   WHERE prev_hash <> COALESCE(prev_row_hash, '{GENESIS_HASH}') OR seq <> position
+               ) AS broken_links,
+               COUNT(*) FILTER (
+                   WHERE position > 1
+                     AND (balance_before <> prev_balance_after OR held_before <> prev_held_after)
+               ) AS discontinuities,
+               MAX(seq) AS max_seq,
+               MAX(hash) FILTER (WHERE is_last) AS head_hash
+        FROM op GROUP BY wallet_id
+    ), pending AS (
+        SELECT h.wallet_id, SUM(h.amount) AS pending_held
+        FROM wallet_hold h WHERE h.status = 'pending' {holds_filter}
+        GROUP BY h.wallet_id
+    )
+    SELECT w.id, w.user_id, w.balance, w.held, w.last_seq, w.last_hash,
+           COALESCE(l.replay_balance, 0), COALESCE(l.replay_held, 0),
+           COALESCE(l.altered_rows, 0), COALESCE(l.broken_links, 0),
+           COALESCE(l.discontinuities, 0), COALESCE(l.max_seq, 0),
+           COALESCE(l.head_hash, '{GENESIS_HASH}'), COALESCE(p.pending_held, 0)
+    FROM wallet_wallet w
+    LEFT JOIN ledger l ON l.wallet_id = w.id
+    LEFT JOIN pending p ON p.wallet_id = w.id
+    WHERE {wallets_filter} (
+        w.balance < 0 OR w.held < 0 OR w.held > w.balance
+        OR w.balance <> COALESCE(l.replay_balance, 0) OR w.held <> COALESCE(l.replay_held, 0)
+        OR COALESCE(l.altered_rows, 0) > 0 OR COALESCE(l.broken_links, 0) > 0
+        OR COALESCE(l.discontinuities, 0) > 0
+        OR w.last_seq <> COALESCE(l.max_seq, 0)
+        OR w.last_hash <> COALESCE(l.head_hash, '{GENESIS_HASH}')
+        OR w.held <> COALESCE(p.pending_held, 0)
+    )
+    ORDER BY w.id
+    """
+
+
+def _add_finding(findings: list[HealthFinding], wallet_id: int, user_id: int, severity: str, code: str,
+                 **detail) -> None:
+    findings.append(HealthFinding(wallet_id, user_id, severity, code, detail))
+
+
+def wallet_health_findings(*, wallet_ids: list[int] | None = None) -> list[HealthFinding]:
+    """Every anomaly of every wallet (or of `wallet_ids`), in ONE set-based query."""
+    only_some = wallet_ids is not None
+    with connection.cursor() as cursor:
+        params = {"wallet_ids": list(wallet_ids)} if only_some else None
+        cursor.execute(_health_sql(only_some_wallets=only_some), params)
+        rows = cursor.fetchall()
+
+    findings: list[HealthFinding] = []
+    for row in rows:
+        (wallet_id, user_id, balance, held, last_seq, last_hash, replay_balance, replay_held,
+         altered_rows, broken_links, discontinuities, max_seq, head_hash, pending_held) = row
+        replay_balance, replay_held, pending_held = int(replay_balance), int(replay_held), int(pending_held)
+
+        add = partial(_add_finding, findings, wallet_id, user_id)
+        critical = IncidentSeverity.CRITICAL
+        if balance < 0:
+            add(critical, "negative_balance", balance=balance)
+        if held < 0:
+            add(critical, "negative_held", held=held)
+        if held > balance:
+            add(critical, "held_exceeds_balance", balance=balance, held=held)
+        if balance != replay_balance:
+            add(critical, "ledger_balance_mismatch", balance=balance, replay_balance=replay_balance)
+        if held != replay_held:
+            add(critical, "ledger_held_mismatch", held=held, replay_held=replay_held)
+        if discontinuities:
+            add(critical, "ledger_discontinuity", operations=discontinuities)
+        if altered_rows or broken_links or last_seq != max_seq or last_hash != head_hash:
+            add(critical, "hash_chain_broken", altered_rows=altered_rows, broken_links=broken_links,
+                wallet_last_seq=last_seq, ledger_last_seq=max_seq, head_matches=last_hash == head_hash)
+        if held != pending_held:
+            add(IncidentSeverity.WARNING, "held_pending_mismatch", held=held, pending_holds=pending_held)
+    return findings
+
+

@@ -1,0 +1,221 @@
+"""The building blocks of every ledger write (DESIGN.md §2), always called under the wallet lock.
+
+The shape of every write: one transaction, lock the wallet row (`SELECT ... FOR UPDATE`),
+check, insert the operation(s) with their hash-chain link, update the wallet once. The
+database enforces the same rules (CHECKs, UNIQUEs, the append-only trigger); the checks
+here exist to give callers a typed error instead of an IntegrityError.
+
+Idempotency: an optional key per wallet (UNIQUE(wallet, idempotency_key) on operations).
+The lookup happens *after* the wallet lock, so two concurrent requests with one key are
+serialized and the second sees the first's row. A replay with the same request returns
+the first result; with a different request raises IdempotencyConflict. The request
+fingerprint covers what the operation does (amounts, source, reference, hold, action),
+not its free-text reason or actor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from phoenix.core.errors import IdempotencyConflict
+from wallet.cache import energy_cache_invalidate_on_commit
+from wallet.errors import HoldNotFound, HoldNotPending, InsufficientEnergy, InvalidAmount, WalletValidationError
+from wallet.hashing import operation_hash
+from wallet.models import OPERATION_EFFECTS, BalanceOperation, Hold, OperationSource, Wallet
+from wallet.services import sql
+
+MAX_AMOUNT = 10**12  # far above any real wallet; keeps arithmetic inside bigint
+
+
+# --- Validation ------------------------------------------------------------------------
+
+
+def check_amount(amount: Any, *, name: str = "amount") -> int:
+    # bool is an int subclass; True is not "1 point".
+    if isinstance(amount, bool) or not isinstance(amount, int) or not (0 < amount <= MAX_AMOUNT):
+        raise InvalidAmount(f"The {name} must be a whole number of energy points between 1 and {MAX_AMOUNT}.",
+                            field=name)
+    return amount
+
+
+def check_text(value: Any, *, name: str, max_length: int, required: bool = False) -> str:
+    if not isinstance(value, str) or len(value) > max_length or (required and not value):
+        raise WalletValidationError(fields={name: [f"A text of at most {max_length} characters is required."
+                                                   if required else f"At most {max_length} characters."]})
+    return value
+
+
+def check_common(*, source: str, reason: str, reference: str, idempotency_key: str | None) -> None:
+    if source not in OperationSource.values:
+        raise WalletValidationError(fields={"source": [f"One of {', '.join(OperationSource.values)}."]})
+    check_text(reason, name="reason", max_length=255)
+    check_text(reference, name="reference", max_length=255)
+    if idempotency_key is not None:
+        check_text(idempotency_key, name="idempotency_key", max_length=128, required=True)
+
+
+def fingerprint(operation: str, **request: Any) -> str:
+    canonical = json.dumps({"operation": operation, **request}, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- Wallet lock, replay, append, save -------------------------------------------------------
+
+
+def _wallet_lock_of_user(user) -> Wallet | None:
+    row = sql.fetch_one(sql.LOCK_WALLET_OF_USER_SQL, [user.pk])
+    return Wallet.from_db(connection.alias, sql.WALLET_COLUMNS, row) if row else None
+
+
+def lock_wallet_of_user(user) -> Wallet:
+    wallet = _wallet_lock_of_user(user)
+    if wallet is None:
+        # First touch of a user without a wallet: create it race-free (ON CONFLICT DO
+        # NOTHING), then lock whichever row won.
+        Wallet.objects.bulk_create([Wallet(user_id=user.pk)], ignore_conflicts=True)
+        wallet = _wallet_lock_of_user(user)
+    return wallet
+
+
+def replayed(wallet: Wallet, idempotency_key: str | None, request_fingerprint: str) -> BalanceOperation | None:
+    if idempotency_key is None:
+        return None
+    first = BalanceOperation.objects.filter(wallet=wallet, idempotency_key=idempotency_key).first()
+    if first is None:
+        return None
+    if first.request_fingerprint != request_fingerprint:
+        raise IdempotencyConflict()
+    return first
+
+
+def append_operation(
+    wallet: Wallet,
+    *,
+    type: str,
+    amount: int,
+    source: str,
+    reason: str = "",
+    reference: str = "",
+    hold: Hold | None = None,
+    refund_of: BalanceOperation | None = None,
+    actor=None,
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
+) -> BalanceOperation:
+    """Insert the next operation of the wallet's chain and apply it to the in-memory wallet.
+
+    The caller holds the wallet lock and saves the wallet (`save_wallet`) once after its
+    last operation.
+    """
+    balance_sign, held_sign = OPERATION_EFFECTS[type]
+    operation = BalanceOperation(
+        wallet=wallet,
+        seq=wallet.last_seq + 1,
+        type=type,
+        amount=amount,
+        balance_before=wallet.balance,
+        balance_after=wallet.balance + balance_sign * amount,
+        held_before=wallet.held,
+        held_after=wallet.held + held_sign * amount,
+        hold=hold,
+        refund_of=refund_of,
+        source=source,
+        reason=reason,
+        reference=reference,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key is not None else "",
+        created_at=timezone.now(),
+        prev_hash=wallet.last_hash,
+    )
+    operation.hash = operation_hash(
+        wallet_id=wallet.pk, seq=operation.seq, type=type, amount=amount,
+        balance_before=operation.balance_before, balance_after=operation.balance_after,
+        held_before=operation.held_before, held_after=operation.held_after,
+        hold_id=operation.hold_id, refund_of_id=operation.refund_of_id, source=source, reason=reason,
+        reference=reference, actor_id=operation.actor_id, idempotency_key=idempotency_key,
+        created_at=operation.created_at, prev_hash=operation.prev_hash,
+    )
+    row = sql.fetch_one(sql.INSERT_OPERATION_SQL, sql.row_params(operation, exclude=sql.OPERATION_INSERT_EXCLUDE))
+    operation.pk = row[0]
+    operation._state.adding = False
+    operation._state.db = connection.alias
+    wallet.balance = operation.balance_after
+    wallet.held = operation.held_after
+    wallet.last_seq = operation.seq
+    wallet.last_hash = operation.hash
+    return operation
+
+
+def save_wallet(wallet: Wallet) -> None:
+    wallet.updated_at = timezone.now()
+    sql.execute(sql.UPDATE_WALLET_SQL, [wallet.balance, wallet.held, wallet.last_seq, wallet.last_hash,
+                                        wallet.updated_at, wallet.pk])
+    # Every ledger write passes here: the user's derived /luna reads are stale once it commits.
+    energy_cache_invalidate_on_commit(user_id=wallet.user_id)
+
+
+def require_available(wallet: Wallet, amount: int) -> None:
+    if wallet.available < amount:
+        raise InsufficientEnergy(required=amount, available=wallet.available)
+
+
+# --- Holds ---------------------------------------------------------------------------------------
+
+
+def insert_hold(*, wallet: Wallet, amount: int, action_code: str, source: str, idempotency_key: str | None,
+                created_at: datetime, expires_at: datetime) -> Hold:
+    hold = Hold(id=uuid.uuid4(), wallet=wallet, amount=amount, action_code=action_code, source=source,
+                idempotency_key=idempotency_key, created_at=created_at, expires_at=expires_at)
+    sql.execute(sql.INSERT_HOLD_SQL, sql.row_params(hold))
+    hold._state.adding = False
+    hold._state.db = connection.alias
+    return hold
+
+
+def parse_hold_id(hold_id) -> uuid.UUID | None:
+    if isinstance(hold_id, uuid.UUID):
+        return hold_id
+    try:
+        return uuid.UUID(str(hold_id))
+    except ValueError:
+        return None  # a malformed id names no hold
+
+
+def lock_hold(*, hold_id, user) -> tuple[Wallet, Hold]:
+    """Lock the hold's wallet (the lock every change of a hold takes) and read the hold, in
+    one statement. `user` scopes the lookup (another user's hold is "not found").
+
+    The hold's status may have been read before a wait for the lock: `resolve_hold`'s
+    conditional UPDATE is the authority on whether it is still pending.
+    """
+    parsed = parse_hold_id(hold_id)
+    if parsed is None:
+        raise HoldNotFound()
+    params: list = [parsed]
+    user_filter = ""
+    if user is not None:
+        user_filter, params = "AND w.user_id = %s", [parsed, user.pk]
+    row = sql.fetch_one(sql.LOCK_HOLD_SQL.format(user_filter=user_filter), params)
+    if row is None:
+        raise HoldNotFound()
+    split = len(sql.HOLD_COLUMNS)
+    hold = Hold.from_db(connection.alias, sql.HOLD_COLUMNS, row[:split])
+    wallet = Wallet.from_db(connection.alias, sql.WALLET_COLUMNS, row[split:])
+    hold.wallet = wallet
+    return wallet, hold
+
+
+def resolve_hold(hold: Hold, *, status: str, captured_amount: int | None = None) -> None:
+    resolved_at = timezone.now()
+    updated = sql.execute(sql.RESOLVE_HOLD_SQL, [status, captured_amount, resolved_at, hold.pk])
+    if updated != 1:
+        raise HoldNotPending(hold_status=Hold.objects.get(pk=hold.pk).status)
+    hold.status, hold.captured_amount, hold.resolved_at = status, captured_amount, resolved_at
