@@ -6,10 +6,10 @@ class LicensesConfig(AppConfig):
     verbose_name = "Licenses"
 
     def ready(self) -> None:
-        # The admin dashboard's panel (DESIGN.md §9).
-        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
         from licenses import dashboard
+        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
 
+        # The admin dashboard's panel (DESIGN.md §9).
         register_dashboard_panel(DashboardPanel(key="pro", title="Pro accounts and licenses",
                                                 template="admin/dashboard/pro.html",
                                                 build=dashboard.pro_panel, order=60))

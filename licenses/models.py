@@ -48,6 +48,8 @@ class ProAccount(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # The operator action of DESIGN.md §9 (the `finance` role gets it, phoenix.core.roles).
+        permissions = [("suspend_proaccount", "Can suspend or reactivate a pro account")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=ProAccountStatus.values), name="pro_account_status_valid"
@@ -83,6 +85,9 @@ class Membership(models.Model):
                 fields=["pro_account", "collaborator"], name="membership_unique_link"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"collaborator {self.collaborator_id} of pro account {self.pro_account_id}"
 
 
 class LicenseStatus(models.TextChoices):
@@ -177,6 +182,9 @@ class PendingAssignment(models.Model):
         max_length=255, blank=True, default="", help_text="The personal subscription to cancel."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"license {self.license_id} pending for {self.collaborator_id}"
 
 
 class LicenseEvent(models.Model):

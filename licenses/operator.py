@@ -26,5 +26,5 @@ def pro_account_set_suspended(*, pro_account: ProAccount, suspended: bool, actor
     change = services.pro_account_suspend if suspended else services.pro_account_reactivate
     account = change(pro_account=pro_account, actor=actor, reason=reason)
     operator_action(actor=actor, action="pro_account_suspend" if suspended else "pro_account_reactivate",
-                        target=account, reason=reason, before=before, after=_account_state(account.pk))
+                    target=account, reason=reason, before=before, after=_account_state(account.pk))
     return account

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from licenses.errors import PlanNotConfigured, ProAccountNotFound
 from licenses.grouped_dates import next_grouped_date, previous_grouped_date, prorated_amount_cents
 from licenses.models import (
     ENDING,
@@ -20,7 +21,6 @@ from licenses.models import (
     ProAccount,
     ProAccountStatus,
 )
-from phoenix.core.errors import NotFoundError, PhoenixError
 from subscriptions.models import Access, PlanAudience
 from subscriptions.selectors import (
     access_for_user,
@@ -28,17 +28,6 @@ from subscriptions.selectors import (
     plan_for,
     type_after_license_revoked,
 )
-
-
-class ProAccountNotFound(NotFoundError):
-    code = "pro_account_not_found"
-    default_detail = "No pro account."
-
-
-class PlanNotConfigured(PhoenixError):
-    code = "plan_not_configured"
-    status_code = 503
-    default_detail = "No active pro seat plan of this kind: an admin must set one."
 
 
 def pro_account_for_owner(owner) -> ProAccount:
@@ -86,7 +75,7 @@ def license_pool(*, pro_account: ProAccount) -> dict[str, Any]:
         License.objects.filter(pro_account=pro_account)
         .select_related("assignee", "pending_assignment__collaborator").order_by("id")
     )
-    counts = {status: 0 for status in LicenseStatus.values}
+    counts = dict.fromkeys(LicenseStatus.values, 0)
     for row in License.objects.filter(pro_account=pro_account).values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return {"counts": counts, "total": sum(counts.values()), "licenses": licenses}
@@ -243,10 +232,10 @@ def pending_assignment_for(*, collaborator) -> PendingAssignment | None:
 
 def pro_status_counts() -> dict[str, dict[str, int]]:
     """Pro accounts by status and licenses by status and kind: two GROUP BYs, zeros listed."""
-    accounts = {status: 0 for status in ProAccountStatus.values}
+    accounts = dict.fromkeys(ProAccountStatus.values, 0)
     accounts.update({row["status"]: row["n"] for row in
                      ProAccount.objects.values("status").annotate(n=Count("id")).order_by()})
-    licenses = {status: {kind: 0 for kind in LicenseKind.values} for status in LicenseStatus.values}
+    licenses = {status: dict.fromkeys(LicenseKind.values, 0) for status in LicenseStatus.values}
     for row in License.objects.values("status", "kind").annotate(n=Count("id")).order_by():
         licenses[row["status"]][row["kind"]] = row["n"]
     return {"accounts": accounts, "licenses": licenses}

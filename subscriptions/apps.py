@@ -8,17 +8,14 @@ class SubscriptionsConfig(AppConfig):
     def ready(self) -> None:
         from phoenix.accounts.profile import register_profile_section
         from phoenix.accounts.signals import user_registered
-        from subscriptions.selectors import access_profile_section
-        from subscriptions.services import on_user_registered
+        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+        from subscriptions import dashboard, receivers, selectors
 
         # Registration opens the TRIAL in the same transaction as the user row (§1).
-        user_registered.connect(on_user_registered, dispatch_uid="subscriptions.open_trial")
-        register_profile_section("access", access_profile_section)
+        user_registered.connect(receivers.open_trial_on_registration, dispatch_uid="subscriptions.open_trial")
+        register_profile_section("access", selectors.access_profile_section)
 
         # The admin dashboard's panel (DESIGN.md §9).
-        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
-        from subscriptions import dashboard
-
         register_dashboard_panel(DashboardPanel(key="access", title="Access types",
                                                 template="admin/dashboard/access.html",
                                                 build=dashboard.access_panel, order=50))

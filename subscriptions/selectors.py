@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from subscriptions.models import Access, AccessType, LicenseOverlay, Plan, PlanAudience, PlanKind
@@ -165,9 +165,7 @@ def access_for_stripe_subscription(stripe_subscription_id: str) -> Access | None
 def access_type_counts() -> dict[str, Any]:
     """How many users hold each access type, and how many PREMIUM end at period end.
     One GROUP BY, every type listed (zeros included)."""
-    from django.db.models import Count
-
     rows = Access.objects.values("type").annotate(n=Count("id")).order_by()
-    counts = {access_type: 0 for access_type in AccessType.values}
+    counts = dict.fromkeys(AccessType.values, 0)
     counts.update({row["type"]: row["n"] for row in rows})
     return {"by_type": counts, "total": sum(counts.values())}

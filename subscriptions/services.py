@@ -21,8 +21,13 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.errors import ConflictError
-from phoenix.core.jobs import advisory_lock
+from phoenix.core.jobs import JobReport, advisory_lock
+from subscriptions.errors import (  # also imported from here by billing until its imports are cleaned
+    AlreadyLicensed,
+    AlreadyLifetime,
+    NeedsCancelExisting,
+    NotPremium,
+)
 from subscriptions.models import Access, AccessEvent, AccessType, LicenseOverlay
 from subscriptions.selectors import (
     ExpiryStep,
@@ -32,31 +37,6 @@ from subscriptions.selectors import (
 )
 
 TRIAL_DAYS = 7
-
-
-class AccessTransitionError(ConflictError):
-    code = "illegal_access_transition"
-    default_detail = "This access change is not allowed in the current state."
-
-
-class AlreadyLifetime(AccessTransitionError):
-    code = "already_lifetime"
-    default_detail = "The user already has lifetime access."
-
-
-class AlreadyLicensed(AccessTransitionError):
-    code = "already_licensed"
-    default_detail = "The user is already covered by a license."
-
-
-class NeedsCancelExisting(AccessTransitionError):
-    code = "needs_cancel_existing"
-    default_detail = "The user's personal subscription must be canceled first."
-
-
-class NotPremium(AccessTransitionError):
-    code = "not_premium"
-    default_detail = "The user has no monthly subscription."
 
 
 @dataclass(frozen=True)
@@ -135,11 +115,6 @@ def access_open_trial(*, user, now: datetime | None = None) -> Access:
             event_time=now, detail={"trial_ends_at": access.trial_ends_at.isoformat()},
         )
     return access
-
-
-def on_user_registered(sender, *, user, **kwargs) -> None:
-    """Receiver of `phoenix.accounts.signals.user_registered` (inside its transaction)."""
-    access_open_trial(user=user)
 
 
 # --- monthly subscription (billing-driven) ------------------------------------------
@@ -388,26 +363,22 @@ def access_revoke_license(*, user, now: datetime, reference: str = "") -> Access
 # --- time-driven expiry (the hourly job) ----------------------------------------------
 
 
-class JobAlreadyRunning(ConflictError):
-    code = "job_already_running"
-    default_detail = "Another run of this job holds its lock."
+EXPIRY_JOB_LOCK = "subscriptions.access_expire_due"  # also the name its reports carry
 
 
-EXPIRY_JOB_LOCK = "subscriptions.access_expire_due"
-
-
-def access_expire_due(*, now: datetime, dry_run: bool = False) -> list[ExpiryStep]:
-    """Trial ends and period ends due at ``now``. Returns the steps done (or, dry run,
-    that would be done): the same planning function feeds both, so a dry run lists what
-    the real run then does. Each step is its own transaction, re-checked under lock.
-    A run overlapping another one raises ``JobAlreadyRunning`` and changes nothing."""
+def access_expire_due(*, now: datetime, dry_run: bool = False) -> JobReport:
+    """Trial ends and period ends due at ``now``. The report's steps are the ones done
+    (or, dry run, that would be done): the same planning function feeds both, so a dry run
+    lists what the real run then does. Each step is its own transaction, re-checked under
+    lock. A run overlapping another one changes nothing and reports ``skipped_locked``."""
     if dry_run:
-        return access_expiry_plan(now=now)
+        return JobReport(job=EXPIRY_JOB_LOCK, now=now, dry_run=True, steps=access_expiry_plan(now=now))
     with advisory_lock(EXPIRY_JOB_LOCK) as acquired:
         if not acquired:
-            raise JobAlreadyRunning()
+            return JobReport(job=EXPIRY_JOB_LOCK, now=now, skipped_locked=True)
         plan = access_expiry_plan(now=now)
-        return [step for step in plan if _apply_expiry(step=step, now=now)]
+        return JobReport(job=EXPIRY_JOB_LOCK, now=now,
+                         steps=[step for step in plan if _apply_expiry(step=step, now=now)])
 
 
 @transaction.atomic

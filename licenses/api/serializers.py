@@ -3,7 +3,6 @@ from rest_framework import serializers
 from licenses.models import ProAccountStatus
 
 
-
 class ProUserRefSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     email = serializers.EmailField()
@@ -72,7 +71,8 @@ class CollaboratorSerializer(serializers.Serializer):
     access_type = serializers.CharField(help_text="TRIAL | PREMIUM | LIFETIME | LICENSED | EXPIRED")
     premium = serializers.BooleanField()
     license = LicenseRefSerializer(allow_null=True)
-    activity_visible = serializers.BooleanField(help_text="Activity is shown only when the collaborator has premium access.")
+    activity_visible = serializers.BooleanField(
+        help_text="Activity is shown only when the collaborator has premium access.")
     activity = serializers.ListField(
         child=serializers.DictField(), allow_null=True,
         help_text="null when hidden. No activity source is wired yet: an empty list when visible.",

@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from licenses import selectors, services
 from licenses.api import serializers as s
+from licenses.errors import CollaboratorNotFound, LicenseNotFound, ProAccountNotFound
 from licenses.models import License, Membership, ProAccount
 from phoenix.core.api import ErrorSerializer
-from phoenix.core.errors import NotFoundError
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -28,19 +28,14 @@ NO_ACCOUNT = _error("pro_account_not_found: the caller has no pro account")
 UNAUTH = _error("not_authenticated")
 
 
-class CollaboratorNotFound(NotFoundError):
-    code = "collaborator_not_found"
-    default_detail = "No such user."
-
-
 def _license(account: ProAccount, license_id: str) -> License:
     try:
         public_id = uuid.UUID(str(license_id))
     except ValueError:
-        raise services.LicenseNotFound() from None
+        raise LicenseNotFound() from None
     lic = License.objects.filter(pro_account=account, public_id=public_id).select_related("assignee").first()
     if lic is None:
-        raise services.LicenseNotFound()
+        raise LicenseNotFound()
     return lic
 
 
@@ -52,7 +47,8 @@ def _user_by_public_id(value) -> object:
 
 
 def _license_body(lic: License) -> dict:
-    lic = License.objects.select_related("assignee", "pending_assignment__collaborator").filter(pk=lic.pk).first() or lic
+    fresh = License.objects.select_related("assignee", "pending_assignment__collaborator").filter(pk=lic.pk).first()
+    lic = fresh or lic
     return s.LicenseSerializer(lic).data
 
 
@@ -93,7 +89,8 @@ class CollaboratorListView(APIView):
         data = s.LinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         account = selectors.pro_account_for_owner(request.user)
-        user = get_user_model().objects.filter(email=data.validated_data["email"].strip().lower(), is_active=True).first()
+        email = data.validated_data["email"].strip().lower()
+        user = get_user_model().objects.filter(email=email, is_active=True).first()
         if user is None:
             raise CollaboratorNotFound()
         services.collaborator_link(pro_account=account, collaborator=user, actor=request.user)
@@ -214,6 +211,6 @@ class LeaveView(APIView):
         except ValueError:
             account = None
         if account is None:
-            raise selectors.ProAccountNotFound()
+            raise ProAccountNotFound()
         services.collaborator_unlink(pro_account=account, collaborator=request.user, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

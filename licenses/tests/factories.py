@@ -5,19 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from licenses import services
-from licenses.models import ProAccount
-from phoenix.accounts.tests.factories import UserFactory
-from subscriptions.services import access_open_trial
+from licenses.models import LicenseKind, ProAccount
+from subscriptions.tests.factories import trial_user
 
-
-def trial_user(*, now: datetime):
-    user = UserFactory()
-    access_open_trial(user=user, now=now)
-    return user
+__all__ = ["linked_collaborator", "pro_account", "pro_account_with_seats", "trial_user"]
 
 
 def pro_account(*, now: datetime) -> ProAccount:
     return services.pro_account_open(owner=trial_user(now=now), now=now)
+
+
+def pro_account_with_seats(*, now: datetime, monthly: int = 0, lifetime: int = 0) -> ProAccount:
+    """An account opened at ``now`` that bought its seats at ``now`` (so it is active)."""
+    account = pro_account(now=now)
+    for kind, quantity in ((LicenseKind.MONTHLY, monthly), (LicenseKind.LIFETIME, lifetime)):
+        if quantity:
+            services.license_purchase(pro_account=account, kind=kind, quantity=quantity, event_time=now)
+    account.refresh_from_db()
+    return account
 
 
 def linked_collaborator(account: ProAccount, *, now: datetime):

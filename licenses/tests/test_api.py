@@ -1,12 +1,9 @@
 """The /pro API through the real URL routing, with token auth."""
 
 from datetime import UTC, datetime, timedelta
-from io import StringIO
 
 import pytest
 import time_machine
-from django.core.management import call_command
-from django_celery_beat.models import PeriodicTask
 
 from conftest import token_client_for
 from licenses import services
@@ -82,7 +79,8 @@ def test_collaborators_profile_always_activity_only_with_premium(account, pro):
 
 
 def test_link_errors(account, pro, owner):
-    assert pro.post("/pro/collaborators", {"email": "nobody@example.com"}, format="json").json()["error"] == "collaborator_not_found"
+    assert pro.post("/pro/collaborators", {"email": "nobody@example.com"},
+                    format="json").json()["error"] == "collaborator_not_found"
     assert pro.post("/pro/collaborators", {"email": owner.email}, format="json").json()["error"] == "cannot_link_owner"
     user = trial_user(now=T0)
     _link(pro, user)
@@ -127,7 +125,8 @@ def test_assign_refusals_carry_machine_codes(account, pro):
     stranger = trial_user(now=T0)
     response = pro.post(f"/pro/licenses/{second.public_id}/assign", {"user_id": str(stranger.public_id)}, format="json")
     assert response.json()["error"] == "not_a_collaborator"
-    assert pro.post("/pro/licenses/not-a-uuid/assign", {"user_id": str(stranger.public_id)}, format="json").status_code == 404
+    assert pro.post("/pro/licenses/not-a-uuid/assign", {"user_id": str(stranger.public_id)},
+                    format="json").status_code == 404
 
 
 def test_assign_to_a_premium_collaborator_is_pending(account, pro):
@@ -175,45 +174,3 @@ def test_unlink_by_pro_and_collaborator_leaving(account, pro):
     _link(pro, carol)
     assert pro.delete(f"/pro/collaborators/{carol.public_id}").status_code == 204
     assert pro.get("/pro/collaborators").json() == []
-
-
-def test_grouped_billing_command_dry_run_lists_what_the_real_run_does(account):
-    user = trial_user(now=T0)
-    services.collaborator_link(pro_account=account, collaborator=user, now=T0)
-    lic = _first_free(account)
-    services.license_assign(license=lic, collaborator=user, now=T0)
-    services.license_cancel(license=lic, now=T0)
-    dry, real = StringIO(), StringIO()
-    call_command("process_grouped_billing", "--now", "2027-02-28T00:30:00Z", "--dry-run", stdout=dry)
-    assert License.objects.filter(pk=lic.pk).exists()
-    call_command("process_grouped_billing", "--now", "2027-02-28T00:30:00Z", stdout=real)
-    assert not License.objects.filter(pk=lic.pk).exists()
-    dry_lines = [line.removeprefix("[dry-run] would do: ") for line in dry.getvalue().splitlines()]
-    real_lines = [line.removeprefix("done: ") for line in real.getvalue().splitlines()]
-    assert dry_lines[:-1] == real_lines[:-1] and len(real_lines) == 3  # delete, advance, summary
-    assert "delete_license" in real_lines[0] and f"collaborator={user.email}" in real_lines[0]
-    assert "access=LICENSED->EXPIRED" in real_lines[0]
-
-
-def test_pro_trial_command():
-    account = services.pro_account_open(owner=trial_user(now=T0), now=T0)
-    out = StringIO()
-    call_command("expire_pro_trials", "--now", "2027-02-08T00:00:00", "--dry-run", stdout=out)
-    assert f"expire_trial: pro account {account.pk}" in out.getvalue()
-    call_command("expire_pro_trials", "--now", "2027-02-08T00:00:00", stdout=StringIO())
-    account.refresh_from_db()
-    assert account.status == "expired"
-
-
-def test_job_schedules_are_created_by_migration():
-    tasks = set(PeriodicTask.objects.filter(task__startswith="licenses.").values_list("task", flat=True))
-    assert tasks == {"licenses.grouped_billing", "licenses.pro_trial_expiry"}
-
-
-def test_tasks_run_the_jobs():
-    from licenses.tasks import grouped_billing, pro_trial_expiry
-
-    services.pro_account_open(owner=trial_user(now=T0), now=T0)
-    with time_machine.travel(T0 + timedelta(days=8)):
-        assert pro_trial_expiry.apply().get() == 1
-        assert grouped_billing.apply().get() == 0

@@ -1,10 +1,8 @@
 """Real threads, real transactions: concurrent assignments cannot produce two owners."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from licenses import services
 from licenses.models import License, ProAccount
@@ -22,37 +20,28 @@ def _active_account():
     return ProAccount.objects.create(owner=trial_user(now=T0), status="active", trial_ends_at=T0)
 
 
-def _race(*calls):
+def _outcome(result) -> tuple[str, object]:
+    """A race result as (kind, detail): the service's return, a domain error's code, or a crash."""
+    if isinstance(result, PhoenixError):
+        return ("error", result.code)
+    if isinstance(result, Exception):  # surfaced in the assertion message
+        return ("crash", repr(result))
+    return ("ok", result)
+
+
+def _race(race, *calls):
     """Run the calls at the same moment, each in its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            outcomes[index] = ("ok", call())
-        except PhoenixError as exc:
-            outcomes[index] = ("error", exc.code)
-        except Exception as exc:  # surfaced in the assertion message
-            outcomes[index] = ("crash", repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
+    return [_outcome(result) for result in race(len(calls), lambda i: calls[i]())]
 
 
 @pytest.mark.parametrize("attempt", range(3))
-def test_two_simultaneous_assignments_of_one_license(attempt):
+def test_two_simultaneous_assignments_of_one_license(race, attempt):
     account = _active_account()
     lic = License.objects.create(pro_account=account, kind="monthly")
     alice, bob = linked_collaborator(account, now=T0), linked_collaborator(account, now=T0)
 
     outcomes = _race(
+        race,
         lambda: services.license_assign(license=lic, collaborator=alice, now=T0),
         lambda: services.license_assign(license=lic, collaborator=bob, now=T0),
     )
@@ -65,7 +54,7 @@ def test_two_simultaneous_assignments_of_one_license(attempt):
 
 
 @pytest.mark.parametrize("same_account", [True, False])
-def test_two_simultaneous_licenses_to_one_collaborator(same_account):
+def test_two_simultaneous_licenses_to_one_collaborator(race, same_account):
     first = _active_account()
     second = first if same_account else _active_account()
     lic1 = License.objects.create(pro_account=first, kind="monthly")
@@ -75,6 +64,7 @@ def test_two_simultaneous_licenses_to_one_collaborator(same_account):
         services.collaborator_link(pro_account=second, collaborator=carol, now=T0)
 
     outcomes = _race(
+        race,
         lambda: services.license_assign(license=lic1, collaborator=carol, now=T0),
         lambda: services.license_assign(license=lic2, collaborator=carol, now=T0),
     )

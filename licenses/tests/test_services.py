@@ -8,11 +8,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from licenses import services
-from licenses.models import License, LicenseEvent, LicenseKind, LicenseStatus, PendingAssignment, ProAccount
+from licenses import errors, services
+from licenses.models import (
+    License,
+    LicenseEvent,
+    LicenseKind,
+    LicenseStatus,
+    PendingAssignment,
+    ProAccount,
+    ProAccountStatus,
+)
 from licenses.selectors import collaborators_for, license_pool, license_purchase_quote
 from licenses.signals import license_assignment_pending
 from licenses.tests.factories import linked_collaborator, pro_account, trial_user
+from phoenix.accounts.tests.factories import UserFactory
+from subscriptions import errors as access_errors
 from subscriptions import services as access_services
 from subscriptions.models import Access, AccessType
 from subscriptions.selectors import check_premium_access, has_unlimited_energy
@@ -24,6 +34,7 @@ FEB28 = datetime(2027, 2, 28, tzinfo=UTC)
 MAR31 = datetime(2027, 3, 31, tzinfo=UTC)
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
+HOUR = timedelta(hours=1)
 
 
 def _type(user) -> str:
@@ -62,14 +73,14 @@ def _assigned(account, kind, *, now=T0):
 def test_pro_account_opens_with_a_seven_day_trial_and_expires_without_purchase():
     account = pro_account(now=T0)
     assert (account.status, account.trial_ends_at) == ("trial", T0 + 7 * DAY)
-    with pytest.raises(services.ProAccountExists):
+    with pytest.raises(errors.ProAccountExists):
         services.pro_account_open(owner=account.owner, now=T0)
-    assert services.pro_trial_expiry_run(now=T0 + 7 * DAY - SECOND) == []
-    steps = services.pro_trial_expiry_run(now=T0 + 7 * DAY)
+    assert services.pro_trial_expiry_run(now=T0 + 7 * DAY - SECOND).steps == []
+    steps = services.pro_trial_expiry_run(now=T0 + 7 * DAY).steps
     assert [s.action for s in steps] == ["expire_trial"]
     account.refresh_from_db()
     assert account.status == "expired"
-    assert services.pro_trial_expiry_run(now=T0 + 8 * DAY) == []
+    assert services.pro_trial_expiry_run(now=T0 + 8 * DAY).steps == []
 
 
 def test_a_purchase_during_the_trial_activates_the_account_and_stops_the_expiry():
@@ -77,7 +88,7 @@ def test_a_purchase_during_the_trial_activates_the_account_and_stops_the_expiry(
     _buy(account, LicenseKind.LIFETIME, at=T0 + DAY)
     account.refresh_from_db()
     assert account.status == "active" and account.billing_anchor_day is None  # lifetime sets no anchor
-    assert services.pro_trial_expiry_run(now=T0 + 8 * DAY) == []
+    assert services.pro_trial_expiry_run(now=T0 + 8 * DAY).steps == []
 
 
 def test_an_expired_account_becomes_active_by_purchase():
@@ -105,9 +116,9 @@ def test_during_the_trial_the_pro_links_collaborators_and_sees_activity_only_wit
 def test_link_refusals():
     account = pro_account(now=T0)
     user = linked_collaborator(account, now=T0)
-    with pytest.raises(services.AlreadyLinked):
+    with pytest.raises(errors.AlreadyLinked):
         services.collaborator_link(pro_account=account, collaborator=user, now=T0)
-    with pytest.raises(services.CannotLinkOwner):
+    with pytest.raises(errors.CannotLinkOwner):
         services.collaborator_link(pro_account=account, collaborator=account.owner, now=T0)
 
 
@@ -149,7 +160,7 @@ def test_anchor_day_in_april_falls_on_the_30th():
     _buy(account, LicenseKind.MONTHLY, at=datetime(2027, 3, 31, 12, tzinfo=UTC))
     account.refresh_from_db()
     assert (account.billing_anchor_day, account.next_billing_at) == (31, datetime(2027, 4, 30, tzinfo=UTC))
-    steps = services.grouped_billing_run(now=datetime(2027, 4, 30, 0, 30, tzinfo=UTC))
+    steps = services.grouped_billing_run(now=datetime(2027, 4, 30, 0, 30, tzinfo=UTC)).steps
     assert [s.action for s in steps] == ["advance_grouped_date"]
     account.refresh_from_db()
     assert account.next_billing_at == datetime(2027, 5, 31, tzinfo=UTC)
@@ -187,21 +198,21 @@ def test_owner_can_take_a_seat(account):
 def test_assignment_refusals(account):
     lifetime_user = linked_collaborator(account, now=T0)
     access_services.access_grant_lifetime(user=lifetime_user, event_time=T0)
-    with pytest.raises(access_services.AlreadyLifetime) as exc:
+    with pytest.raises(access_errors.AlreadyLifetime) as exc:
         services.license_assign(license=_free(account, "monthly"), collaborator=lifetime_user, now=T0)
     assert exc.value.code == "already_lifetime"
 
     licensed, _ = _assigned(account, "monthly")
-    with pytest.raises(access_services.AlreadyLicensed) as exc:
+    with pytest.raises(access_errors.AlreadyLicensed) as exc:
         services.license_assign(license=_free(account, "monthly"), collaborator=licensed, now=T0)
     assert exc.value.code == "already_licensed"
 
     stranger = trial_user(now=T0)
-    with pytest.raises(services.NotACollaborator):
+    with pytest.raises(errors.NotACollaborator):
         services.license_assign(license=_free(account, "monthly"), collaborator=stranger, now=T0)
 
     taken = License.objects.get(assignee=licensed)
-    with pytest.raises(services.LicenseNotAvailable):
+    with pytest.raises(errors.LicenseNotAvailable):
         services.license_assign(license=taken, collaborator=linked_collaborator(account, now=T0), now=T0)
     # Nothing of the refused attempts was kept.
     assert _type(lifetime_user) == AccessType.LIFETIME
@@ -211,7 +222,7 @@ def test_assignment_refusals(account):
 def test_assignment_needs_an_active_account():
     account = pro_account(now=T0)
     lic = License.objects.create(pro_account=account, kind="lifetime")  # e.g. admin-created
-    with pytest.raises(services.ProAccountNotActive):
+    with pytest.raises(errors.ProAccountNotActive):
         services.license_assign(license=lic, collaborator=linked_collaborator(account, now=T0), now=T0)
 
 
@@ -223,7 +234,8 @@ def _premium_collaborator(account):
 
 
 @pytest.mark.parametrize("stripe_order", ["finalize_then_deleted", "deleted_then_finalize"])
-def test_premium_collaborator_assignment_waits_for_stripe_then_finalizes(account, stripe_order, django_capture_on_commit_callbacks):
+def test_premium_collaborator_assignment_waits_for_stripe_then_finalizes(account, stripe_order,
+                                                                         django_capture_on_commit_callbacks):
     user = _premium_collaborator(account)
     lic = _free(account, "monthly")
     received = []
@@ -240,7 +252,7 @@ def test_premium_collaborator_assignment_waits_for_stripe_then_finalizes(account
     assert lic.status == "available" and lic.assignee is None  # no "pending" status exists
     assert _type(user) == AccessType.PREMIUM
     # The reserved seat cannot be given to someone else meanwhile.
-    with pytest.raises(services.LicenseNotAvailable):
+    with pytest.raises(errors.LicenseNotAvailable):
         services.license_assign(license=lic, collaborator=linked_collaborator(account, now=T0), now=T0 + DAY)
 
     # Stripe confirms the personal subscription's cancellation; billing reports both facts.
@@ -321,7 +333,7 @@ def test_cancel_an_unassigned_seat(account):
     services.license_cancel(license=monthly, now=T0 + DAY)
     monthly.refresh_from_db()
     assert (monthly.status, monthly.effective_at) == ("canceled", FEB28)
-    with pytest.raises(services.LicenseNotCancelable):
+    with pytest.raises(errors.LicenseNotCancelable):
         services.license_cancel(license=_free(account, "lifetime"), now=T0 + DAY)
 
 
@@ -340,7 +352,7 @@ def test_collaborator_who_bought_their_own_subscription_after_unlinking_keeps_it
     access_services.access_activate_premium(user=user, period_end=T0 + 31 * DAY, event_time=T0 + 2 * DAY,
                                             stripe_subscription_id="sub_own")
     assert _type(user) == AccessType.PREMIUM
-    steps = services.grouped_billing_run(now=FEB28)
+    steps = services.grouped_billing_run(now=FEB28).steps
     assert [s.info.get("access") for s in steps if s.license_id] == ["PREMIUM->PREMIUM"]
     assert not License.objects.filter(pk=lic.pk).exists()
     access = Access.objects.get(user=user)
@@ -356,7 +368,8 @@ def test_renewal_failure_suspends_monthly_only_then_payment_reactivates(account)
     lifetime_user, lifetime = _assigned(account, "lifetime")
     spare = _free(account, "monthly")
 
-    result = services.pro_renewal_failed(pro_account=account, event_time=FEB28 + timedelta(hours=1), reference="in_1_failed")
+    result = services.pro_renewal_failed(pro_account=account, event_time=FEB28 + timedelta(hours=1),
+                                         reference="in_1_failed")
     assert result.applied
     account.refresh_from_db()
     assert account.status == "suspended"
@@ -365,7 +378,7 @@ def test_renewal_failure_suspends_monthly_only_then_payment_reactivates(account)
     assert not check_premium_access(monthly_user, now=FEB28 + DAY)
     assert _type(monthly_user) == AccessType.LICENSED  # still covered, but suspended
     assert has_unlimited_energy(lifetime_user, now=FEB28 + DAY)
-    with pytest.raises(services.ProAccountNotActive):  # nothing is assigned until the pro regularizes
+    with pytest.raises(errors.ProAccountNotActive):  # nothing is assigned until the pro regularizes
         services.license_assign(license=spare, collaborator=linked_collaborator(account, now=T0), now=FEB28 + DAY)
 
     paid = services.pro_renewal_paid(pro_account=account, event_time=FEB28 + 3 * DAY, reference="in_1_paid")
@@ -408,15 +421,15 @@ def test_grouped_billing_dry_run_lists_exactly_what_the_real_run_does(account):
     services.license_unlink(license=pooled, now=T0 + DAY)
     at = FEB28 + timedelta(minutes=1)
 
-    planned = services.grouped_billing_run(now=at, dry_run=True)
+    planned = services.grouped_billing_run(now=at, dry_run=True).steps
     assert [s.action for s in planned] == ["delete_license", "return_to_pool", "advance_grouped_date"]
     assert License.objects.filter(pk=canceled.pk).exists()  # the dry run wrote nothing
-    done = services.grouped_billing_run(now=at)
+    done = services.grouped_billing_run(now=at).steps
     assert [s.describe() for s in done] == [s.describe() for s in planned]
     assert _type(canceled_user) == _type(pooled_user) == AccessType.EXPIRED
     assert _type(kept_user) == AccessType.LICENSED
     assert ProAccount.objects.get(pk=account.pk).next_billing_at == MAR31
-    assert services.grouped_billing_run(now=at) == []  # idempotent
+    assert services.grouped_billing_run(now=at).steps == []  # idempotent
 
 
 def test_license_pool_counts_every_status(account):
@@ -424,3 +437,82 @@ def test_license_pool_counts_every_status(account):
     pool = license_pool(pro_account=account)
     assert pool["counts"] == {"available": 2, "active": 1, "suspended": 0, "canceled": 0, "unlinked": 0}
     assert pool["total"] == 3
+
+
+# --- suspension by an operator (back office) -------------------------------------
+# The same effect as a failed renewal / a paid one (§5), refused from other states.
+
+
+@pytest.fixture
+def operator_user():
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def seated():
+    """Active account: 2 monthly seats (one held by a collaborator), 1 lifetime seat held by the owner."""
+    account = pro_account(now=T0 - HOUR)
+    monthly = services.license_purchase(pro_account=account, kind="monthly", quantity=2, event_time=T0).licenses
+    lifetime = services.license_purchase(pro_account=account, kind="lifetime", quantity=1, event_time=T0).licenses
+    collaborator = linked_collaborator(account, now=T0)
+    services.license_assign(license=monthly[0], collaborator=collaborator, now=T0)
+    services.license_assign(license=lifetime[0], collaborator=account.owner, now=T0)
+    account.refresh_from_db()
+    return account, collaborator
+
+
+def _statuses(account) -> dict[str, str]:
+    return {f"{lic.kind}:{lic.assignee_id is not None}": lic.status for lic in account.licenses.all()}
+
+
+def test_suspend_suspends_monthly_seats_and_keeps_lifetime(seated, operator_user):
+    account, collaborator = seated
+    services.pro_account_suspend(pro_account=account, actor=operator_user, reason="chargeback", now=T0 + HOUR)
+    account.refresh_from_db()
+    assert account.status == ProAccountStatus.SUSPENDED
+    assert _statuses(account) == {"monthly:True": "suspended", "monthly:False": "suspended", "lifetime:True": "active"}
+    assert not check_premium_access(collaborator, now=T0 + HOUR)  # a suspended seat gives no access
+    assert check_premium_access(account.owner, now=T0 + HOUR)  # the lifetime seat is paid for good
+    event = LicenseEvent.objects.get(kind="account_suspended")
+    assert (event.actor, event.from_status, event.to_status, event.detail) == (
+        operator_user, "active", "suspended", {"reason": "chargeback"})
+    assert LicenseEvent.objects.filter(kind="license_suspended", actor=operator_user).count() == 2
+
+
+def test_reactivate_restores_seats_and_access(seated, operator_user):
+    account, collaborator = seated
+    services.pro_account_suspend(pro_account=account, actor=operator_user, reason="x", now=T0 + HOUR)
+    services.pro_account_reactivate(pro_account=account, actor=operator_user, reason="paid", now=T0 + 2 * HOUR)
+    account.refresh_from_db()
+    assert account.status == ProAccountStatus.ACTIVE
+    assert _statuses(account) == {"monthly:True": "active", "monthly:False": "available", "lifetime:True": "active"}
+    assert Access.objects.get(user=collaborator).type == AccessType.LICENSED
+    assert check_premium_access(collaborator, now=T0 + 2 * HOUR)
+    assert LicenseEvent.objects.filter(kind="account_reactivated").count() == 1
+
+
+def test_reactivate_lifts_a_failed_renewal_suspension_too(seated, operator_user):
+    account, collaborator = seated
+    services.pro_renewal_failed(pro_account=account, event_time=T0 + HOUR, reference="in_1")
+    services.pro_account_reactivate(pro_account=account, actor=operator_user, reason="settled", now=T0 + 2 * HOUR)
+    account.refresh_from_db()
+    assert account.status == ProAccountStatus.ACTIVE
+    assert not account.licenses.filter(status=LicenseStatus.SUSPENDED).exists()
+
+
+@pytest.mark.parametrize("status", [ProAccountStatus.TRIAL, ProAccountStatus.EXPIRED, ProAccountStatus.SUSPENDED])
+def test_only_an_active_account_can_be_suspended(operator_user, status):
+    account = pro_account(now=T0)
+    account.status = status
+    account.save()
+    with pytest.raises(errors.ProAccountNotSuspendable):
+        services.pro_account_suspend(pro_account=account, actor=operator_user, reason="x")
+    account.refresh_from_db()
+    assert account.status == status and not LicenseEvent.objects.filter(kind="account_suspended").exists()
+
+
+def test_only_a_suspended_account_can_be_reactivated(seated, operator_user):
+    account, _ = seated
+    with pytest.raises(errors.ProAccountNotSuspended):
+        services.pro_account_reactivate(pro_account=account, actor=operator_user, reason="x")
+    assert not LicenseEvent.objects.filter(kind="account_reactivated").exists()

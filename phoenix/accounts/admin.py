@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from phoenix.accounts.models import User

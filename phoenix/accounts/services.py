@@ -8,25 +8,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from phoenix.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
 from phoenix.accounts.models import User, normalize_email
 from phoenix.accounts.signals import user_erased, user_registered
-from phoenix.core.errors import ConflictError, PhoenixError
-
-
-class EmailTaken(ConflictError):
-    code = "email_taken"
-    default_detail = "An account with this e-mail address already exists."
-
-
-class InvalidCredentials(PhoenixError):
-    code = "invalid_credentials"
-    status_code = 401
-    default_detail = "E-mail or password is incorrect."
-
-
-class WeakPassword(PhoenixError):
-    code = "validation_error"
-    default_detail = "The request has invalid fields."
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ import uuid
 import pytest
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
+from rest_framework_api_key.models import APIKey
 
 from conftest import token_client_for
 from phoenix.accounts.models import User
@@ -85,7 +86,10 @@ def test_login_returns_token_and_user(api_client):
     assert user.last_login is not None
 
 
-@pytest.mark.parametrize("email, password", [("ada@example.com", "wrong-password"), ("nobody@example.com", DEFAULT_PASSWORD)])
+@pytest.mark.parametrize("email, password", [
+    ("ada@example.com", "wrong-password"),
+    ("nobody@example.com", DEFAULT_PASSWORD),
+])
 def test_login_bad_credentials_is_401(api_client, email, password):
     UserFactory(email="ada@example.com")
     response = login(api_client, email, password)
@@ -194,8 +198,6 @@ def test_satellite_may_name_any_user(satellite_client):
 
 
 def test_revoked_api_key_is_refused(api_client):
-    from rest_framework_api_key.models import APIKey
-
     key_obj, key = APIKey.objects.create_key(name="old-satellite")
     key_obj.revoked = True
     key_obj.save()

@@ -1,10 +1,9 @@
-import threading
-
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from phoenix.accounts.errors import EmailTaken
 from phoenix.accounts.models import User
-from phoenix.accounts.services import EmailTaken, user_register
+from phoenix.accounts.services import user_register
 from phoenix.accounts.signals import user_registered
 
 STRONG = "a-Long-passphrase-1"
@@ -36,24 +35,14 @@ def test_database_refuses_mixed_case_email():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_registrations_of_one_email_create_one_user():
-    results: list[str] = []
-    barrier = threading.Barrier(8)
-
-    def attempt():
+def test_concurrent_registrations_of_one_email_create_one_user(race):
+    def attempt(_index):
         try:
-            barrier.wait()
             user_register(email="race@example.com", password=STRONG)
-            results.append("created")
         except EmailTaken:
-            results.append("taken")
-        finally:
-            connection.close()
+            return "taken"
+        return "created"
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(8, attempt)
     assert sorted(results) == ["created"] + ["taken"] * 7
     assert User.objects.filter(email="race@example.com").count() == 1

@@ -4,7 +4,6 @@ from subscriptions import services
 
 class Command(StepsJobCommand):
     help = "Expire individual trials and paid periods that are over (hourly job)."
-    already_running = services.JobAlreadyRunning
 
     def run_job(self, *, now, dry_run):
         return services.access_expire_due(now=now, dry_run=dry_run)

@@ -44,7 +44,8 @@ def test_proration_in_integer_cents():
     assert prorated_amount_cents(price_cents=2999, cycle_start=start, cycle_end=end, at=at(2027, 4, 16)) == 1500
     # 2999 * 10/30 = 999.67 -> 1000
     assert prorated_amount_cents(price_cents=2999, cycle_start=start, cycle_end=end, at=at(2027, 4, 21)) == 1000
-    assert isinstance(prorated_amount_cents(price_cents=2999, cycle_start=start, cycle_end=end, at=at(2027, 4, 21)), int)
+    assert isinstance(prorated_amount_cents(price_cents=2999, cycle_start=start, cycle_end=end, at=at(2027, 4, 21)),
+                      int)
     # clamped outside the cycle
     assert prorated_amount_cents(price_cents=2999, cycle_start=start, cycle_end=end, at=at(2027, 3, 1)) == 2999
     assert prorated_amount_cents(price_cents=2999, cycle_start=start, cycle_end=end, at=at(2027, 6, 1)) == 0

@@ -6,9 +6,8 @@ import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
 from django.db.utils import DatabaseError
 
-from phoenix.accounts.tests.factories import UserFactory
-from subscriptions import services
 from subscriptions.models import Access
+from subscriptions.tests.factories import trial_access
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ def _sql(statement: str, params=()) -> None:
 
 @pytest.fixture
 def access():
-    return services.access_open_trial(user=UserFactory(), now=T0)
+    return trial_access(now=T0)
 
 
 @pytest.mark.parametrize("assignment", [
