@@ -11,8 +11,8 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from billing import operator
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent, WebhookEventStatus
-from billing.services import operator
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
 

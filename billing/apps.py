@@ -6,28 +6,22 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        # Webhook handlers and product kinds register themselves on import.
-        from billing import webhooks
-        from billing.services.subscriptions import on_license_assignment_pending
-        from licenses.signals import license_assignment_pending
-
-        webhooks.autodiscover()
-        # A license assigned to a PREMIUM collaborator: billing cancels their personal
-        # subscription through Stripe (licenses never imports billing, DESIGN.md §1).
-        license_assignment_pending.connect(
-            on_license_assignment_pending, dispatch_uid="billing.cancel_personal_subscription"
-        )
-        # Monthly seats canceled/unlinked/deleted: billing lowers the grouped Stripe
-        # subscription's quantity to the billable seats (no proration).
-        from billing.services.pro_seats import on_billable_seats_changed
-        from licenses.signals import billable_seats_changed
-
-        billable_seats_changed.connect(on_billable_seats_changed, dispatch_uid="billing.sync_pro_seat_quantity")
-
-        # The admin dashboard's money and open-incident panels (DESIGN.md §9).
-        from billing import dashboard
+        # Webhook handlers (billing.webhooks.HANDLERS) and product kinds
+        # (billing.products.PRODUCT_KINDS) are listed explicitly: nothing to register here.
+        from billing import dashboard, receivers, signals
+        from licenses.signals import billable_seats_changed, license_assignment_pending
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
 
+        license_assignment_pending.connect(
+            receivers.on_license_assignment_pending, dispatch_uid="billing.cancel_personal_subscription"
+        )
+        billable_seats_changed.connect(receivers.on_billable_seats_changed,
+                                       dispatch_uid="billing.sync_pro_seat_quantity")
+        signals.stripe_subscription_cancel_requested.connect(
+            receivers.on_stripe_subscription_cancel_requested, dispatch_uid="billing.cancel_stripe_subscription"
+        )
+
+        # The admin dashboard's money and open-incident panels (DESIGN.md §9).
         register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",
                                                 template="admin/dashboard/incidents.html",
                                                 build=dashboard.incidents_panel, order=20))

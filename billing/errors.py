@@ -1,4 +1,9 @@
-"""Billing's typed errors (all render as the §7 error shape)."""
+"""Every billing error: the typed API errors (rendered in the §7 error shape) and the two
+internal signals handlers raise or catch.
+
+``ProAccountNotSuspended`` is the licenses one (``licenses.services``; ``licenses.errors``
+after the re-layout): billing's regularize raises it with its own detail text.
+"""
 
 from __future__ import annotations
 
@@ -74,12 +79,25 @@ class WebhookEventNotFailed(ConflictError):
     default_detail = "Only a failed or received event can be re-processed."
 
 
-class ProAccountNotSuspended(ConflictError):
-    code = "pro_account_not_suspended"
-    default_detail = "The pro account is not suspended: there is nothing to regularize."
+class IncidentNotOpen(ConflictError):
+    code = "incident_not_open"
+    default_detail = "The incident is already resolved."
+
+
+class ShortfallAlreadySettled(ConflictError):
+    code = "shortfall_resolved"
+    default_detail = "The shortfall is already settled."
 
 
 class NoOpenInvoice(ConflictError):
     code = "no_open_invoice"
     default_detail = ("No unpaid invoice to pay for this pro account (suspended by an operator, or "
                       "the grouped subscription ended): contact support.")
+
+
+class ForeignStripeObject(Exception):
+    """The Stripe object was not created by Phoenix billing (no phoenix metadata)."""
+
+
+class PaymentNotYetKnown(Exception):
+    """A charge of ours arrived before the event linking it to its payment: retry later."""

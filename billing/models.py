@@ -131,6 +131,8 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # The operator permission (phoenix.core.roles maps roles to it).
+        permissions = [("reprocess_webhookevent", "Can re-process a failed webhook event")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=WebhookEventStatus.values), name="webhook_event_status_valid"
@@ -224,6 +226,9 @@ class ReconciliationIncident(models.Model):
 
     class Meta:
         ordering = ["-detected_at", "-id"]
+        # The operator permission (phoenix.core.roles maps roles to it); it also covers
+        # settling payment shortfalls.
+        permissions = [("resolve_billing_incident", "Can resolve reconciliation incidents and payment shortfalls")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=IncidentStatus.values), name="billing_incident_status_valid"

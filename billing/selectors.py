@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet, Sum
 
 from billing.models import (
     IncidentStatus,
@@ -17,6 +18,9 @@ from billing.models import (
     WebhookEvent,
     WebhookEventStatus,
 )
+from licenses.models import ProAccount
+from licenses.selectors import seat_quantity_overview
+from wallet.models import BalanceOperation, OperationSource, OperationType
 
 # Product kinds whose fulfilment is one ledger credit keyed "payment:<pk>".
 LEDGER_CREDITED_KINDS = ("energy_pack",)
@@ -25,6 +29,11 @@ PAYMENT_REFERENCE_PREFIX = "payment:"
 
 def payment_history(*, user) -> QuerySet[Payment]:
     return Payment.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def pro_account_has_grouped_subscription(*, pro_account_id: int) -> bool:
+    """Whether the pro account has a grouped Stripe subscription (monthly seats bought)."""
+    return ProAccount.objects.filter(pk=pro_account_id).exclude(stripe_subscription_id="").exists()
 
 
 def webhook_events_failed() -> QuerySet[WebhookEvent]:
@@ -61,8 +70,6 @@ def reconciliation_findings() -> list[ReconciliationFinding]:
 
     Two queries (payments, credits), one pass in memory: linear in their number.
     """
-    from wallet.models import BalanceOperation, OperationSource, OperationType
-
     credits_by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
     credits = BalanceOperation.objects.filter(
         type=OperationType.CREDIT, source=OperationSource.STRIPE
@@ -123,8 +130,6 @@ def seat_quantity_findings() -> list[ReconciliationFinding]:
     known from Stripe (recorded when billing sets it or a subscription event reports it;
     Stripe is not called here), differs from its billable monthly seats. Accounts whose
     quantity is not known yet are skipped. One query."""
-    from licenses.selectors import seat_quantity_overview
-
     return [
         ReconciliationFinding(
             "seat_quantity_mismatch", f"pro_account:{row['id']}", None,
@@ -139,10 +144,6 @@ def seat_quantity_findings() -> list[ReconciliationFinding]:
 
 
 # --- Admin dashboard (DESIGN.md §9): aggregate queries only ----------------------------
-
-from datetime import datetime, timedelta  # noqa: E402
-
-from django.db.models import Count, F, Q, Sum  # noqa: E402
 
 # A sold pack still counts once refunded; its revenue is what was kept.
 SOLD_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing.errors import StripeNotConfigured, StripeUnavailable
+from billing.errors import SeatPurchaseInProgress, StripeNotConfigured, StripeUnavailable
+from billing.services import pro_seats
 from billing.services import subscriptions as subscription_billing
 from billing.services.reconciliation import payments_reconcile
 
 
 @shared_task(name="billing.reconcile_payments")
 def reconcile_payments() -> dict:
-    report = payments_reconcile()
-    return {"ran": report.ran, "findings": len(report.findings), "opened": report.opened,
-            "bumped": report.bumped}
+    return payments_reconcile().summary()
 
 
 # Stripe outages are retried with backoff; a refused request is not (it will not change).
@@ -31,7 +30,7 @@ def cancel_stripe_subscription(self, *, subscription_id: str, reason: str = "") 
         subscription = subscription_billing.stripe_subscription_cancel(subscription_id=subscription_id)
     except StripeUnavailable as exc:
         if _retryable(exc):
-            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries)
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries) from exc
         raise
     return str(subscription.get("status") or "")
 
@@ -48,7 +47,7 @@ def cancel_subscription_for_license(self, *, collaborator_id: int, stripe_subscr
         )
     except (StripeUnavailable, StripeNotConfigured) as exc:
         if _retryable(exc) and self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries)
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries) from exc
         subscription_billing.license_personal_subscription_cancel_failed(
             collaborator_id=collaborator_id, reason=exc.code,
         )
@@ -61,15 +60,12 @@ def sync_pro_seat_quantity(self, *, pro_account_id: int, reason: str = "") -> st
     quantity to them (no proration; skipped when Stripe already agrees). Retried with
     backoff while Stripe is unreachable or another seat change holds the account; when
     Stripe refuses, or retries run out, an incident is opened for an admin."""
-    from billing.errors import SeatPurchaseInProgress
-    from billing.services import pro_seats
-
     try:
         return pro_seats.pro_seat_quantity_sync(pro_account_id=pro_account_id)
     except (StripeUnavailable, StripeNotConfigured, SeatPurchaseInProgress) as exc:
         retryable = _retryable(exc) or isinstance(exc, SeatPurchaseInProgress)
         if retryable and self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries)
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries) from exc
         pro_seats.pro_seat_quantity_sync_failed(pro_account_id=pro_account_id, reason=exc.code,
                                                 detail=f"{reason}: {exc.detail}" if reason else exc.detail)
         return "failed"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing.models import Payment
-from billing.webhooks.energy_packs import ENERGY_PACK
+from billing.products import ENERGY_PACK
 
 
 def split_product(value: str) -> tuple[str, str]:
@@ -12,12 +12,19 @@ def split_product(value: str) -> tuple[str, str]:
     return (kind, code) if sep else (ENERGY_PACK, value)
 
 
-class PurchaseRequestSerializer(serializers.Serializer):
+class IdempotentRequestSerializer(serializers.Serializer):
+    idempotency_key = serializers.CharField(
+        required=False, max_length=128,
+        help_text="Optional: a retry with the same key replays the first answer (or the Idempotency-Key header).",
+    )
+
+
+class PurchaseRequestSerializer(IdempotentRequestSerializer):
     user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
     pack = serializers.SlugField(max_length=64, help_text="Energy pack code, e.g. cafe_luna.")
 
 
-class ProductRequestSerializer(serializers.Serializer):
+class ProductRequestSerializer(IdempotentRequestSerializer):
     user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
     product = serializers.RegexField(
         r"^([a-z_]+:)?[a-z0-9_-]+$", max_length=120,
@@ -39,7 +46,7 @@ class CreateIntentResponseSerializer(serializers.Serializer):
     publishable_key = serializers.CharField()
 
 
-class ConfirmPaymentRequestSerializer(serializers.Serializer):
+class ConfirmPaymentRequestSerializer(IdempotentRequestSerializer):
     user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
     payment_intent_id = serializers.RegexField(r"^pi_[A-Za-z0-9_]+$", max_length=255)
 
@@ -65,11 +72,11 @@ class WebhookAckSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["processed", "ignored"])
 
 
-class SubjectRequestSerializer(serializers.Serializer):
+class SubjectRequestSerializer(IdempotentRequestSerializer):
     user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
 
 
-class SeatPurchaseRequestSerializer(serializers.Serializer):
+class SeatPurchaseRequestSerializer(IdempotentRequestSerializer):
     kind = serializers.ChoiceField(choices=["monthly", "lifetime"])
     quantity = serializers.IntegerField(min_value=1, max_value=1000)
 

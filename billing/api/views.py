@@ -12,14 +12,16 @@ from rest_framework.views import APIView
 
 from billing import selectors
 from billing.api import serializers as s
+from billing.products import ENERGY_PACK, PLAN
+from billing.products.plans import individual_plan_code
 from billing.services import payments as payment_services
-from billing.services.webhooks import webhook_receive
 from billing.services import pro_seats as pro_seat_billing
 from billing.services import subscriptions as subscription_billing
-from billing.webhooks.access_plans import PLAN, individual_plan_code
-from billing.webhooks.energy_packs import ENERGY_PACK
+from billing.services.webhooks import webhook_receive
 from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, resolve_subject_user
+from phoenix.core.idempotency import HEADER, idempotent
 from subscriptions.api.serializers import AccessSerializer
+from subscriptions.selectors import access_summary
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -37,6 +39,11 @@ _PAY_ERRORS = {
     409: _error("unlimited_cannot_buy_packs, already_lifetime, already_premium"),
     503: _error("stripe_not_configured, stripe_unavailable, stripe_request_refused"),
 }
+# Every mutating endpoint here (not the webhook: Stripe event ids dedupe it) replays its
+# first 2xx answer to a retry with the same key (phoenix.core.idempotency).
+IDEMPOTENCY_HEADER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False,
+                                      description="Same as the body's idempotency_key: a retry with the same "
+                                      "key gets the first answer, never a second checkout or payment.")
 _STRIPE_ERRORS = _error("stripe_not_configured, stripe_unavailable, stripe_request_refused")
 
 
@@ -52,10 +59,11 @@ class EnergyPurchaseView(APIView):
     permission_classes = [IsUserOrSatellite]
 
     @extend_schema(
-        tags=["luna"], request=s.PurchaseRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["luna"], request=s.PurchaseRequestSerializer,
         responses={201: s.CheckoutResponseSerializer, **_PAY_ERRORS},
         summary="Buy an energy pack: a Stripe Checkout Session to redirect the user to.",
     )
+    @idempotent
     def post(self, request):
         data = s.PurchaseRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -69,7 +77,7 @@ class CheckoutView(APIView):
     permission_classes = [IsUserOrSatellite]
 
     @extend_schema(
-        tags=["billing"], request=s.ProductRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.ProductRequestSerializer,
         responses={201: s.CheckoutResponseSerializer, **_PAY_ERRORS},
         summary="A Stripe Checkout Session for a product (metadata names user and product).",
         description=(
@@ -79,6 +87,7 @@ class CheckoutView(APIView):
             "webhook confirms the payment."
         ),
     )
+    @idempotent
     def post(self, request):
         data = s.ProductRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -93,10 +102,11 @@ class CreateIntentView(APIView):
     permission_classes = [IsUserOrSatellite]
 
     @extend_schema(
-        tags=["billing"], request=s.ProductRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.ProductRequestSerializer,
         responses={201: s.CreateIntentResponseSerializer, **_PAY_ERRORS},
         summary="A PaymentIntent for a product, to confirm client-side with Stripe.js.",
     )
+    @idempotent
     def post(self, request):
         data = s.ProductRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -120,7 +130,7 @@ class ConfirmPaymentView(APIView):
     permission_classes = [IsUserOrSatellite]
 
     @extend_schema(
-        tags=["billing"], request=s.ConfirmPaymentRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.ConfirmPaymentRequestSerializer,
         responses={
             200: s.PaymentSerializer,
             **_AUTH_ERRORS,
@@ -130,6 +140,7 @@ class ConfirmPaymentView(APIView):
         },
         summary="After client-side confirmation: apply the PaymentIntent's state (credits once).",
     )
+    @idempotent
     def post(self, request):
         data = s.ConfirmPaymentRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -198,9 +209,8 @@ class _CancelFlagView(APIView):
     permission_classes = [IsUserOrSatellite]
     cancel: bool
 
+    @idempotent
     def post(self, request):
-        from subscriptions.selectors import access_summary
-
         data = s.SubjectRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = resolve_subject_user(request, data.validated_data.get("user_id"))
@@ -221,7 +231,7 @@ class SubscriptionCancelView(_CancelFlagView):
     cancel = True
 
     @extend_schema(
-        tags=["subscriptions"], request=s.SubjectRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["subscriptions"], request=s.SubjectRequestSerializer,
         responses={200: AccessSerializer, **_CANCEL_ERRORS},
         summary="Cancel the monthly subscription at its period end (through Stripe).",
         description="The user stays PREMIUM until `current_period_end`, then EXPIRED. Idempotent.",
@@ -234,7 +244,7 @@ class SubscriptionResumeView(_CancelFlagView):
     cancel = False
 
     @extend_schema(
-        tags=["subscriptions"], request=s.SubjectRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["subscriptions"], request=s.SubjectRequestSerializer,
         responses={200: AccessSerializer, **_CANCEL_ERRORS},
         summary="Withdraw a cancellation before the period end (through Stripe).",
     )
@@ -246,7 +256,7 @@ class ProSeatPurchaseView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=s.SeatPurchaseRequestSerializer,
+        parameters=[IDEMPOTENCY_HEADER], tags=["pro"], request=s.SeatPurchaseRequestSerializer,
         responses={
             201: s.SeatPurchaseResponseSerializer,
             400: _error("validation_error, invalid_quantity"),
@@ -263,10 +273,11 @@ class ProSeatPurchaseView(APIView):
             "billed then."
         ),
     )
+    @idempotent
     def post(self, request):
         data = s.SeatPurchaseRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = subscription_billing.pro_seats_purchase(
+        result = pro_seat_billing.pro_seats_purchase(
             owner=request.user, kind=data.validated_data["kind"], quantity=data.validated_data["quantity"]
         )
         if result.outcome == "checkout":
@@ -291,7 +302,7 @@ class ProAccountRegularizeView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=None,
+        parameters=[IDEMPOTENCY_HEADER], tags=["pro"], request=None,
         responses={
             200: s.RegularizeResponseSerializer,
             401: _error("not_authenticated"),
@@ -307,5 +318,7 @@ class ProAccountRegularizeView(APIView):
             "pro pays it, Stripe's `invoice.paid` reactivates the account and its monthly seats."
         ),
     )
+    @idempotent
     def post(self, request):
-        return Response(s.RegularizeResponseSerializer(pro_seat_billing.pro_account_regularize(owner=request.user)).data)
+        invoice = pro_seat_billing.pro_account_regularize(owner=request.user)
+        return Response(s.RegularizeResponseSerializer(invoice).data)

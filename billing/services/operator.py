@@ -1,60 +1,9 @@
-"""Billing operator actions, taken in the admin (DESIGN.md §9): each calls the billing
-service and writes the `AdminAction` row in the same transaction as the change."""
+"""Moved to ``billing.operator``. This alias (the very same module object, so tests that
+monkeypatch it still patch the real one) keeps ``phoenix/core/tests`` working until the
+lead moves billing's admin tests into billing; delete it then."""
 
-from __future__ import annotations
+import sys
 
-from django.db import transaction
+from billing import operator
 
-from billing.errors import WebhookProcessingFailed
-from billing.models import PaymentReversal, ReconciliationIncident, WebhookEvent
-from billing.services.payments import payment_reversal_resolve
-from billing.services.reconciliation import reconciliation_incident_resolve
-from billing.services.webhooks import webhook_event_reprocess
-from phoenix.core.errors import ConflictError
-from phoenix.core.services import operator_action, operator_reason
-
-
-
-def _webhook_state(record: WebhookEvent) -> dict:
-    return {"status": record.status, "attempts": record.attempts, "error": record.error[:500]}
-
-
-@transaction.atomic
-def webhook_event_reprocess_by_operator(*, webhook_event: WebhookEvent, actor, reason: str) -> WebhookEvent:
-    """Re-play a failed event through `webhook_event_reprocess`. A handler that fails again
-    is an outcome, not an error here: the attempt (status failed, new error) and its
-    audit row are kept; the handler's own writes were rolled back by its savepoint."""
-    reason = operator_reason(reason)
-    before = _webhook_state(webhook_event)
-    try:
-        record = webhook_event_reprocess(webhook_event_id=webhook_event.pk)
-    except WebhookProcessingFailed:
-        record = WebhookEvent.objects.get(pk=webhook_event.pk)
-    operator_action(actor=actor, action="webhook_reprocess", target=record, reason=reason,
-                        before=before, after=_webhook_state(record))
-    return record
-
-
-@transaction.atomic
-def reconciliation_incident_resolve_by_operator(*, incident: ReconciliationIncident, actor,
-                                                reason: str) -> ReconciliationIncident:
-    reason = operator_reason(reason)
-    if incident.status != "open":
-        raise ConflictError("The incident is already resolved.", code="incident_not_open")
-    resolved = reconciliation_incident_resolve(incident_id=incident.pk, actor=actor, note=reason)
-    operator_action(actor=actor, action="reconciliation_incident_resolve", target=resolved, reason=reason,
-                        before={"status": incident.status}, after={"status": resolved.status})
-    return resolved
-
-
-@transaction.atomic
-def payment_shortfall_resolve_by_operator(*, reversal: PaymentReversal, actor, reason: str) -> PaymentReversal:
-    """Settle what a refund or dispute could not claw back (recovered otherwise, or written off)."""
-    reason = operator_reason(reason)
-    if reversal.resolved_at is not None:
-        raise ConflictError("The shortfall is already settled.", code="shortfall_resolved")
-    resolved = payment_reversal_resolve(reversal_id=reversal.pk, actor=actor, note=reason)
-    operator_action(actor=actor, action="payment_shortfall_resolve", target=resolved, reason=reason,
-                        before={"resolved": False, "shortfall": reversal.shortfall},
-                        after={"resolved": True, "shortfall": resolved.shortfall})
-    return resolved
+sys.modules[__name__] = operator

@@ -24,7 +24,13 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing import gateway
-from billing.errors import CheckoutRequired, IllegalPaymentTransition, PaymentNotFound, UnknownProduct
+from billing.errors import (
+    CheckoutRequired,
+    ForeignStripeObject,
+    IllegalPaymentTransition,
+    PaymentNotFound,
+    UnknownProduct,
+)
 from billing.models import (
     PAYMENT_TRANSITIONS,
     Payment,
@@ -180,10 +186,6 @@ def _payment_for_session(*, session: dict[str, Any], user, kind: str, code: str,
 
 
 # --- Finding the payment an event talks about ----------------------------------------
-
-
-class ForeignStripeObject(Exception):
-    """The Stripe object was not created by Phoenix billing (no phoenix metadata)."""
 
 
 def payment_for_checkout_session(*, session: dict[str, Any]) -> Payment:

@@ -1,11 +1,15 @@
-"""Pro seats at Stripe after the purchase (DESIGN.md §5, §6): the grouped subscription's
-quantity follows the billable monthly seats, and a suspended pro regularizes by paying
-the open invoice.
+"""All of billing's pro-seat work at Stripe (DESIGN.md §5, §6): buying seats, the grouped
+subscription's quantity following the billable monthly seats, and a suspended pro
+regularizing by paying the open invoice. (What a seat checkout delivers is the product
+kind ``billing.products.pro_seats``; the Stripe events are ``billing.webhooks``.)
 
+- Purchase: lifetime seats and the first monthly seats go through Checkout
+  (``payment_checkout_start``); later monthly seats raise the grouped subscription's
+  quantity at Stripe with proration, and the seats exist at once.
 - Quantity: ``licenses`` sends ``billable_seats_changed`` after commit (a monthly seat
-  canceled/unlinked, or deleted on the grouped date); ``on_billable_seats_changed``
-  enqueues ``billing.sync_pro_seat_quantity`` (Celery, retried with backoff), which sets
-  the subscription item's quantity to ``licenses.selectors.billable_monthly_seat_count``
+  canceled/unlinked, or deleted on the grouped date); ``billing.receivers`` enqueues
+  ``billing.sync_pro_seat_quantity`` (Celery, retried with backoff), which sets the
+  subscription item's quantity to ``licenses.selectors.billable_monthly_seat_count``
   with ``proration_behavior: none`` (the current cycle is paid; the next invoice bills
   the new count). Absolute and skipped when Stripe already agrees, so replays and
   duplicate notices change nothing. The quantity set (or seen) is recorded on the
@@ -19,6 +23,7 @@ the open invoice.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +34,31 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing import gateway
-from billing.errors import NoOpenInvoice, ProAccountNotSuspended, SeatPurchaseInProgress, StripeUnavailable
-from billing.models import IncidentStatus, ReconciliationIncident
+from billing.errors import NoOpenInvoice, SeatPurchaseInProgress, StripeUnavailable
+from billing.models import IncidentStatus, Payment, ReconciliationIncident
+from billing.products import PRO_SEATS
+from billing.services.payments import payment_checkout_start
 from billing.stripe_objects import subscription_first_item
+from licenses.models import LicenseKind, ProAccount, ProAccountStatus
+from licenses.selectors import (
+    billable_monthly_seat_count,
+    license_purchase_quote,
+    pro_account_for_owner,
+    pro_account_for_stripe_subscription,
+)
+from licenses.services import (
+    InvalidQuantity,
+    ProAccountNotActive,
+    ProAccountNotSuspended,
+    license_purchase,
+    pro_account_record_stripe_seat_quantity,
+)
+from phoenix.core.jobs import advisory_lock
 
 logger = structlog.get_logger("phoenix.billing.pro_seats")
 
 SYNC_FAILED = "seat_quantity_sync_failed"
+REGULARIZE_NOT_SUSPENDED = "The pro account is not suspended: there is nothing to regularize."
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 
 
@@ -48,18 +71,66 @@ def pro_account_subject(pro_account_id: int) -> str:
     return f"pro_account:{pro_account_id}"
 
 
+# --- buying seats ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatPurchase:
+    """``checkout``: pay on Stripe Checkout (``payment``, ``checkout_url``); ``added``:
+    monthly seats added to the grouped subscription with proration (``licenses``,
+    ``quote``), billed on the grouped date."""
+
+    outcome: str
+    payment: Payment | None = None
+    checkout_url: str = ""
+    licenses: list = field(default_factory=list)
+    quote: Any = None
+
+
+def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None = None) -> SeatPurchase:
+    """Buy ``quantity`` seats of ``kind`` for the owner's pro account.
+
+    Lifetime seats, and the first monthly seats (which start the grouped cycle), go
+    through Checkout. Later monthly seats raise the grouped subscription's quantity at
+    Stripe, prorated to the grouped date (the price ``license_purchase_quote`` shows),
+    and the seats exist at once.
+    """
+    gateway.ensure_configured()
+    if not 1 <= quantity <= 1000:
+        raise InvalidQuantity()
+    account = pro_account_for_owner(owner)
+    if kind == LicenseKind.LIFETIME or account.billing_anchor_day is None or not account.stripe_subscription_id:
+        payment, url = payment_checkout_start(
+            user=owner, product_kind=PRO_SEATS, product_code=kind, quantity=quantity
+        )
+        return SeatPurchase("checkout", payment=payment, checkout_url=url)
+    if account.status == ProAccountStatus.SUSPENDED:
+        raise ProAccountNotActive(status=account.status)
+
+    now = now or timezone.now()
+    # Stripe has no "add N": read the quantity, write quantity + N. One purchase per
+    # account at a time (a try-lock, not a row lock: nothing waits across the network).
+    with advisory_lock(seat_lock_name(account.pk)) as acquired:
+        if not acquired:
+            raise SeatPurchaseInProgress()
+        license_purchase_quote(pro_account=account, kind=kind, quantity=quantity, now=now)  # plan set?
+        subscription = gateway.subscription_retrieve(subscription_id=account.stripe_subscription_id)
+        item = subscription_first_item(subscription)
+        if item is None:
+            raise StripeUnavailable("The grouped subscription has no item.", code="stripe_request_refused")
+        key = uuid.uuid4()
+        gateway.subscription_item_set_quantity(
+            item_id=item["id"], quantity=int(item.get("quantity") or 0) + quantity,
+            proration_date=int(now.timestamp()), idempotency_key=f"phoenix-seats-{key}",
+        )
+        result = license_purchase(pro_account=account, kind=kind, quantity=quantity, event_time=now,
+                                  reference=f"seats:{key}")
+        pro_account_record_stripe_seat_quantity(pro_account=account, quantity=int(item.get("quantity") or 0)
+                                                + quantity, observed_at=timezone.now())
+    return SeatPurchase("added", licenses=result.licenses, quote=result.quote)
+
+
 # --- quantity follows the billable monthly seats --------------------------------------
-
-
-def on_billable_seats_changed(sender, *, pro_account_id: int, reason: str = "", **kwargs) -> None:
-    """Receiver of ``licenses.signals.billable_seats_changed`` (sent after commit)."""
-    from licenses.models import ProAccount
-
-    from billing.tasks import sync_pro_seat_quantity
-
-    if not ProAccount.objects.filter(pk=pro_account_id).exclude(stripe_subscription_id="").exists():
-        return  # no grouped subscription (lifetime seats only, or not bought through Stripe)
-    sync_pro_seat_quantity.delay_on_commit(pro_account_id=pro_account_id, reason=reason)
 
 
 def pro_seat_quantity_sync(*, pro_account_id: int, now: datetime | None = None) -> str:
@@ -69,11 +140,6 @@ def pro_seat_quantity_sync(*, pro_account_id: int, now: datetime | None = None) 
     ``no_subscription`` or ``subscription_ended``. Stripe errors propagate (the task
     retries); another quantity change in progress raises ``SeatPurchaseInProgress``.
     """
-    from licenses.models import ProAccount
-    from licenses.selectors import billable_monthly_seat_count
-    from licenses.services import pro_account_record_stripe_seat_quantity
-    from phoenix.core.jobs import advisory_lock
-
     account = ProAccount.objects.filter(pk=pro_account_id).first()
     if account is None or not account.stripe_subscription_id:
         return "no_subscription"
@@ -145,9 +211,6 @@ def pro_seat_quantity_sync_failed(*, pro_account_id: int, reason: str, detail: s
 
 def pro_seat_quantity_observed(*, subscription: dict[str, Any], observed_at: datetime) -> bool:
     """A subscription event reported the grouped subscription: record its quantity."""
-    from licenses.selectors import pro_account_for_stripe_subscription
-    from licenses.services import pro_account_record_stripe_seat_quantity
-
     account = pro_account_for_stripe_subscription(subscription.get("id") or "")
     item = subscription_first_item(subscription)
     if account is None or item is None or subscription.get("status") in ENDED_STATUSES:
@@ -166,13 +229,10 @@ def pro_account_regularize(*, owner) -> dict[str, Any]:
     suspended: 409 ``pro_account_not_suspended``; nothing open at Stripe: 409
     ``no_open_invoice``. Paying it sends ``invoice.paid``, which reactivates the account.
     """
-    from licenses.models import ProAccountStatus
-    from licenses.selectors import pro_account_for_owner
-
     gateway.ensure_configured()
     account = pro_account_for_owner(owner)
     if account.status != ProAccountStatus.SUSPENDED:
-        raise ProAccountNotSuspended(status=account.status)
+        raise ProAccountNotSuspended(REGULARIZE_NOT_SUSPENDED, status=account.status)
     if not account.stripe_subscription_id:
         raise NoOpenInvoice()
     invoices = gateway.invoices_open_for_subscription(subscription_id=account.stripe_subscription_id)

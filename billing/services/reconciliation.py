@@ -3,8 +3,9 @@ every pro's grouped subscription billing exactly its billable monthly seats.
 
 Findings come from ``billing.selectors.reconciliation_findings``; each becomes (or bumps)
 an open ``ReconciliationIncident``. Safe to run twice at once: a transaction-level
-advisory lock makes the second run a no-op. Never corrects anything by itself: money
-mismatches are for a human (mail_admins + the admin dashboard).
+advisory lock makes the second run a no-op (its report says ``skipped_locked``). Never
+corrects anything by itself: money mismatches are for a human (mail_admins + the admin
+dashboard).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from billing.models import IncidentStatus, ReconciliationIncident
 from billing.selectors import ReconciliationFinding, reconciliation_findings
-from phoenix.core.jobs import try_advisory_xact_lock
+from phoenix.core.jobs import JobReport, try_advisory_xact_lock
 
 logger = structlog.get_logger("phoenix.billing.reconciliation")
 
@@ -28,22 +29,22 @@ LOCK_NAME = "billing.reconcile_payments"
 
 
 @dataclass
-class ReconciliationReport:
-    ran: bool = True
-    dry_run: bool = False
+class ReconciliationReport(JobReport):
+    job: str = LOCK_NAME
     findings: list[ReconciliationFinding] = field(default_factory=list)
     opened: int = 0
     bumped: int = 0
 
-
+    def counts(self) -> dict[str, int]:
+        return {"findings": len(self.findings), "opened": self.opened, "bumped": self.bumped}
 
 
 def payments_reconcile(*, now: datetime | None = None, dry_run: bool = False) -> ReconciliationReport:
     now = now or timezone.now()
-    report = ReconciliationReport(dry_run=dry_run)
+    report = ReconciliationReport(now=now, dry_run=dry_run)
     with transaction.atomic():
         if not try_advisory_xact_lock(LOCK_NAME):
-            report.ran = False
+            report.skipped_locked = True
             return report
         report.findings = reconciliation_findings()
         if dry_run:

@@ -108,7 +108,7 @@ def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
         try:
             with transaction.atomic():  # savepoint: a failure undoes every domain write
                 webhooks.dispatch(webhooks.StripeEvent.from_payload(record.payload))
-        except Exception as exc:  # noqa: BLE001 - any handler failure is recorded, then re-raised
+        except Exception as exc:  # any handler failure is recorded, then re-raised
             failure = exc
             record.status = WebhookEventStatus.FAILED
             record.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]

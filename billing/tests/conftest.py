@@ -8,6 +8,10 @@ import pytest
 
 from billing.tests import factories as f
 from billing.tests.stripe_server import SECRET_KEY, LocalStripe
+from phoenix.accounts.services import user_register
+from phoenix.celery import app
+from subscriptions.models import Plan
+from wallet.models import EnergyPack
 
 _emails = itertools.count(1)
 
@@ -44,8 +48,6 @@ def webhook_secret(settings):
 
 @pytest.fixture
 def packs(db):
-    from wallet.models import EnergyPack
-
     for code, label, price, points, bonus, unlimited in PACKS:
         EnergyPack.objects.update_or_create(
             code=code,
@@ -57,8 +59,6 @@ def packs(db):
 
 def make_buyer():
     """A user opened by registration: TRIAL access and a wallet with the welcome grant."""
-    from phoenix.accounts.services import user_register
-
     user, _token = user_register(email=f"buyer{next(_emails)}@example.com",
                                  password="a-Long-test-passphrase-42")
     return user
@@ -80,8 +80,6 @@ PLANS = [
 
 @pytest.fixture
 def plans(db):
-    from subscriptions.models import Plan
-
     for code, label, audience, kind, price in PLANS:
         Plan.objects.update_or_create(code=code, defaults={
             "label": label, "audience": audience, "kind": kind, "price_cents": price,
@@ -92,8 +90,6 @@ def plans(db):
 @pytest.fixture
 def eager_celery():
     """Run tasks in-process when enqueued (delay_on_commit still waits for the commit)."""
-    from phoenix.celery import app
-
     previous = app.conf.task_always_eager, app.conf.task_eager_propagates
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
     yield app

@@ -21,7 +21,6 @@ from billing.stripe_payloads import (  # noqa: F401  (re-exported for the tests)
     subscription,
     subscription_checkout_session,
 )
-
 from billing.stripe_payloads import signature_header as _signature_header
 
 WEBHOOK_SECRET = "whsec_test_phoenix_local"

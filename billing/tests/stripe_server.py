@@ -17,6 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from billing.stripe_objects import add_one_month, invoice_subscription_id, timestamp
+from billing.stripe_payloads import invoice as invoice_payload
+from billing.stripe_payloads import subscription as subscription_payload
+
 SECRET_KEY = "sk_test_phoenix_local"
 
 
@@ -93,9 +97,6 @@ class LocalStripe:
     def complete_session(self, session_id: str, *, now: int | None = None) -> dict[str, Any]:
         """The customer paid: the session completes; in subscription mode Stripe creates
         the subscription (metadata from ``subscription_data``), one month long."""
-        from billing.stripe_payloads import subscription as subscription_payload
-        from billing.stripe_objects import add_one_month, timestamp
-
         with self._lock:
             session = self.sessions[session_id]
             session.update({"status": "complete", "payment_status": "paid"})
@@ -128,8 +129,6 @@ class LocalStripe:
                      billing_reason: str = "subscription_cycle") -> dict[str, Any]:
         """The grouped renewal's invoice Stripe could not collect: finalized, ``open``,
         payable on its hosted page. Quantity and price from the subscription's item."""
-        from billing.stripe_payloads import invoice as invoice_payload
-
         with self._lock:
             sub = self.subscriptions[subscription_id]
             item = sub["items"]["data"][0]
@@ -153,8 +152,6 @@ class LocalStripe:
             return dict(inv)
 
     def _list_invoices(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        from billing.stripe_objects import invoice_subscription_id
-
         rows = [inv for inv in self.invoices.values()
                 if (not params.get("subscription") or invoice_subscription_id(inv) == params["subscription"])
                 and (not params.get("status") or inv["status"] == params["status"])]
@@ -279,12 +276,12 @@ class LocalStripe:
                 return 200, self.public(self._create_session(params))
             if method == "POST" and path == "/v1/payment_intents":
                 return 200, self._create_intent(params)
-            if method == "GET" and (m := re.fullmatch(r"/v1/payment_intents/([\w]+)", path)):
-                if m.group(1) in self.intents:
-                    return 200, self.intents[m.group(1)]
-            if method == "GET" and (m := re.fullmatch(r"/v1/checkout/sessions/([\w]+)", path)):
-                if m.group(1) in self.sessions:
-                    return 200, self.public(self.sessions[m.group(1)])
+            if (method == "GET" and (m := re.fullmatch(r"/v1/payment_intents/([\w]+)", path))
+                    and m.group(1) in self.intents):
+                return 200, self.intents[m.group(1)]
+            if (method == "GET" and (m := re.fullmatch(r"/v1/checkout/sessions/([\w]+)", path))
+                    and m.group(1) in self.sessions):
+                return 200, self.public(self.sessions[m.group(1)])
             if m := re.fullmatch(r"/v1/subscriptions/([\w]+)", path):
                 if method == "GET" and m.group(1) in self.subscriptions:
                     return 200, self.subscriptions[m.group(1)]
@@ -294,9 +291,8 @@ class LocalStripe:
                     return self._cancel_subscription(m.group(1))
             if method == "GET" and path == "/v1/invoices":
                 return self._list_invoices(params)
-            if method == "GET" and (m := re.fullmatch(r"/v1/invoices/([\w]+)", path)):
-                if m.group(1) in self.invoices:
-                    return 200, self.invoices[m.group(1)]
+            if method == "GET" and (m := re.fullmatch(r"/v1/invoices/([\w]+)", path)) and m.group(1) in self.invoices:
+                return 200, self.invoices[m.group(1)]
             if method == "POST" and (m := re.fullmatch(r"/v1/subscription_items/([\w]+)", path)):
                 return self._update_item(m.group(1), params)
             return 404, _error("invalid_request_error", f"No such resource: {path}",
@@ -323,13 +319,13 @@ class LocalStripe:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self._serve("GET")
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 self._serve("POST")
 
-            def do_DELETE(self):  # noqa: N802
+            def do_DELETE(self):
                 self._serve("DELETE")
 
             def log_message(self, *args):  # keep test output quiet

@@ -11,29 +11,25 @@ from __future__ import annotations
 import structlog
 
 from billing import gateway
+from billing.errors import ForeignStripeObject, PaymentNotYetKnown
 from billing.models import PaymentStatus, ReversalKind
 from billing.services import payments as svc
 from billing.stripe_objects import object_id, subscription_period_end
-from billing.webhooks import StripeEvent, webhook_handler
+from billing.webhooks.events import StripeEvent
 
 logger = structlog.get_logger("phoenix.billing.webhooks")
 
 PAID_SESSION_STATUSES = ("paid", "no_payment_required")
 
 
-class PaymentNotYetKnown(Exception):
-    """A charge of ours arrived before the event linking it to its payment: retry later."""
-
-
 def _session_payment(event: StripeEvent):
     try:
         return svc.payment_for_checkout_session(session=event.object)
-    except svc.ForeignStripeObject:
+    except ForeignStripeObject:
         logger.info("checkout_session_not_ours", session=event.object.get("id"), type=event.type)
         return None
 
 
-@webhook_handler("checkout.session.completed", "checkout.session.async_payment_succeeded")
 def checkout_session_paid(*, event: StripeEvent) -> None:
     session = event.object
     payment = _session_payment(event)
@@ -73,14 +69,12 @@ def _session_context(event: StripeEvent) -> dict:
     return context
 
 
-@webhook_handler("checkout.session.async_payment_failed")
 def checkout_session_payment_failed(*, event: StripeEvent) -> None:
     payment = _session_payment(event)
     if payment is not None:
         svc.payment_fail(payment_id=payment.pk, reason="async payment failed")
 
 
-@webhook_handler("checkout.session.expired")
 def checkout_session_expired(*, event: StripeEvent) -> None:
     payment = _session_payment(event)
     if payment is not None:
@@ -97,7 +91,6 @@ def _intent_payment(event: StripeEvent):
     return payment
 
 
-@webhook_handler("payment_intent.succeeded")
 def payment_intent_succeeded(*, event: StripeEvent) -> None:
     payment = _intent_payment(event)
     if payment is not None:
@@ -107,7 +100,6 @@ def payment_intent_succeeded(*, event: StripeEvent) -> None:
         )
 
 
-@webhook_handler("payment_intent.payment_failed")
 def payment_intent_payment_failed(*, event: StripeEvent) -> None:
     # Not final at Stripe: the intent goes back to requires_payment_method and the
     # customer may retry, so the payment stays pending (it ends with succeeded/canceled).
@@ -117,7 +109,6 @@ def payment_intent_payment_failed(*, event: StripeEvent) -> None:
         svc.payment_note_attempt_failed(payment_id=payment.pk, reason=str(error.get("message") or "failed"))
 
 
-@webhook_handler("payment_intent.canceled")
 def payment_intent_canceled(*, event: StripeEvent) -> None:
     payment = _intent_payment(event)
     if payment is not None:
@@ -142,7 +133,6 @@ def _settle_first(payment, *, charge: dict) -> None:
         )
 
 
-@webhook_handler("charge.refunded")
 def charge_refunded(*, event: StripeEvent) -> None:
     charge = event.object
     payment = _charge_payment(
@@ -162,7 +152,6 @@ def charge_refunded(*, event: StripeEvent) -> None:
     )
 
 
-@webhook_handler("charge.dispute.created")
 def charge_dispute_created(*, event: StripeEvent) -> None:
     dispute = event.object
     payment = svc.payment_for_intent_id(payment_intent_id=dispute.get("payment_intent"))

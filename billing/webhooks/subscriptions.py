@@ -34,15 +34,27 @@ from typing import Any
 import structlog
 from django.contrib.auth import get_user_model
 
+from billing.products import PLAN, PRO_SEATS
 from billing.services.payments import META_KIND, META_USER
 from billing.stripe_objects import (
     invoice_period_end,
     invoice_subscription_id,
     invoice_subscription_metadata,
 )
-from billing.webhooks import StripeEvent, webhook_handler
-from billing.webhooks.access_plans import PLAN
-from billing.webhooks.pro_seats import PRO_SEATS
+from billing.webhooks.events import StripeEvent
+from licenses.selectors import pending_assignment_for, pro_account_for_stripe_subscription
+from licenses.services import license_assignment_finalize, pro_renewal_failed, pro_renewal_paid
+from subscriptions.selectors import access_for_stripe_subscription
+from subscriptions.services import (
+    AlreadyLifetime,
+    NotPremium,
+    access_activate_premium,
+    access_end_premium,
+    access_payment_failed,
+    access_renew_premium,
+    access_resume,
+    access_set_cancel_at_period_end,
+)
 
 logger = structlog.get_logger("phoenix.billing.webhooks")
 
@@ -64,9 +76,6 @@ def _user_from_metadata(metadata: dict[str, str]):
 
 
 def subscription_owner(*, subscription_id: str, metadata: dict[str, str]) -> Owner | None:
-    from licenses.selectors import pro_account_for_stripe_subscription
-    from subscriptions.selectors import access_for_stripe_subscription
-
     kind = metadata.get(META_KIND)
     if kind == PRO_SEATS:
         account = pro_account_for_stripe_subscription(subscription_id)
@@ -93,11 +102,7 @@ def _invoice_owner(event: StripeEvent) -> tuple[str, Owner | None]:
     return subscription_id, owner
 
 
-@webhook_handler("invoice.paid")
 def invoice_paid(*, event: StripeEvent) -> None:
-    from licenses.services import pro_renewal_paid
-    from subscriptions.services import AlreadyLifetime, access_activate_premium, access_renew_premium
-
     invoice = event.object
     subscription_id, owner = _invoice_owner(event)
     if owner is None:
@@ -122,11 +127,7 @@ def invoice_paid(*, event: StripeEvent) -> None:
     logger.info("premium_invoice_paid", user=owner.user.pk, applied=change.applied, reason=change.reason)
 
 
-@webhook_handler("invoice.payment_failed")
 def invoice_payment_failed(*, event: StripeEvent) -> None:
-    from licenses.services import pro_renewal_failed
-    from subscriptions.services import access_payment_failed
-
     invoice = event.object
     subscription_id, owner = _invoice_owner(event)
     if owner is None:
@@ -145,10 +146,7 @@ def invoice_payment_failed(*, event: StripeEvent) -> None:
     logger.info("premium_payment_failed", user=owner.user.pk, applied=change.applied, reason=change.reason)
 
 
-@webhook_handler("customer.subscription.updated")
 def subscription_updated(*, event: StripeEvent) -> None:
-    from subscriptions.services import NotPremium, access_resume, access_set_cancel_at_period_end
-
     subscription = event.object
     if "cancel_at_period_end" not in event.previous_attributes:
         return  # status, period, quantity changes: invoices drive those
@@ -166,12 +164,7 @@ def subscription_updated(*, event: StripeEvent) -> None:
     logger.info("premium_cancel_flag", user=owner.user.pk, applied=change.applied, reason=change.reason)
 
 
-@webhook_handler("customer.subscription.deleted")
 def subscription_deleted(*, event: StripeEvent) -> None:
-    from licenses.selectors import pending_assignment_for
-    from licenses.services import license_assignment_finalize, pro_renewal_failed
-    from subscriptions.services import access_end_premium
-
     subscription = event.object
     owner = subscription_owner(subscription_id=subscription["id"], metadata=subscription.get("metadata") or {})
     if owner is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from billing.services.reconciliation import payments_reconcile
 from phoenix.core.jobs import add_job_arguments, parse_job_now
@@ -16,9 +16,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = payments_reconcile(now=parse_job_now(options["now"]), dry_run=options["dry_run"])
-        if not report.ran:
-            self.stdout.write("Another reconciliation is running; nothing done.")
-            return
+        if report.skipped_locked:  # as every job command (phoenix.core.jobs.StepsJobCommand)
+            raise CommandError("another run holds the lock; nothing done")
         for finding in report.findings:
             self.stdout.write(f"{finding.code}\t{finding.subject}\t{finding.detail}")
         mode = " (dry run)" if report.dry_run else ""

@@ -12,6 +12,7 @@ then charge.dispute.created), ``unknown`` (an event type nobody handles: ignored
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing import stripe_payloads as sp
 from phoenix.core.demo import DEMO_EMAILS
+from wallet.models import EnergyPack
 
 SCENARIOS = ("purchase", "refund", "dispute", "unknown")
 
@@ -45,8 +47,6 @@ class Command(BaseCommand):
             user = get_user_model().objects.get(email=options["email"].lower())
         except get_user_model().DoesNotExist:
             raise CommandError(f"No user {options['email']!r} (run `manage.py seed_demo`?).") from None
-        from wallet.models import EnergyPack
-
         pack = EnergyPack.objects.filter(code=options["pack"]).first()
         if pack is None:
             raise CommandError(f"No energy pack {options['pack']!r}.")
@@ -95,15 +95,13 @@ class Command(BaseCommand):
                      "Stripe-Signature": sp.signature_header(body, secret=self.secret)},
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (local URL)
+            with urllib.request.urlopen(request, timeout=30) as response:  # a local URL (the demo server)
                 status, answer = response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             status, answer = exc.code, exc.read().decode()
         except urllib.error.URLError as exc:
             raise CommandError(f"Cannot reach {self.url}: {exc.reason} (is Phoenix running?)") from None
         style = self.style.SUCCESS if status < 300 else self.style.ERROR
-        try:
+        with contextlib.suppress(ValueError):  # not JSON: show it as it came
             answer = json.dumps(json.loads(answer))
-        except ValueError:
-            pass
         self.stdout.write(style(f"{status}  {label}  {payload['id']}  {answer}"))

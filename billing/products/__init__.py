@@ -1,4 +1,5 @@
-"""What can be bought through a Payment, by kind (energy packs today; more can plug in).
+"""What can be bought through a Payment, by kind: energy packs, individual access plans,
+pro seats. Every kind is listed in ``PRODUCT_KINDS`` below (no registration on import).
 
 A product kind tells billing three things:
 
@@ -14,60 +15,34 @@ A product kind tells billing three things:
 - ``reverse(payment=, quantity=, idempotency_key=, reason=)`` (optional): take back up to
   ``quantity`` after a refund or dispute. Returns ``(recovered, shortfall)``.
 
-Register a kind from a module in ``billing/webhooks/`` (autodiscovered at start-up)::
-
-    register_product_kind(ProductKind(name="energy_pack", quote=..., fulfill=..., reverse=...))
-
+A new kind: a module in this package building a ``ProductKind``, added to ``PRODUCT_KINDS``.
 Checkout Sessions and PaymentIntents carry ``metadata.phoenix_kind`` / ``phoenix_product``,
 so ``checkout.session.*`` and ``payment_intent.*`` events reach the right kind.
+
+Product kinds sit below billing's services: they call the other apps' services, never
+billing's (a plan that must stop a Stripe subscription sends ``billing.signals``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 from billing.errors import UnknownProduct
+from billing.products import energy_packs, plans, pro_seats
+from billing.products.base import ENERGY_PACK, PLAN, PRO_SEATS, ProductKind, Quote
 
+__all__ = ["ENERGY_PACK", "PLAN", "PRODUCT_KINDS", "PRO_SEATS", "ProductKind", "Quote", "product_kind_get",
+           "product_kinds"]
 
-@dataclass(frozen=True)
-class Quote:
-    amount_cents: int  # the unit price (charged ``quantity`` times)
-    currency: str
-    label: str
-    # Snapshot of what the price buys, stored on the payment (prices are admin-editable).
-    snapshot: dict[str, Any] = field(default_factory=dict)
-    quantity: int = 1
-    # "payment" (one-off) or "subscription" (Checkout creates a recurring subscription).
-    mode: str = "payment"
-    interval: str = "month"  # for mode "subscription"
-
-
-@dataclass(frozen=True)
-class ProductKind:
-    name: str
-    quote: Callable[..., Quote]
-    fulfill: Callable[..., int]
-    reverse: Callable[..., tuple[int, int]] | None = None
-    # True: ``quote`` also takes ``quantity=`` (seats); the quantity travels in metadata.
-    takes_quantity: bool = False
-
-
-_kinds: dict[str, ProductKind] = {}
-
-
-def register_product_kind(kind: ProductKind) -> ProductKind:
-    _kinds[kind.name] = kind
-    return kind
+PRODUCT_KINDS: dict[str, ProductKind] = {
+    kind.name: kind for kind in (energy_packs.ENERGY_PACK_KIND, plans.PLAN_KIND, pro_seats.PRO_SEATS_KIND)
+}
 
 
 def product_kind_get(name: str) -> ProductKind:
     try:
-        return _kinds[name]
+        return PRODUCT_KINDS[name]
     except KeyError:
         raise UnknownProduct(f"No product kind {name!r}.") from None
 
 
 def product_kinds() -> list[str]:
-    return sorted(_kinds)
+    return sorted(PRODUCT_KINDS)

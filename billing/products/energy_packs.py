@@ -12,14 +12,13 @@ from django.contrib.auth import get_user_model
 
 from billing.errors import UnknownProduct, UnlimitedCannotBuyPacks
 from billing.models import Payment, PaymentStatus
-from billing.products import ProductKind, Quote, register_product_kind
-
-ENERGY_PACK = "energy_pack"
+from billing.products.base import ENERGY_PACK, ProductKind, Quote
+from subscriptions.selectors import has_unlimited_energy
+from wallet.models import EnergyPack, OperationSource
+from wallet.services import wallet_clawback, wallet_credit
 
 
 def _pack(code: str, *, purchasing: bool):
-    from wallet.models import EnergyPack
-
     packs = EnergyPack.objects.filter(code=code)
     if purchasing:
         # The unlimited "pack" is the PREMIUM subscription, sold by subscriptions.
@@ -31,8 +30,6 @@ def _pack(code: str, *, purchasing: bool):
 
 
 def energy_pack_quote(*, user, code: str, purchasing: bool = True) -> Quote:
-    from subscriptions.selectors import has_unlimited_energy
-
     pack = _pack(code, purchasing=purchasing)
     if purchasing and has_unlimited_energy(user):
         raise UnlimitedCannotBuyPacks()
@@ -49,9 +46,6 @@ def energy_pack_quote(*, user, code: str, purchasing: bool = True) -> Quote:
 
 
 def energy_pack_fulfill(*, payment: Payment) -> int:
-    from wallet.models import OperationSource
-    from wallet.services import wallet_credit
-
     snapshot = payment.metadata.get("product") or {}
     if "energy_points" not in snapshot:  # older row without a snapshot: today's catalogue
         snapshot = energy_pack_quote(user=payment.user, code=payment.product_code, purchasing=False).snapshot
@@ -78,9 +72,6 @@ def energy_pack_fulfill(*, payment: Payment) -> int:
 
 
 def energy_pack_reverse(*, payment: Payment, quantity: int, idempotency_key: str, reason: str) -> tuple[int, int]:
-    from wallet.models import OperationSource
-    from wallet.services import wallet_clawback
-
     result = wallet_clawback(
         user=payment.user,
         amount=quantity,
@@ -92,11 +83,6 @@ def energy_pack_reverse(*, payment: Payment, quantity: int, idempotency_key: str
     return result.debited, result.shortfall
 
 
-register_product_kind(
-    ProductKind(
-        name=ENERGY_PACK,
-        quote=energy_pack_quote,
-        fulfill=energy_pack_fulfill,
-        reverse=energy_pack_reverse,
-    )
+ENERGY_PACK_KIND = ProductKind(
+    name=ENERGY_PACK, quote=energy_pack_quote, fulfill=energy_pack_fulfill, reverse=energy_pack_reverse,
 )

@@ -5,8 +5,9 @@
   failures, cancellation and the end arrive as invoice / subscription events
   (``billing/webhooks/subscriptions.py``).
 - lifetime (``luna_lifetime``): a one-off payment; its completion makes the buyer
-  LIFETIME. A monthly subscription they still had is canceled through Stripe (its later
-  events find the access LIFETIME and change nothing).
+  LIFETIME. A monthly subscription they still had is canceled through Stripe after commit
+  (``billing.signals.stripe_subscription_cancel_requested``; its later events find the
+  access LIFETIME and change nothing).
 
 Access changes only through ``subscriptions.services`` (DESIGN.md §1), keyed on
 ``payment:<pk>`` and timed with the Stripe event, so replays and late events are no-ops.
@@ -14,26 +15,22 @@ Access changes only through ``subscriptions.services`` (DESIGN.md §1), keyed on
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import structlog
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.errors import AlreadyPremium, UnknownProduct
 from billing.models import Payment
-from billing.products import ProductKind, Quote, register_product_kind
+from billing.products.base import PLAN, ProductKind, Quote, stripe_context_time
+from billing.signals import stripe_subscription_cancel_requested
 from billing.stripe_objects import add_one_month
+from subscriptions.models import AccessType, Plan, PlanAudience, PlanKind
+from subscriptions.selectors import access_for_user, plan_for_code
+from subscriptions.services import AlreadyLifetime, access_activate_premium, access_grant_lifetime
 
 logger = structlog.get_logger("phoenix.billing.plans")
 
-PLAN = "plan"
-
 
 def _plan(code: str, *, purchasing: bool):
-    from subscriptions.models import Plan, PlanAudience
-    from subscriptions.selectors import plan_for_code
-
     if purchasing:
         plan = plan_for_code(code=code, audience=PlanAudience.INDIVIDUAL)
     else:  # already paid: a plan retired since still describes what was bought
@@ -46,17 +43,10 @@ def _plan(code: str, *, purchasing: bool):
 def individual_plan_code(code: str) -> bool:
     """Whether ``code`` names an individual plan (``POST /billing/checkout`` accepts
     ``luna_unlimited`` as well as ``plan:luna_unlimited``)."""
-    from subscriptions.models import PlanAudience
-    from subscriptions.selectors import plan_for_code
-
     return plan_for_code(code=code, audience=PlanAudience.INDIVIDUAL) is not None
 
 
 def plan_quote(*, user, code: str, purchasing: bool = True) -> Quote:
-    from subscriptions.models import AccessType, PlanKind
-    from subscriptions.selectors import access_for_user
-    from subscriptions.services import AlreadyLifetime
-
     plan = _plan(code, purchasing=purchasing)
     if purchasing:
         access = access_for_user(user)
@@ -73,19 +63,14 @@ def plan_quote(*, user, code: str, purchasing: bool = True) -> Quote:
     )
 
 
-def stripe_context_time(payment: Payment) -> datetime:
-    """The completing Stripe event's time (for out-of-order guards), else now."""
-    raw = (payment.metadata.get("stripe") or {}).get("event_created")
-    return (parse_datetime(raw) if raw else None) or timezone.now()
+def _stripe_subscription_cancel_later(*, subscription_id: str, reason: str) -> None:
+    """Cancel a Stripe subscription once the current transaction commits (a Celery task,
+    with retries: a Stripe outage delays it, never loses it; see ``billing.receivers``)."""
+    logger.info("stripe_subscription_cancel_scheduled", subscription_id=subscription_id, reason=reason)
+    stripe_subscription_cancel_requested.send(sender=PLAN, subscription_id=subscription_id, reason=reason)
 
 
 def plan_fulfill(*, payment: Payment) -> int:
-    from subscriptions.models import AccessType, PlanKind
-    from subscriptions.selectors import access_for_user
-    from subscriptions.services import AlreadyLifetime, access_activate_premium, access_grant_lifetime
-
-    from billing.services import subscriptions as subscription_billing
-
     snapshot = payment.metadata.get("product") or {}
     kind = snapshot.get("kind") or _plan(payment.product_code, purchasing=False).kind
     stripe = payment.metadata.get("stripe") or {}
@@ -97,7 +82,7 @@ def plan_fulfill(*, payment: Payment) -> int:
                                        reference=payment.idempotency_key)
         if change.applied and before.type == AccessType.PREMIUM and before.stripe_subscription_id:
             # Lifetime replaces the monthly plan: stop billing it (after commit, retried).
-            subscription_billing.stripe_subscription_cancel_later(
+            _stripe_subscription_cancel_later(
                 subscription_id=before.stripe_subscription_id, reason="replaced_by_lifetime",
             )
         return 1
@@ -123,11 +108,11 @@ def plan_fulfill(*, payment: Payment) -> int:
         logger.warning("monthly_plan_for_lifetime_user", payment_id=payment.pk,
                        subscription_id=subscription_id)
         if subscription_id:
-            subscription_billing.stripe_subscription_cancel_later(
+            _stripe_subscription_cancel_later(
                 subscription_id=subscription_id, reason="already_lifetime",
             )
         return 0
     return 1
 
 
-register_product_kind(ProductKind(name=PLAN, quote=plan_quote, fulfill=plan_fulfill))
+PLAN_KIND = ProductKind(name=PLAN, quote=plan_quote, fulfill=plan_fulfill)

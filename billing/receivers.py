@@ -1,0 +1,33 @@
+"""Every signal receiver of billing, connected in ``BillingConfig.ready``.
+
+Each one only enqueues a retried Celery task after commit: Stripe is never called from
+inside the sender's transaction.
+"""
+
+from __future__ import annotations
+
+from billing.selectors import pro_account_has_grouped_subscription
+from billing.tasks import cancel_stripe_subscription, cancel_subscription_for_license, sync_pro_seat_quantity
+
+
+def on_license_assignment_pending(sender, *, pending, **kwargs) -> None:
+    """``licenses.signals.license_assignment_pending`` (sent after commit): a license was
+    assigned to a PREMIUM collaborator, so cancel their personal subscription through
+    Stripe (licenses never imports billing, DESIGN.md §1)."""
+    cancel_subscription_for_license.delay_on_commit(
+        collaborator_id=pending.collaborator_id, stripe_subscription_id=pending.stripe_subscription_id,
+    )
+
+
+def on_billable_seats_changed(sender, *, pro_account_id: int, reason: str = "", **kwargs) -> None:
+    """``licenses.signals.billable_seats_changed`` (sent after commit): monthly seats were
+    canceled/unlinked/deleted, so set the grouped subscription's quantity (no proration)."""
+    if not pro_account_has_grouped_subscription(pro_account_id=pro_account_id):
+        return  # no grouped subscription (lifetime seats only, or not bought through Stripe)
+    sync_pro_seat_quantity.delay_on_commit(pro_account_id=pro_account_id, reason=reason)
+
+
+def on_stripe_subscription_cancel_requested(sender, *, subscription_id: str, reason: str, **kwargs) -> None:
+    """``billing.signals.stripe_subscription_cancel_requested`` (sent inside the fulfilment's
+    transaction): cancel the subscription once it commits."""
+    cancel_stripe_subscription.delay_on_commit(subscription_id=subscription_id, reason=reason)
