@@ -18,6 +18,8 @@ from rest_framework_api_key.models import APIKey
 
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from phoenix.core import roles
+from phoenix.core.tests.operator import staff
 
 # --- The test database, cloned from a migrated template ---------------------------------
 # Migrating from nothing (dj-stripe's ~60 models most of all) takes minutes on a loaded
@@ -152,6 +154,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "race" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.race)
+
+
+@pytest.fixture
+def finance_client(client):
+    """The Django test client logged into the admin as a `finance` operator."""
+    client.force_login(staff(roles.FINANCE))
+    return client
+
+
+@pytest.fixture
+def support_client(client):
+    """The Django test client logged into the admin as `support` (views only)."""
+    client.force_login(staff(roles.SUPPORT))
+    return client
 
 
 @pytest.fixture

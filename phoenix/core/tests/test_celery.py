@@ -40,7 +40,7 @@ def test_task_runs_on_a_real_worker(celery_worker_process):
         returned = result.get(timeout=60)
     except Exception:
         celery_worker_process.terminate()
-        raise AssertionError(celery_worker_process.stderr.read())
+        raise AssertionError(celery_worker_process.stderr.read()) from None
     # the worker wrote to the shared Redis cache what it returned
     assert cache.get(WORKER_HEARTBEAT_KEY) == returned
 

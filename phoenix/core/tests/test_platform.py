@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -26,7 +27,8 @@ def run_settings(env_overrides: dict) -> subprocess.CompletedProcess:
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "phoenix.settings"
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
+        [sys.executable, "-c",
+         "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
 
@@ -175,7 +177,6 @@ def test_request_logs_carry_a_request_id(api_client, caplog):
 
 
 def test_json_log_format_renders_json():
-    import logging
 
     formatter_cfg = settings.LOGGING["formatters"]["json"]
     formatter = formatter_cfg["()"](processors=formatter_cfg["processors"],

@@ -4,12 +4,21 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
+from billing.models import Payment
+from billing.services.payments import payment_succeed
+from billing.stripe_payloads import stripe_id
+from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import UserFactory
-from phoenix.core.tests.dashboard_data import dashboard_data_create
+from phoenix.core import roles
+from tests.dashboard_data import dashboard_data_create
+from wallet import services as wallet_services
+from wallet.models import BalanceOperation
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +34,6 @@ def panels(response) -> dict:
 
 
 def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
-    from wallet.models import BalanceOperation
 
     response = superuser_client.get("/admin/")
     assert response.status_code == 200
@@ -41,7 +49,7 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
     assert dashboard_data.consumed == 75
     assert energy["consumed"] == {"today": 75, "week": 75, "month": 75, "refunded_week": 15}
     chart = energy["consumption_chart"]
-    assert dict(zip(chart["labels"], chart["datasets"][0]["data"])) == dashboard_data.consumed_by_action
+    assert dict(zip(chart["labels"], chart["datasets"][0]["data"], strict=True)) == dashboard_data.consumed_by_action
     assert energy["operations_48h"] == BalanceOperation.objects.count()
     ops_chart = energy["ops_chart"]
     assert len(ops_chart["labels"]) == 48
@@ -74,12 +82,7 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
 
 
 def test_sales_older_than_30_days_are_not_counted(superuser_client, db):
-    from django.db import transaction
 
-    from billing.models import Payment
-    from billing.services.payments import payment_succeed
-    from billing.stripe_payloads import stripe_id
-    from phoenix.accounts.services import user_register
 
     buyer = user_register(email="old@example.com", password="a-Long-test-passphrase-42")[0]
     for days_ago in (40, 2):
@@ -107,7 +110,6 @@ def _dashboard_queries(client) -> int:
 
 
 def test_dashboard_query_count_does_not_grow_with_the_data(superuser_client):
-    from wallet import services as wallet_services
 
     data = dashboard_data_create(scale=1)
     wallet_services.wallet_health_run()
@@ -122,10 +124,7 @@ def test_dashboard_query_count_does_not_grow_with_the_data(superuser_client):
 
 
 def test_dashboard_offers_the_health_run_only_to_a_role_that_may(client, dashboard_data):
-    from django.contrib.auth.models import Group
-    from django.urls import reverse
 
-    from phoenix.core import roles
 
     run_url = reverse("admin:wallet_incident_operator_health-run")
     for role, offered in ((roles.SUPPORT, False), (roles.FINANCE, True)):
@@ -138,8 +137,6 @@ def test_dashboard_offers_the_health_run_only_to_a_role_that_may(client, dashboa
 
 
 def test_stuck_holds_are_counted_and_listed(superuser_client, db):
-    from phoenix.accounts.services import user_register
-    from wallet import services as wallet_services
 
     user = user_register(email="stuck@example.com", password="a-Long-test-passphrase-42")[0]
     stuck = wallet_services.wallet_freeze(user=user, amount=10, action_code="mirror_match", ttl_seconds=300)

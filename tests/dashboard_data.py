@@ -1,4 +1,4 @@
-"""Data for the admin dashboard tests: every panel gets content, through the services
+"""Data for the whole-site admin tests (dashboard, every page): every panel gets content, through the services
 wherever a service exists (rows only where the row *is* the input, e.g. a received event)."""
 
 from __future__ import annotations
@@ -6,8 +6,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
+
+from billing.models import Payment, ReconciliationIncident, WebhookEvent
+from billing.services.payments import payment_reverse, payment_succeed
+from billing.stripe_payloads import stripe_id
+from licenses import services as license_services
+from phoenix.accounts.services import user_register
+from phoenix.accounts.tests.factories import DEFAULT_PASSWORD
+from wallet import services as wallet_services
 
 _counter = itertools.count(1)
 
@@ -30,22 +38,18 @@ class DashboardData:
 
 
 def _consume(data: DashboardData, user, action: str, amount: int, *, via_hold: bool = False):
-    from wallet import services
 
     if via_hold:
-        hold = services.wallet_freeze(user=user, amount=amount, action_code=action, ttl_seconds=300)
-        op = services.wallet_commit(hold_id=hold.pk, user=user)
+        hold = wallet_services.wallet_freeze(user=user, amount=amount, action_code=action, ttl_seconds=300)
+        op = wallet_services.wallet_commit(hold_id=hold.pk, user=user)
     else:
-        op = services.wallet_debit(user=user, amount=amount, source="api", reason="action", reference=action)
+        op = wallet_services.wallet_debit(user=user, amount=amount, source="api", reason="action", reference=action)
     data.consumed += amount
     data.consumed_by_action[action] = data.consumed_by_action.get(action, 0) + amount
     return op
 
 
 def _pack_paid(*, user, code: str, cents: int):
-    from billing.models import Payment
-    from billing.services.payments import payment_succeed
-    from billing.stripe_payloads import stripe_id
 
     payment = Payment.objects.create(user=user, flow="payment_intent", product_kind="energy_pack", product_code=code,
                                      amount_cents=cents, currency="eur", stripe_payment_intent_id=stripe_id("pi"))
@@ -55,13 +59,6 @@ def _pack_paid(*, user, code: str, cents: int):
 
 def dashboard_data_create(*, scale: int = 1, data: DashboardData | None = None) -> DashboardData:
     """`scale` multiplies the rows (users, operations, payments, events, accounts)."""
-    from billing.models import ReconciliationIncident, WebhookEvent
-    from billing.services.payments import payment_reverse
-    from billing.stripe_payloads import stripe_id
-    from licenses import services as license_services
-    from phoenix.accounts.services import user_register
-    from phoenix.accounts.tests.factories import DEFAULT_PASSWORD
-    from wallet import services as wallet_services
 
     data = data or DashboardData()
     now = timezone.now()
@@ -116,17 +113,3 @@ def dashboard_data_create(*, scale: int = 1, data: DashboardData | None = None) 
         data.access["LICENSED"] = data.access.get("LICENSED", 0) + 1
         data.pro_accounts["active"] = data.pro_accounts.get("active", 0) + 1
     return data
-
-
-def wallet_balance_drift(wallet, *, delta: int) -> None:
-    """CRITICAL: the balance no longer matches the ledger (changed behind the services' back)."""
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE wallet_wallet SET balance = balance + %s WHERE id = %s", [delta, wallet.pk])
-
-
-def hold_vanish(wallet) -> None:
-    """WARNING only: a pending hold resolved behind the ledger's back, so `held` (still
-    matching the ledger) exceeds the sum of pending holds."""
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE wallet_hold SET status = 'expired', resolved_at = now() "
-                       "WHERE wallet_id = %s AND status = 'pending'", [wallet.pk])

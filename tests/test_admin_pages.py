@@ -1,13 +1,18 @@
 """Every admin page: loads for staff, refused to others; roles (support, finance) enforced."""
 
 import pytest
+from django.apps import apps
+from django.apps import apps as django_apps
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.test import RequestFactory
 from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
 
 from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core import roles
+from wallet.models import EnergyAction
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +40,6 @@ def may_add(model_admin, user) -> bool:
 
 
 def test_every_model_of_every_phoenix_app_has_an_admin():
-    from django.apps import apps
 
     missing = [model._meta.label for model in apps.get_models()
                if model._meta.app_label in PHOENIX_APPS and model not in admin.site._registry]
@@ -94,7 +98,6 @@ def test_support_sees_everything_and_changes_nothing(client, dashboard_data):
 
 
 def test_support_cannot_edit_even_the_editable_catalogues(client, dashboard_data):
-    from wallet.models import EnergyAction
 
     action = EnergyAction.objects.get(code="lettre_motivation")
     client.force_login(staff_in(roles.SUPPORT))
@@ -122,9 +125,6 @@ def test_roles_are_synced_from_code():
 def test_roles_sync_covers_models_added_later():
     """A permission created after the roles migration (as post_migrate does for a new model)
     joins the role at the next sync."""
-    from django.apps import apps as django_apps
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
 
     latecomer_ct, _ = ContentType.objects.get_or_create(app_label="wallet", model="latecomer")
     Permission.objects.create(content_type=latecomer_ct, codename="view_latecomer", name="Can view latecomer")
@@ -134,7 +134,6 @@ def test_roles_sync_covers_models_added_later():
 
 
 def test_beat_schedules_are_visible_and_editable_on_our_admin(client):
-    from django_celery_beat.models import PeriodicTask
 
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     response = client.get("/admin/django_celery_beat/periodictask/")

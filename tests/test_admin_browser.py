@@ -5,12 +5,15 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 needs_chromium = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
@@ -20,9 +23,6 @@ needs_chromium = pytest.mark.skipif(
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -42,7 +42,6 @@ def browser():
 # it needs are re-seeded for transactional tests by the root conftest.
 @pytest.mark.django_db(transaction=True)
 def test_admin_dashboard_renders_charts_in_chromium(live_server, browser, dashboard_data):
-    from selenium.webdriver.common.by import By
 
     staff = UserFactory(email="operator@example.com", is_staff=True, is_superuser=True)
     browser.get(f"{live_server.url}/admin/login/")
