@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from phoenix.core.jobs import JobReport, advisory_lock
-from subscriptions.errors import (  # also imported from here by billing until its imports are cleaned
+from subscriptions.errors import (
     AlreadyLicensed,
     AlreadyLifetime,
     NeedsCancelExisting,

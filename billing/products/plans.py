@@ -23,9 +23,10 @@ from billing.models import Payment
 from billing.products.base import PLAN, ProductKind, Quote, stripe_context_time
 from billing.signals import stripe_subscription_cancel_requested
 from billing.stripe_objects import add_one_month
+from subscriptions.errors import AlreadyLifetime
 from subscriptions.models import AccessType, Plan, PlanAudience, PlanKind
 from subscriptions.selectors import access_for_user, plan_for_code
-from subscriptions.services import AlreadyLifetime, access_activate_premium, access_grant_lifetime
+from subscriptions.services import access_activate_premium, access_grant_lifetime
 
 logger = structlog.get_logger("phoenix.billing.plans")
 

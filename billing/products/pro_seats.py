@@ -17,10 +17,10 @@ from __future__ import annotations
 from billing.errors import UnknownProduct
 from billing.models import Payment
 from billing.products.base import PRO_SEATS, ProductKind, Quote, stripe_context_time
+from licenses.errors import InvalidQuantity
 from licenses.models import LicenseKind
 from licenses.selectors import license_purchase_quote, pro_account_for_owner
 from licenses.services import (
-    InvalidQuantity,
     license_purchase,
     pro_account_record_stripe_seat_quantity,
     pro_account_set_stripe_subscription,

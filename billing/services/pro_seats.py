@@ -39,6 +39,7 @@ from billing.models import IncidentStatus, Payment, ReconciliationIncident
 from billing.products import PRO_SEATS
 from billing.services.payments import payment_checkout_start
 from billing.stripe_objects import subscription_first_item
+from licenses.errors import InvalidQuantity, ProAccountNotActive, ProAccountNotSuspended
 from licenses.models import LicenseKind, ProAccount, ProAccountStatus
 from licenses.selectors import (
     billable_monthly_seat_count,
@@ -46,13 +47,7 @@ from licenses.selectors import (
     pro_account_for_owner,
     pro_account_for_stripe_subscription,
 )
-from licenses.services import (
-    InvalidQuantity,
-    ProAccountNotActive,
-    ProAccountNotSuspended,
-    license_purchase,
-    pro_account_record_stripe_seat_quantity,
-)
+from licenses.services import license_purchase, pro_account_record_stripe_seat_quantity
 from phoenix.core.jobs import advisory_lock
 
 logger = structlog.get_logger("phoenix.billing.pro_seats")

@@ -21,9 +21,10 @@ from django.utils import timezone
 from billing import gateway
 from licenses.selectors import pending_assignment_for
 from licenses.services import license_assignment_abort, license_assignment_finalize
+from subscriptions.errors import NotPremium
 from subscriptions.models import AccessType
 from subscriptions.selectors import access_for_user
-from subscriptions.services import NotPremium, access_resume, access_set_cancel_at_period_end
+from subscriptions.services import access_resume, access_set_cancel_at_period_end
 
 logger = structlog.get_logger("phoenix.billing.subscriptions")
 

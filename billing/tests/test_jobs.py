@@ -157,9 +157,9 @@ def test_canceled_monthly_seats_lower_the_quantity_once_without_proration(stripe
     assert account.stripe_seat_quantity == 1
 
     at = grouped_date(account)
-    steps = license_services.grouped_billing_run(now=at)
+    steps = license_services.grouped_billing_run(now=at).steps
     assert [s.action for s in steps].count("delete_license") == 2
-    assert license_services.grouped_billing_run(now=at) == []  # the job runs again: nothing
+    assert license_services.grouped_billing_run(now=at).steps == []  # the job runs again: nothing
 
     assert seats(owner).count() == 1
     assert stripe_quantity(stripe_keys, account) == 1
@@ -181,8 +181,8 @@ def test_grouped_date_deleting_canceled_seats_lowers_a_quantity_still_too_high(
     assert stripe_quantity(stripe_keys, account) == 3 and quantity_writes(stripe_keys) == []
 
     at = grouped_date(account)
-    first = license_services.grouped_billing_run(now=at)
-    second = license_services.grouped_billing_run(now=at)
+    first = license_services.grouped_billing_run(now=at).steps
+    second = license_services.grouped_billing_run(now=at).steps
 
     assert [s.action for s in first].count("delete_license") == 2 and second == []
     assert stripe_quantity(stripe_keys, account) == 1 == billable_monthly_seat_count(pro_account=account)
@@ -219,7 +219,7 @@ def test_lifetime_seats_never_change_the_quantity(stripe_keys, packs, plans, eag
 
     license_services.license_cancel(license=lifetime, actor=owner)
     at = grouped_date(account)
-    steps = license_services.grouped_billing_run(now=at)
+    steps = license_services.grouped_billing_run(now=at).steps
 
     assert [s.action for s in steps if s.license_id] == ["return_to_pool"]
     lifetime.refresh_from_db()

@@ -44,10 +44,9 @@ from billing.stripe_objects import (
 from billing.webhooks.events import StripeEvent
 from licenses.selectors import pending_assignment_for, pro_account_for_stripe_subscription
 from licenses.services import license_assignment_finalize, pro_renewal_failed, pro_renewal_paid
+from subscriptions.errors import AlreadyLifetime, NotPremium
 from subscriptions.selectors import access_for_stripe_subscription
 from subscriptions.services import (
-    AlreadyLifetime,
-    NotPremium,
     access_activate_premium,
     access_end_premium,
     access_payment_failed,

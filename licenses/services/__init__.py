@@ -14,26 +14,10 @@
 By topic: ``accounts`` (opening, Stripe facts), ``memberships`` (collaborators), ``pool``
 (purchase, assignment, cancel/unlink), ``suspension`` (renewal paid/failed, operator
 suspension), ``jobs`` (the scheduled runs), ``common`` (locks, event rows, a license's end).
-Every public name stays importable from ``licenses.services``; the error classes are
-re-exported from ``licenses.errors`` for callers that import them from here.
+Every public name stays importable from ``licenses.services``; the errors are in
+``licenses.errors``.
 """
 
-from licenses.errors import (
-    AlreadyLinked,
-    AssignmentPending,
-    CannotLinkOwner,
-    InvalidLicenseKind,
-    InvalidQuantity,
-    LicenseNotAvailable,
-    LicenseNotCancelable,
-    LicenseNotFound,
-    LicenseNotUnlinkable,
-    NotACollaborator,
-    ProAccountExists,
-    ProAccountNotActive,
-    ProAccountNotSuspendable,
-    ProAccountNotSuspended,
-)
 from licenses.services.accounts import (
     PRO_TRIAL_DAYS,
     pro_account_open,
@@ -59,30 +43,13 @@ from licenses.services.suspension import (
     pro_renewal_failed,
     pro_renewal_paid,
 )
-from subscriptions.errors import AlreadyLicensed, AlreadyLifetime
 
 __all__ = [
     "GROUPED_JOB_LOCK",
     "PRO_TRIAL_DAYS",
     "TRIAL_JOB_LOCK",
-    "AlreadyLicensed",
-    "AlreadyLifetime",
-    "AlreadyLinked",
     "AssignResult",
-    "AssignmentPending",
     "BillingResult",
-    "CannotLinkOwner",
-    "InvalidLicenseKind",
-    "InvalidQuantity",
-    "LicenseNotAvailable",
-    "LicenseNotCancelable",
-    "LicenseNotFound",
-    "LicenseNotUnlinkable",
-    "NotACollaborator",
-    "ProAccountExists",
-    "ProAccountNotActive",
-    "ProAccountNotSuspendable",
-    "ProAccountNotSuspended",
     "PurchaseResult",
     "collaborator_link",
     "collaborator_unlink",

@@ -8,23 +8,12 @@
 - `jobs`: the hold-expiry and health jobs, their reports and the CRITICAL alerting;
 - `energy`: the /luna actions over the ledger (catalogue, unlimited users, usage events).
 
-`wallet.services.<name>` is the public name of each write, report and error below; code
+`wallet.services.<name>` is the public name of each write and report below (errors:
+`wallet.errors`); code
 that reaches them through this package (and tests that spy on them here) keeps working
 whichever module they live in.
 """
 
-from phoenix.core.errors import IdempotencyConflict
-from wallet.errors import (
-    AlreadyRefunded,
-    HoldExpired,
-    HoldNotFound,
-    HoldNotPending,
-    InsufficientEnergy,
-    InvalidAmount,
-    OperationNotFound,
-    OperationNotRefundable,
-    WalletValidationError,
-)
 from wallet.services.balance import (
     WELCOME_GRANT_KEY,
     WELCOME_GRANT_POINTS,
@@ -58,10 +47,8 @@ from wallet.services.ledger import MAX_AMOUNT
 
 __all__ = [
     "DEFAULT_HOLD_TTL_SECONDS", "EXPIRY_JOB", "EXPIRY_LOCK", "HEALTH_JOB", "HEALTH_LOCK", "MAX_AMOUNT",
-    "MAX_HOLD_TTL_SECONDS", "WELCOME_GRANT_KEY", "WELCOME_GRANT_POINTS",
-    "AlreadyRefunded", "ClawbackResult", "HealthRunReport", "HoldExpired", "HoldExpiryReport", "HoldNotFound",
-    "HoldNotPending", "IdempotencyConflict", "InsufficientEnergy", "InvalidAmount", "OperationNotFound",
-    "OperationNotRefundable", "WalletValidationError",
+    "MAX_HOLD_TTL_SECONDS", "WELCOME_GRANT_KEY", "WELCOME_GRANT_POINTS", "ClawbackResult", "HealthRunReport",
+    "HoldExpiryReport",
     "hold_expire", "wallet_clawback", "wallet_commit", "wallet_credit", "wallet_debit", "wallet_freeze",
     "wallet_health_run", "wallet_held_correct", "wallet_holds_expire", "wallet_open", "wallet_refund_debit",
     "wallet_release",

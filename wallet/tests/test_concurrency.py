@@ -15,9 +15,9 @@ from django.utils import timezone
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import UserFactory
 from wallet import services
+from wallet.errors import HoldNotPending, InsufficientEnergy
 from wallet.models import BalanceOperation, Hold, HoldStatus, UsageEvent
 from wallet.selectors import wallet_balance
-from wallet.services import HoldNotPending, InsufficientEnergy
 from wallet.tests.conftest import assert_wallet_consistent
 from wallet.tests.factories import WalletFactory, hold_create
 

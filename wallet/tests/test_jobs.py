@@ -19,6 +19,7 @@ from phoenix.core.errors import JobAlreadyRunning
 from phoenix.core.jobs import advisory_lock_key
 from phoenix.core.models import AdminAction, JobRun
 from wallet import operator, services, tasks
+from wallet.errors import HoldNotPending
 from wallet.models import BalanceOperation, Hold, HoldStatus, Incident, IncidentSeverity, IncidentStatus, OperationType
 from wallet.tests.conftest import assert_wallet_consistent, sql
 from wallet.tests.factories import WalletFactory, hold_create
@@ -56,7 +57,7 @@ def test_expiry_releases_pending_holds_past_their_deadline():
     wallet.refresh_from_db()
     assert (wallet.balance, wallet.held) == (90, 20)
     assert_wallet_consistent(wallet)
-    with pytest.raises(services.HoldNotPending):
+    with pytest.raises(HoldNotPending):
         services.wallet_commit(hold_id=due.pk)
 
 

@@ -8,21 +8,20 @@ from django.utils import timezone
 from phoenix.accounts.models import User
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import UserFactory
-from phoenix.core.errors import PhoenixError
+from phoenix.core.errors import IdempotencyConflict, PhoenixError
 from wallet import services
-from wallet.models import GENESIS_HASH, BalanceOperation, Hold, HoldStatus, OperationType
-from wallet.services import (
+from wallet.errors import (
     AlreadyRefunded,
     HoldExpired,
     HoldNotFound,
     HoldNotPending,
-    IdempotencyConflict,
     InsufficientEnergy,
     InvalidAmount,
     OperationNotFound,
     OperationNotRefundable,
     WalletValidationError,
 )
+from wallet.models import GENESIS_HASH, BalanceOperation, Hold, HoldStatus, OperationType
 from wallet.tests.conftest import assert_wallet_consistent
 from wallet.tests.factories import WalletFactory, hold_create
 

@@ -19,7 +19,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from phoenix.core.errors import IdempotencyConflict
 from wallet import services
+from wallet.errors import AlreadyRefunded, HoldNotPending, InsufficientEnergy
 from wallet.models import Hold, HoldStatus
 from wallet.selectors import wallet_health_findings
 from wallet.tests.conftest import ledger_replay
@@ -61,7 +63,7 @@ class WalletMachine(RuleBasedStateMachine):
         if key is not None and key in self.keyed:
             first_request, first_pk = self.keyed[key]
             if first_request != request:
-                with pytest.raises(services.IdempotencyConflict):
+                with pytest.raises(IdempotencyConflict):
                     services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
                                           idempotency_key=key)
             else:  # replay: same row, nothing changes
@@ -69,7 +71,7 @@ class WalletMachine(RuleBasedStateMachine):
                                              idempotency_key=key).pk == first_pk
             return multiple()
         if amount > self.available:
-            with pytest.raises(services.InsufficientEnergy) as caught:
+            with pytest.raises(InsufficientEnergy) as caught:
                 services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
                                       idempotency_key=key)
             assert (caught.value.required, caught.value.available) == (amount, self.available)
@@ -91,7 +93,7 @@ class WalletMachine(RuleBasedStateMachine):
     @rule(target=holds, amount=amounts)
     def freeze(self, amount):
         if amount > self.available:
-            with pytest.raises(services.InsufficientEnergy):
+            with pytest.raises(InsufficientEnergy):
                 services.wallet_freeze(user=self.wallet.user, amount=amount, action_code="a", ttl_seconds=60)
             return multiple()
         hold = services.wallet_freeze(user=self.wallet.user, amount=amount, action_code="a", ttl_seconds=60)
@@ -101,7 +103,7 @@ class WalletMachine(RuleBasedStateMachine):
     @rule(hold_id=holds, fraction=st.sampled_from([None, 0.25, 0.5, 1.0]))
     def commit(self, hold_id, fraction):
         if hold_id not in self.pending:
-            with pytest.raises(services.HoldNotPending):
+            with pytest.raises(HoldNotPending):
                 services.wallet_commit(hold_id=hold_id)
             return
         held = self.pending[hold_id]
@@ -113,7 +115,7 @@ class WalletMachine(RuleBasedStateMachine):
     @rule(hold_id=holds)
     def release(self, hold_id):
         if hold_id not in self.pending:
-            with pytest.raises(services.HoldNotPending):
+            with pytest.raises(HoldNotPending):
                 services.wallet_release(hold_id=hold_id)
             return
         services.wallet_release(hold_id=hold_id)
@@ -133,7 +135,7 @@ class WalletMachine(RuleBasedStateMachine):
     @rule(operation_id=debits)
     def refund(self, operation_id):
         if operation_id in self.refunded:
-            with pytest.raises(services.AlreadyRefunded):
+            with pytest.raises(AlreadyRefunded):
                 services.wallet_refund_debit(operation_id=operation_id)
             return
         refund = services.wallet_refund_debit(operation_id=operation_id)
