@@ -26,6 +26,12 @@ def object_id(value: Any) -> str:
     return str(value or "")
 
 
+def activation_reference(subscription_id: str) -> str:
+    """The reference of a subscription's activation: the same from its checkout and from its
+    first invoice, which both announce it."""
+    return f"subscription:{subscription_id}"
+
+
 def add_one_month(moment: datetime) -> datetime:
     """Stripe's monthly step: same day next month, clipped to the month's last day."""
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)

@@ -88,6 +88,20 @@ def _other_subscription(access: Access, stripe_subscription_id: str) -> bool:
     )
 
 
+def _activation_applied(access: Access, stripe_subscription_id: str) -> bool:
+    """This subscription's activation already happened (it is the access's current plan)."""
+    return bool(stripe_subscription_id and access.type == AccessType.PREMIUM
+                and access.stripe_subscription_id == stripe_subscription_id)
+
+
+def _latest_event_is_activation_of(access: Access, stripe_subscription_id: str) -> bool:
+    """Nothing happened to the access since this subscription's activation (no renewal, no
+    cancellation): its first period end may still be set from Stripe's own figure."""
+    latest = access.events.order_by("-id").values("kind", "detail").first()
+    return bool(latest and latest["kind"] == "premium_activated"
+                and latest["detail"].get("stripe_subscription_id") == stripe_subscription_id)
+
+
 def _advance_clock(access: Access, event_time: datetime) -> None:
     if access.billing_event_at is None or event_time > access.billing_event_at:
         access.billing_event_at = event_time
@@ -123,24 +137,31 @@ def access_open_trial(*, user, now: datetime | None = None) -> Access:
 @transaction.atomic
 def access_activate_premium(
     *, user, period_end: datetime, event_time: datetime,
-    stripe_subscription_id: str = "", reference: str = "",
+    stripe_subscription_id: str = "", reference: str = "", provisional: bool = False,
 ) -> AccessChange:
-    """Monthly payment (checkout completed) -> PREMIUM until ``period_end``.
+    """Monthly payment (checkout completed, or the subscription's first invoice) -> PREMIUM
+    until ``period_end`` (``provisional``: a guess, when Stripe's period is not known yet).
 
     From TRIAL, EXPIRED, LICENSED (the user pays for access of their own) or PREMIUM
     (a new subscription replaces the old one). LIFETIME: ``already_lifetime``.
+
+    Stripe announces one activation twice (``checkout.session.completed`` and the first
+    ``invoice.paid``), in either order or at once: whichever comes second finds this
+    subscription already active and is a no-op, except that a period end from Stripe
+    replaces a provisional one. So any interleaving gives one activation and one final row.
     """
     access = _lock(user)
+    if _activation_applied(access, stripe_subscription_id):
+        if (not provisional and access.current_period_end != period_end
+                and _latest_event_is_activation_of(access, stripe_subscription_id)):
+            access.current_period_end = period_end
+        _advance_clock(access, event_time)
+        access.save(update_fields=["current_period_end", "billing_event_at", "updated_at"])
+        return AccessChange(access, False, "duplicate")
     if ignored := _billing_guard(access, kind="premium_activated", event_time=event_time, reference=reference):
         return AccessChange(access, False, ignored)
     if access.type == AccessType.LIFETIME:
         raise AlreadyLifetime()
-    if (access.type == AccessType.PREMIUM
-            and access.stripe_subscription_id == stripe_subscription_id
-            and access.current_period_end >= period_end):
-        _advance_clock(access, event_time)
-        access.save(update_fields=["billing_event_at", "updated_at"])
-        return AccessChange(access, False, "unchanged")
     from_type = access.type
     access.type = AccessType.PREMIUM
     access.current_period_end = period_end

@@ -22,7 +22,7 @@ from billing.errors import AlreadyPremium, UnknownProduct
 from billing.models import Payment
 from billing.products.base import PLAN, ProductKind, Quote, stripe_context_time
 from billing.signals import stripe_subscription_cancel_requested
-from billing.stripe_objects import add_one_month
+from billing.stripe_objects import activation_reference, add_one_month
 from subscriptions.errors import AlreadyLifetime
 from subscriptions.models import AccessType, Plan, PlanAudience, PlanKind
 from subscriptions.selectors import access_for_user, plan_for_code
@@ -90,18 +90,15 @@ def plan_fulfill(*, payment: Payment) -> int:
 
     subscription_id = stripe.get("subscription_id") or ""
     period_end = parse_datetime(stripe["period_end"]) if stripe.get("period_end") else None
-    if period_end is None:
-        # Not known (demo events without Stripe keys). The subscription's first
-        # invoice.paid gives the exact end: if it came first, keep it; else one month,
-        # as Stripe bills, until that invoice arrives.
-        current = access_for_user(payment.user)
-        if current.type == AccessType.PREMIUM and subscription_id and current.stripe_subscription_id == subscription_id:
-            return 1
-        period_end = add_one_month(event_time)
     try:
+        # Not known (demo events without Stripe keys): one month from the event, as Stripe
+        # bills, until the subscription's first invoice.paid gives the exact end. The
+        # activation is keyed on the subscription, as the first invoice's is: one of the
+        # two applies it, the other is a no-op, in whichever order they arrive.
         access_activate_premium(
-            user=payment.user, period_end=period_end, event_time=event_time,
-            stripe_subscription_id=subscription_id, reference=payment.idempotency_key,
+            user=payment.user, period_end=period_end or add_one_month(event_time), provisional=period_end is None,
+            event_time=event_time, stripe_subscription_id=subscription_id,
+            reference=activation_reference(subscription_id) if subscription_id else payment.idempotency_key,
         )
     except AlreadyLifetime:
         # Bought elsewhere while lifetime (the checkout endpoint refuses it): they must

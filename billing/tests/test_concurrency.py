@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import time
 
 import pytest
@@ -102,3 +104,97 @@ def test_concurrent_distinct_events_for_one_session_credit_once(race, webhook_se
     assert Payment.objects.count() == 1
     assert len(credits_for(Payment.objects.get())) == 1
     assert balance(user) == WELCOME + 110
+
+
+# --- One subscription's first period, in every order ---------------------------------------
+# Stripe announces a monthly plan's activation twice (checkout.session.completed and the first
+# invoice.paid) and may deliver each more than once, in any order or at once. Whatever the
+# interleaving, the final access row and its event log must be the same.
+
+FIRST_PERIOD_DELIVERIES = ("checkout", "invoice", "checkout", "invoice")
+
+
+def _first_period_events(stripe, user, *, now: int) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The user buys the plan through the API; Stripe (the local server) completes the
+    session and creates the subscription; the two events that announce it, signed-ready."""
+    response = token_client_for(user).post("/billing/checkout", {"product": "luna_unlimited"}, format="json")
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get(public_id=response.json()["payment_id"])
+    session = stripe.complete_session(payment.stripe_checkout_session_id, now=now)
+    subscription = stripe.subscriptions[session["subscription"]]
+    item = subscription["items"]["data"][0]
+    invoice_id = f"in_first_{subscription['id']}"
+    bodies = {
+        "checkout": f.encode(f.event("checkout.session.completed", session, created=now)),
+        "invoice": f.encode(invoice_event(
+            "invoice.paid", user=user, sub_id=subscription["id"], period_start=item["current_period_start"],
+            period_end=item["current_period_end"], reason="subscription_create", invoice_id=invoice_id,
+            created=now)),
+    }
+    return bodies, {subscription["id"]: "<subscription>", invoice_id: "<invoice>", session["id"]: "<session>",
+                    str(payment.public_id): "<payment>", payment.idempotency_key or "-": "<payment-key>"}
+
+
+def _outcome(user, ids: dict[str, str]) -> str:
+    """The access row and its whole event log, with this run's Stripe ids replaced by names."""
+    row = access(user)
+    state = {
+        "type": row.type, "current_period_end": row.current_period_end.isoformat(),
+        "cancel_at_period_end": row.cancel_at_period_end, "stripe_subscription_id": row.stripe_subscription_id,
+        "billing_event_at": row.billing_event_at.isoformat(),
+        "events": [[e.kind, e.from_type, e.to_type, e.event_time.isoformat(), e.reference, e.detail]
+                   for e in AccessEvent.objects.filter(access=row).order_by("id")],
+    }
+    text = json.dumps(state, sort_keys=True, default=str)
+    for real, name in ids.items():
+        text = text.replace(real, name)
+    return text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_first_period_events_in_every_order_and_at_once_give_one_outcome(race, stripe_keys, plans, packs):
+    now = int(time.time()) - 120
+    outcomes = {}
+    for order in sorted(set(itertools.permutations(FIRST_PERIOD_DELIVERIES))):
+        user = make_buyer()
+        bodies, ids = _first_period_events(stripe_keys, user, now=now)
+        for name in order:
+            assert f.post_event(Client(), bodies[name]).status_code == 200
+        outcomes[" ".join(order)] = _outcome(user, ids)
+    for attempt in range(3):  # and all four deliveries at the same moment
+        user = make_buyer()
+        bodies, ids = _first_period_events(stripe_keys, user, now=now)
+        statuses = race(len(FIRST_PERIOD_DELIVERIES),
+                        lambda i, b=bodies: f.post_event(Client(), b[FIRST_PERIOD_DELIVERIES[i]]).status_code)
+        assert statuses == [200] * len(FIRST_PERIOD_DELIVERIES)
+        outcomes[f"concurrent #{attempt}"] = _outcome(user, ids)
+
+    assert len(set(outcomes.values())) == 1, outcomes
+    final = json.loads(next(iter(outcomes.values())))
+    assert final["type"] == AccessType.PREMIUM
+    assert [event[0] for event in final["events"]] == ["premium_activated"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_stripe_keys_the_first_invoice_period_wins_in_either_order(webhook_secret, plans, packs):
+    """Demo mode: the checkout cannot ask Stripe for the period, so it activates for one
+    month from the event; the first invoice's period (Stripe's own) is the one that stays."""
+    start = int(time.time()) - 60
+    finals = []
+    for order in (("checkout", "invoice"), ("invoice", "checkout")):
+        user = make_buyer()
+        sub_id = f"sub_demo_{len(finals)}"
+        session = f.subscription_checkout_session(subscription_id=sub_id, metadata=plan_metadata(user))
+        bodies = {
+            "checkout": f.event("checkout.session.completed", session, created=start),
+            "invoice": invoice_event("invoice.paid", user=user, sub_id=sub_id, period_start=start,
+                                     period_end=start + 30 * DAY, reason="subscription_create", created=start),
+        }
+        for name in order:
+            assert f.post_event(Client(), bodies[name]).status_code == 200
+        row = access(user)
+        finals.append((row.type, row.current_period_end, row.billing_event_at,
+                       list(AccessEvent.objects.filter(access=row).values_list("kind", "reference"))))
+    assert finals[0][:3] == finals[1][:3]
+    assert finals[0][1].timestamp() == start + 30 * DAY
+    assert [kind for kind, _ in finals[0][3]] == [kind for kind, _ in finals[1][3]] == ["premium_activated"]

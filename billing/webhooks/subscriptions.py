@@ -37,6 +37,7 @@ from django.contrib.auth import get_user_model
 from billing.products import PLAN, PRO_SEATS
 from billing.services.payments import META_KIND, META_USER
 from billing.stripe_objects import (
+    activation_reference,
     invoice_period_end,
     invoice_subscription_id,
     invoice_subscription_metadata,
@@ -117,6 +118,8 @@ def invoice_paid(*, event: StripeEvent) -> None:
     if period_end is None:
         raise ValueError(f"invoice {invoice['id']} has no line period")  # not Stripe's shape: retry/inspect
     service = access_activate_premium if first else access_renew_premium
+    if first:  # the activation, announced by the checkout too: keyed on the subscription
+        reference = activation_reference(subscription_id)
     try:
         change = service(user=owner.user, period_end=period_end, event_time=event.created,
                          stripe_subscription_id=subscription_id, reference=reference)
