@@ -280,7 +280,7 @@ def nothing_processed() -> bool:
     return not WebhookEvent.objects.exclude(status=WebhookEventStatus.RECEIVED).exists()
 
 
-def _bought(client, user):
+def bought(client, user):
     payload = completed_event(user)
     assert f.post_event(client, payload).status_code == 200
     return Payment.objects.get(stripe_checkout_session_id=payload["data"]["object"]["id"])

@@ -17,13 +17,20 @@ from billing.tests.helpers import (
     WELCOME,
     access,
     balance,
+    bought,
     completed_event,
     create_intent,
     credits_for,
+    debits_for,
     invoice_event,
     plan_metadata,
+    premium_user,
+    seats_metadata,
+    sub_event,
 )
 from conftest import token_client_for
+from licenses.models import License
+from licenses.services import pro_account_open
 from subscriptions.models import AccessEvent, AccessType
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +208,89 @@ def test_without_stripe_keys_the_first_invoice_period_wins_in_either_order(webho
     assert finals[0][:3] == finals[1][:3]
     assert finals[0][1].timestamp() == start + 30 * DAY
     assert [kind for kind, _ in finals[0][3]] == [kind for kind, _ in finals[1][3]] == ["premium_activated"]
+
+
+# --- Other events that describe one thing, delivered at the same moment ---------------------
+
+
+def _deliver_at_once(race, payloads: list[dict]) -> list[int]:
+    bodies = [f.encode(payload) for payload in payloads]
+    return race(len(bodies), lambda i: f.post_event(Client(), bodies[i]).status_code)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refund_and_dispute_of_one_charge_at_once_claw_back_once(race, webhook_secret, packs):
+    user = make_buyer()
+    payment = bought(Client(), user)
+    refunded = f.event("charge.refunded", f.charge(payment_intent_id=payment.stripe_payment_intent_id,
+                                                   amount_refunded=299))
+    disputed = f.event("charge.dispute.created", f.dispute(payment_intent_id=payment.stripe_payment_intent_id))
+
+    statuses = _deliver_at_once(race, [refunded, disputed, refunded, disputed])
+
+    assert statuses == [200] * 4
+    assert balance(user) == WELCOME  # the pack's 110 points taken back once, not twice
+    assert len(debits_for(payment)) == 1
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.REFUNDED
+    assert not WebhookEvent.objects.exclude(status=WebhookEventStatus.PROCESSED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_flag_and_deletion_of_one_subscription_at_once_end_premium_once(race, webhook_secret, plans, packs):
+    user = make_buyer()
+    start = premium_user(Client(), user)
+    flagged = sub_event("customer.subscription.updated", user=user, created=start + 10 * DAY,
+                        cancel_at_period_end=True, previous={"cancel_at_period_end": False})
+    deleted = sub_event("customer.subscription.deleted", user=user, created=start + 31 * DAY, status="canceled",
+                        canceled_at=start + 31 * DAY, ended_at=start + 31 * DAY)
+
+    statuses = _deliver_at_once(race, [flagged, deleted, flagged, deleted])
+
+    assert statuses == [200] * 4
+    row = access(user)
+    assert row.type == AccessType.EXPIRED
+    assert AccessEvent.objects.filter(access=row, kind="premium_ended").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renewal_paid_and_its_earlier_failure_at_once_leave_premium(race, webhook_secret, plans, packs):
+    """Stripe's first attempt failed, its retry succeeded: whichever is processed first,
+    the newer (paid) event decides, and the period moves forward once."""
+    user = make_buyer()
+    start = premium_user(Client(), user)
+    second_period = start + 31 * DAY
+    failed = invoice_event("invoice.payment_failed", user=user, sub_id="sub_test_premium",
+                           period_start=second_period, period_end=second_period + 30 * DAY, status="open",
+                           invoice_id="in_test_second", created=second_period)
+    paid = invoice_event("invoice.paid", user=user, sub_id="sub_test_premium", period_start=second_period,
+                         period_end=second_period + 30 * DAY, invoice_id="in_test_second",
+                         created=second_period + 3600)
+
+    statuses = _deliver_at_once(race, [failed, paid, failed, paid])
+
+    assert statuses == [200] * 4
+    row = access(user)
+    assert row.type == AccessType.PREMIUM
+    assert row.current_period_end.timestamp() == second_period + 30 * DAY
+    assert AccessEvent.objects.filter(access=row, kind="premium_renewed").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pro_seat_checkout_and_first_invoice_at_once_create_the_seats_once(race, webhook_secret, plans, packs):
+    owner = make_buyer()
+    account = pro_account_open(owner=owner)
+    start = int(time.time()) - 60
+    checkout = f.event("checkout.session.completed", f.subscription_checkout_session(
+        subscription_id="sub_test_seats_race", metadata=seats_metadata(owner), amount=2 * 2999), created=start)
+    first_invoice = f.event("invoice.paid", f.invoice(
+        subscription_id="sub_test_seats_race", metadata=seats_metadata(owner), quantity=2,
+        billing_reason="subscription_create", period_start=start, invoice_id="in_test_seats_first"), created=start)
+
+    statuses = _deliver_at_once(race, [checkout, first_invoice, checkout, first_invoice])
+
+    assert statuses == [200] * 4
+    account.refresh_from_db()
+    assert account.status == "active" and account.stripe_subscription_id == "sub_test_seats_race"
+    assert License.objects.filter(pro_account=account, kind="monthly").count() == 2
+    assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1

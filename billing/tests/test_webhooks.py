@@ -21,9 +21,9 @@ from billing.tests.conftest import make_buyer
 from billing.tests.helpers import (
     DAY,
     WELCOME,
-    _bought,
     access,
     balance,
+    bought,
     completed_event,
     credits_for,
     debits_for,
@@ -552,7 +552,7 @@ def test_failed_event_can_be_reprocessed_by_the_service(client, webhook_secret, 
 
 
 def test_full_refund_claws_back_the_energy(client, webhook_secret, buyer):
-    payment = _bought(client, buyer)
+    payment = bought(client, buyer)
     refunded = f.charge(payment_intent_id=payment.stripe_payment_intent_id, amount_refunded=299)
 
     assert f.post_event(client, f.event("charge.refunded", refunded)).status_code == 200
@@ -567,7 +567,7 @@ def test_full_refund_claws_back_the_energy(client, webhook_secret, buyer):
 
 
 def test_refund_with_spent_energy_records_the_shortfall(client, webhook_secret, buyer):
-    payment = _bought(client, buyer)
+    payment = bought(client, buyer)
     wallet_debit(user=buyer, amount=WELCOME + 110 - 30, source="api", reason="spent")
     refunded = f.charge(payment_intent_id=payment.stripe_payment_intent_id, amount_refunded=299)
 
@@ -582,7 +582,7 @@ def test_refund_with_spent_energy_records_the_shortfall(client, webhook_secret, 
 
 
 def test_partial_refunds_claw_back_their_share_once(client, webhook_secret, buyer):
-    payment = _bought(client, buyer)
+    payment = bought(client, buyer)
     half = f.charge(payment_intent_id=payment.stripe_payment_intent_id, amount_refunded=150)
     half_event = f.event("charge.refunded", half)
     f.post_event(client, half_event)
@@ -603,7 +603,7 @@ def test_partial_refunds_claw_back_their_share_once(client, webhook_secret, buye
 
 
 def test_dispute_claws_back_and_later_refund_takes_nothing_more(client, webhook_secret, buyer):
-    payment = _bought(client, buyer)
+    payment = bought(client, buyer)
     disputed = f.dispute(payment_intent_id=payment.stripe_payment_intent_id)
 
     assert f.post_event(client, f.event("charge.dispute.created", disputed)).status_code == 200
@@ -621,7 +621,7 @@ def test_dispute_claws_back_and_later_refund_takes_nothing_more(client, webhook_
 
 
 def test_dispute_with_nothing_left_is_all_shortfall(client, webhook_secret, buyer):
-    payment = _bought(client, buyer)
+    payment = bought(client, buyer)
     wallet_debit(user=buyer, amount=WELCOME + 110, source="api", reason="spent")
     f.post_event(client, f.event("charge.dispute.created",
                                  f.dispute(payment_intent_id=payment.stripe_payment_intent_id)))

@@ -35,6 +35,7 @@ def development_environment_prepare(*, always: bool = False) -> dict[str, str]:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phoenix.settings")
     if os.environ.get("DATABASE_URL") and not always:
         return {}
+    os.environ.setdefault("LOG_FORMAT", "console")  # a person reads a by-hand command's output
     folder = data_dir()
     generated = {}
     if not os.environ.get("SECRET_KEY"):

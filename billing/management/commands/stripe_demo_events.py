@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -32,7 +33,9 @@ class Command(BaseCommand):
     help = "Post signed sample Stripe events (pack purchase, refund, dispute, ...) to the webhook."
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="http://127.0.0.1:8000/stripe/webhook/")
+        # The stack `make run` serves (WEB_BIND is its address, as in the Procfile).
+        parser.add_argument("--url", default=f"http://{os.environ.get('WEB_BIND', '127.0.0.1:8000')}/stripe/webhook/",
+                            help="The webhook to post to (default: the local stack's).")
         parser.add_argument("--email", default=DEMO_EMAILS[0], help="The buyer (an existing user).")
         parser.add_argument("--pack", default="cafe_luna")
         parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
@@ -51,9 +54,12 @@ class Command(BaseCommand):
         if pack is None:
             raise CommandError(f"No energy pack {options['pack']!r}.")
         scenarios = SCENARIOS if options["scenario"] == "all" else (options["scenario"],)
+        self.refused = 0
         for scenario in scenarios:
             self.stdout.write(self.style.MIGRATE_HEADING(f"== {scenario}"))
             getattr(self, f"_{scenario}")(user=user, pack=pack)
+        if self.refused:
+            raise CommandError(f"{self.refused} event(s) not accepted by {self.url} (see above)")
 
     # --- scenarios -------------------------------------------------------------------------
 
@@ -102,6 +108,7 @@ class Command(BaseCommand):
         except urllib.error.URLError as exc:
             raise CommandError(f"Cannot reach {self.url}: {exc.reason} (is Phoenix running?)") from None
         style = self.style.SUCCESS if status < 300 else self.style.ERROR
+        self.refused += status >= 300
         with contextlib.suppress(ValueError):  # not JSON: show it as it came
             answer = json.dumps(json.loads(answer))
         self.stdout.write(style(f"{status}  {label}  {payload['id']}  {answer}"))

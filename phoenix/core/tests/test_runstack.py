@@ -15,6 +15,26 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[3]
 STOP_GRACE_S = 20
+BY_HAND_PREFIXES = (".venv/bin/python manage.py ", "make manage ")
+# The benchmarks take minutes at their README sizes; bench/tests runs them at small ones.
+NOT_HERE = (".venv/bin/python manage.py bench_",)
+
+
+def readme_by_hand_commands() -> list[str]:
+    """Every by-hand command the README gives (in shell blocks and in `code` spans), exactly
+    as written: management commands through the virtualenv's Python or `make manage`."""
+    commands, in_block = [], False
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        if in_block:
+            command = re.split(r"\s+#", line.strip(), maxsplit=1)[0].strip()
+            candidates = [command]
+        else:
+            candidates = re.findall(r"`([^`]+)`", line)
+        commands += [c for c in candidates if c.startswith(BY_HAND_PREFIXES) and not c.startswith(NOT_HERE)]
+    return list(dict.fromkeys(commands))
 
 
 def processes_mentioning(marker: str) -> list[int]:
@@ -65,7 +85,7 @@ def running_stack(tmp_path: Path, **extra_env):
         stack = subprocess.Popen([sys.executable, "-m", "phoenix.core.runstack"], cwd=ROOT, env=env,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield stack, f"http://127.0.0.1:{port}", log_path
+        yield stack, f"http://127.0.0.1:{port}", log_path, env
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(stack.pid, signal.SIGINT)
@@ -83,7 +103,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path):
-    with running_stack(tmp_path) as (stack, base, log_path):
+    with running_stack(tmp_path) as (stack, base, log_path, env):
         health = None
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -115,6 +135,17 @@ def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path)
         }, headers={"Referer": f"{base}/admin/login/"})
         assert answer.status_code == 200 and "Log out" in answer.text
 
+        # Every by-hand command of the README runs as written against this stack (same data
+        # folder: the same embedded servers and generated keys), the Stripe demo included.
+        commands = readme_by_hand_commands()
+        assert any("stripe_demo_events" in c for c in commands) and any("wallet_health" in c for c in commands)
+        by_hand_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
+        for command in commands:
+            done = subprocess.run(command, shell=True, cwd=ROOT, env=by_hand_env, capture_output=True, text=True,
+                                  timeout=300)
+            assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+            assert '"event":' not in done.stdout, (command, done.stdout[-2000:])  # no JSON log lines
+
         # Ctrl-C stops everything by itself within the grace, embedded servers included.
         os.killpg(stack.pid, signal.SIGINT)
         assert stack.wait(timeout=60) == 0, log_path.read_text()[-3000:]
@@ -132,7 +163,7 @@ def test_a_killed_runstack_leaves_no_process_behind(tmp_path):
     harness still stops every process the stack started, wherever it runs."""
     data = str(tmp_path / "data")
     with pytest.raises(AssertionError, match="the test body failed"):  # noqa: PT012  (the block is the scenario)
-        with running_stack(tmp_path) as (stack, _base, log_path):
+        with running_stack(tmp_path) as (stack, _base, log_path, _env):
             deadline = time.monotonic() + 180
             # Wait until the stack has children of its own (embedded servers, migrate, ...).
             while len(processes_mentioning(data)) < 3 and time.monotonic() < deadline:
