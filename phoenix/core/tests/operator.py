@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from phoenix.accounts.tests.factories import UserFactory
+_numbers = itertools.count(1)
+
+
+def new_user(**fields):
+    """A bare user (core sits below accounts: its tests do not use accounts' factories)."""
+    return get_user_model().objects.create_user(email=f"core-user{next(_numbers)}@example.com",
+                                                password="a-Long-test-passphrase-42", **fields)
 
 
 def staff(role: str | None):
     """A staff user in the given role group (None: staff without a role)."""
-    user = UserFactory(is_staff=True)
+    user = new_user(is_staff=True)
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user
