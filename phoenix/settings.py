@@ -153,7 +153,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "phoenix.core.openapi.PhoenixAutoSchema",
     "EXCEPTION_HANDLER": "phoenix.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
@@ -170,23 +170,45 @@ API_KEY_CUSTOM_HEADER = None  # satellites send "Authorization: Api-Key <key>"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Phoenix API",
-    "DESCRIPTION": (
-        "Monetization back office: energy wallet, subscriptions, seat licenses, billing. "
-        'Every error is {"error": "<code>", "detail": "<text>", ...}.'
-    ),
+    # Markdown (Swagger UI renders it): code spans keep `<code>` and `{...}` from being read as HTML.
+    "DESCRIPTION": """Monetization back office: energy wallet, subscriptions, seat licenses, billing.
+
+**Authentication.** End users send `Authorization: Token <key>` (from `POST /auth/login`). Satellite
+services send `Authorization: Api-Key <key>` (scheme *ApiKeyAuth*: type `Api-Key <key>` in Swagger's
+Authorize dialog); the operations that accept a key list it.
+
+**Acting for a user.** A satellite may act for any active user and must name them: `user_id` in the body
+or the path (else 400 `user_id_required`). An end user may omit `user_id` or give their own; any other id
+answers 404 `user_not_found`, so the API never tells whether another account exists.
+
+**Retries.** Mutating endpoints take an optional idempotency key, in the body (`idempotency_key`) or the
+`Idempotency-Key` header; when both are sent they must be equal (else 400 `invalid_idempotency_key`). A
+retry with the same key replays the first answer (header `Idempotent-Replayed: true`); the same key with
+another body is 409 `idempotency_conflict`. Errors are not stored: a retry after one is evaluated afresh.
+
+**Errors.** Every error answer is `{"error": "<code>", "detail": "<text>", ...}`: a stable machine code,
+a human text, and extra fields for some codes (`fields` for `validation_error`, `retry_after` for
+`throttled`, `energy_required`, `available` and `required_pack` for `insufficient_energy`).""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies get their own components (`ConsumeRequest`), apart from the answers; the
+    # schema class (phoenix.core.openapi) keeps a serializer's own "Request" from being doubled.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Enum components named after what they are (by their values), not "TypeEnum" / "KindEnum".
+    "ENUM_NAME_OVERRIDES": {
+        "AccessTypeEnum": ["TRIAL", "PREMIUM", "LIFETIME", "LICENSED", "EXPIRED"],
+        "SeatKindEnum": ["monthly", "lifetime"],
+    },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
                 "type": "apiKey",
                 "in": "header",
                 "name": "Authorization",
-                "description": 'Satellite services: "Api-Key <key>".',
+                "description": "Satellite services: `Api-Key <key>` (the whole header value, prefix included).",
             }
         }
     },

@@ -15,7 +15,8 @@ def split_product(value: str) -> tuple[str, str]:
 class IdempotentRequestSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(
         required=False, max_length=128,
-        help_text="Optional: a retry with the same key replays the first answer (or the Idempotency-Key header).",
+        help_text="Optional, 1 to 128 characters; or the Idempotency-Key header (when both are sent they must be "
+        "equal). A retry with the same key replays the first answer.",
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors
+from billing.api import examples as ex
 from billing.api import serializers as s
 from billing.products import ENERGY_PACK, PLAN
 from billing.products.plans import individual_plan_code
@@ -18,33 +20,11 @@ from billing.services import payments as payment_services
 from billing.services import pro_seats as pro_seat_billing
 from billing.services import subscriptions as subscription_billing
 from billing.services.webhooks import webhook_receive
-from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, resolve_subject_user
-from phoenix.core.idempotency import HEADER, idempotent
+from phoenix.core.api import IsUserOrSatellite, resolve_subject_user
+from phoenix.core.idempotency import idempotent
+from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
 from subscriptions.api.serializers import AccessSerializer
 from subscriptions.selectors import access_summary
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-_AUTH_ERRORS = {
-    401: _error("not_authenticated / authentication_failed"),
-    404: _error("user_not_found (an end user naming someone else), unknown_product"),
-}
-_PAY_ERRORS = {
-    **_AUTH_ERRORS,
-    400: _error("validation_error, user_id_required (satellite), checkout_required (a "
-                "subscription product asked of create-intent)"),
-    409: _error("unlimited_cannot_buy_packs, already_lifetime, already_premium"),
-    503: _error("stripe_not_configured, stripe_unavailable, stripe_request_refused"),
-}
-# Every mutating endpoint here (not the webhook: Stripe event ids dedupe it) replays its
-# first 2xx answer to a retry with the same key (phoenix.core.idempotency).
-IDEMPOTENCY_HEADER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False,
-                                      description="Same as the body's idempotency_key: a retry with the same "
-                                      "key gets the first answer, never a second checkout or payment.")
-_STRIPE_ERRORS = _error("stripe_not_configured, stripe_unavailable, stripe_request_refused")
 
 
 def _checkout(request, *, user_id, kind: str, code: str) -> Response:
@@ -60,8 +40,11 @@ class EnergyPurchaseView(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["luna"], request=s.PurchaseRequestSerializer,
-        responses={201: s.CheckoutResponseSerializer, **_PAY_ERRORS},
+        responses={201: s.CheckoutResponseSerializer, **ex.PURCHASE_RESPONSES}, examples=ex.PURCHASE,
         summary="Buy an energy pack: a Stripe Checkout Session to redirect the user to.",
+        description="`pack`: an energy pack code (`cafe_luna`, `petit_dej_luna`, `repas_luna`; see "
+        "`GET /luna/energy/packs`). The energy is credited when Stripe's webhook confirms the payment.\n\n"
+        + USER_ID_RULE,
     )
     @idempotent
     def post(self, request):
@@ -78,13 +61,13 @@ class CheckoutView(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.ProductRequestSerializer,
-        responses={201: s.CheckoutResponseSerializer, **_PAY_ERRORS},
-        summary="A Stripe Checkout Session for a product (metadata names user and product).",
+        responses={201: s.CheckoutResponseSerializer, **ex.CHECKOUT_RESPONSES}, examples=ex.CHECKOUT,
+        summary="A Stripe Checkout Session for a product, to redirect the user to.",
         description=(
             "`product`: an energy pack code (`cafe_luna`), an individual plan (`luna_unlimited`: "
             "monthly PREMIUM, a Checkout in subscription mode; `luna_lifetime`: LIFETIME, a one-off "
             "payment; also as `plan:<code>`), or `<kind>:<code>`. The access changes when Stripe's "
-            "webhook confirms the payment."
+            "webhook confirms the payment.\n\n" + USER_ID_RULE
         ),
     )
     @idempotent
@@ -103,8 +86,11 @@ class CreateIntentView(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.ProductRequestSerializer,
-        responses={201: s.CreateIntentResponseSerializer, **_PAY_ERRORS},
+        responses={201: s.CreateIntentResponseSerializer, **ex.CREATE_INTENT_RESPONSES}, examples=ex.CREATE_INTENT,
         summary="A PaymentIntent for a product, to confirm client-side with Stripe.js.",
+        description="One-off products only (energy packs, `luna_lifetime`); a subscription product is 400 "
+        "`checkout_required`. After Stripe.js confirms it, call `POST /billing/confirm-payment`.\n\n"
+        + USER_ID_RULE,
     )
     @idempotent
     def post(self, request):
@@ -131,14 +117,9 @@ class ConfirmPaymentView(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.ConfirmPaymentRequestSerializer,
-        responses={
-            200: s.PaymentSerializer,
-            **_AUTH_ERRORS,
-            400: _error("validation_error, user_id_required"),
-            404: _error("user_not_found, payment_not_found"),
-            503: _error("stripe_not_configured, stripe_unavailable"),
-        },
+        responses={200: s.PaymentSerializer, **ex.CONFIRM_RESPONSES}, examples=ex.CONFIRM,
         summary="After client-side confirmation: apply the PaymentIntent's state (credits once).",
+        description="The PaymentIntent must be the user's (else 404 `payment_not_found`).\n\n" + USER_ID_RULE,
     )
     @idempotent
     def post(self, request):
@@ -156,22 +137,31 @@ class HistoryPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_paginated_response_schema(self, schema):
+        body = super().get_paginated_response_schema(schema)  # the schema's example links (DRF's name another API)
+        body["properties"]["count"]["example"] = 21
+        body["properties"]["next"]["example"] = f"https://phoenix.example.com/billing/history/{EXAMPLE_USER_ID}?page=2"
+        body["properties"]["previous"]["example"] = None
+        return body
+
 
 class PaymentHistoryView(APIView):
     permission_classes = [IsUserOrSatellite]
+    pagination_class = HistoryPagination
 
     @extend_schema(
         tags=["billing"],
         parameters=[
+            USER_ID_PATH,
             OpenApiParameter("page", int, description="Page number (from 1)."),
             OpenApiParameter("page_size", int, description="Up to 100; default 20."),
         ],
-        responses={200: s.PaymentSerializer(many=True), **_AUTH_ERRORS},
+        responses={200: s.PaymentSerializer(many=True), **ex.HISTORY_RESPONSES}, examples=ex.HISTORY,
         summary="The user's payments, newest first (paginated).",
     )
     def get(self, request, user_id: str):
         user = resolve_subject_user(request, user_id)
-        paginator = HistoryPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.payment_history(user=user), request, view=self)
         return paginator.get_paginated_response(s.PaymentSerializer(page, many=True).data)
 
@@ -184,15 +174,13 @@ class StripeWebhookView(APIView):
     throttle_classes: list = []
 
     @extend_schema(
-        tags=["stripe"], request=None, auth=[],
-        responses={
-            200: s.WebhookAckSerializer,
-            400: _error("missing_signature, invalid_signature (bad or older than 300 s), "
-                        "malformed_payload"),
-            500: _error("webhook_processing_failed: stored, rolled back, Stripe retries"),
-            503: _error("stripe_not_configured (no STRIPE_WEBHOOK_SECRET)"),
-        },
+        tags=["stripe"], request=OpenApiTypes.OBJECT, auth=[],
+        parameters=[OpenApiParameter("Stripe-Signature", str, OpenApiParameter.HEADER, required=True,
+                                     description="Stripe's signature of the raw body (`t=...,v1=...`).")],
+        responses={200: s.WebhookAckSerializer, **ex.WEBHOOK_RESPONSES}, examples=ex.WEBHOOK,
         summary="Stripe events, verified with the Stripe-Signature header.",
+        description="Called by Stripe, not by satellites. Each event is applied once (Stripe's event id "
+        "dedupes redeliveries); an event type with no handler is acknowledged as `ignored`.",
     )
     def post(self, request):
         # The raw body: the signature covers the exact bytes Stripe sent.
@@ -218,23 +206,15 @@ class _CancelFlagView(APIView):
         return Response(AccessSerializer(access_summary(user)).data)
 
 
-_CANCEL_ERRORS = {
-    **_AUTH_ERRORS,
-    400: _error("validation_error, user_id_required (satellite)"),
-    404: _error("user_not_found (an end user naming someone else)"),
-    409: _error("not_premium: no monthly subscription to change"),
-    503: _STRIPE_ERRORS,
-}
-
-
 class SubscriptionCancelView(_CancelFlagView):
     cancel = True
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["subscriptions"], request=s.SubjectRequestSerializer,
-        responses={200: AccessSerializer, **_CANCEL_ERRORS},
+        responses={200: AccessSerializer, **ex.CANCEL_RESPONSES}, examples=ex.CANCEL,
         summary="Cancel the monthly subscription at its period end (through Stripe).",
-        description="The user stays PREMIUM until `current_period_end`, then EXPIRED. Idempotent.",
+        description="The user stays PREMIUM until `current_period_end`, then EXPIRED. Canceling twice "
+        "changes nothing.\n\n" + USER_ID_RULE,
     )
     def post(self, request):
         return super().post(request)
@@ -245,8 +225,9 @@ class SubscriptionResumeView(_CancelFlagView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["subscriptions"], request=s.SubjectRequestSerializer,
-        responses={200: AccessSerializer, **_CANCEL_ERRORS},
+        responses={200: AccessSerializer, **ex.CANCEL_RESPONSES}, examples=ex.RESUME,
         summary="Withdraw a cancellation before the period end (through Stripe).",
+        description=USER_ID_RULE,
     )
     def post(self, request):
         return super().post(request)
@@ -257,14 +238,7 @@ class ProSeatPurchaseView(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["pro"], request=s.SeatPurchaseRequestSerializer,
-        responses={
-            201: s.SeatPurchaseResponseSerializer,
-            400: _error("validation_error, invalid_quantity"),
-            401: _error("not_authenticated"),
-            404: _error("pro_account_not_found (the caller owns no pro account)"),
-            409: _error("pro_account_not_active (suspended: regularize first), seat_purchase_in_progress"),
-            503: _error("stripe_not_configured, stripe_unavailable, stripe_request_refused, plan_not_configured"),
-        },
+        responses={201: s.SeatPurchaseResponseSerializer, **ex.SEAT_PURCHASE_RESPONSES}, examples=ex.SEAT_PURCHASE,
         summary="Buy seat licenses for the caller's pro account.",
         description=(
             "Lifetime seats are paid at once (Checkout). The first monthly seats open the grouped "
@@ -303,14 +277,7 @@ class ProAccountRegularizeView(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER], tags=["pro"], request=None,
-        responses={
-            200: s.RegularizeResponseSerializer,
-            401: _error("not_authenticated"),
-            404: _error("pro_account_not_found (the caller owns no pro account)"),
-            409: _error("pro_account_not_suspended (nothing to regularize), no_open_invoice (no unpaid "
-                        "invoice at Stripe: contact support)"),
-            503: _STRIPE_ERRORS,
-        },
+        responses={200: s.RegularizeResponseSerializer, **ex.REGULARIZE_RESPONSES}, examples=ex.REGULARIZE,
         summary="Regularize a suspended pro account: the open invoice to pay on Stripe's hosted page.",
         description=(
             "After a failed grouped renewal the account and its monthly seats are suspended. This "

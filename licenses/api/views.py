@@ -7,25 +7,22 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from licenses import selectors, services
+from licenses.api import examples as ex
 from licenses.api import serializers as s
 from licenses.errors import CollaboratorNotFound, LicenseNotFound, ProAccountNotFound
 from licenses.models import License, Membership, ProAccount
-from phoenix.core.api import ErrorSerializer
 
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-NO_ACCOUNT = _error("pro_account_not_found: the caller has no pro account")
-UNAUTH = _error("not_authenticated")
+LICENSE_ID_PATH = OpenApiParameter("license_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                   description="A license of the caller's pro account.",
+                                   examples=[OpenApiExample("license", value=ex.LICENSE_ID)])
 
 
 def _license(account: ProAccount, license_id: str) -> License:
@@ -55,14 +52,15 @@ def _license_body(lic: License) -> dict:
 class ProAccountView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(tags=["pro"], responses={200: s.ProAccountSerializer, 401: UNAUTH, 404: NO_ACCOUNT})
+    @extend_schema(tags=["pro"], responses={200: s.ProAccountSerializer, **ex.OWNER_ERRORS}, examples=ex.ACCOUNT,
+                   summary="The caller's pro account.")
     def get(self, request):
         return Response(s.ProAccountSerializer(selectors.pro_account_for_owner(request.user)).data)
 
     @extend_schema(
         tags=["pro"], request=None,
-        responses={201: s.ProAccountSerializer, 401: UNAUTH, 409: _error("pro_account_exists")},
-        description="Open a pro account for the caller, with a 7-day trial.",
+        responses={201: s.ProAccountSerializer, **ex.OPEN_RESPONSES}, examples=ex.OPEN,
+        summary="Open a pro account for the caller, with a 7-day trial.",
     )
     def post(self, request):
         account = services.pro_account_open(owner=request.user)
@@ -72,18 +70,16 @@ class ProAccountView(APIView):
 class CollaboratorListView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(tags=["pro"], responses={200: s.CollaboratorSerializer(many=True), 401: UNAUTH, 404: NO_ACCOUNT})
+    @extend_schema(tags=["pro"], responses={200: s.CollaboratorSerializer(many=True), **ex.OWNER_ERRORS},
+                   examples=ex.COLLABORATORS, summary="The collaborators linked to the caller's pro account.")
     def get(self, request):
         account = selectors.pro_account_for_owner(request.user)
         return Response(s.CollaboratorSerializer(selectors.collaborators_for(pro_account=account), many=True).data)
 
     @extend_schema(
         tags=["pro"], request=s.LinkSerializer,
-        responses={
-            201: s.CollaboratorSerializer, 400: _error("validation_error, cannot_link_owner"), 401: UNAUTH,
-            404: _error("pro_account_not_found, collaborator_not_found"), 409: _error("already_linked"),
-        },
-        description="Link an existing user as a collaborator (also during the trial).",
+        responses={201: s.CollaboratorSerializer, **ex.LINK_RESPONSES}, examples=ex.LINK,
+        summary="Link an existing user as a collaborator (also during the trial).",
     )
     def post(self, request):
         data = s.LinkSerializer(data=request.data)
@@ -103,10 +99,12 @@ class CollaboratorDetailView(APIView):
 
     @extend_schema(
         tags=["pro"], request=None,
-        responses={204: None, 401: UNAUTH, 404: _error("pro_account_not_found, collaborator_not_found"),
-                   409: _error("not_a_collaborator")},
-        description="Unlink a collaborator: their license becomes `unlinked`, they keep access "
-        "until the grouped billing date.",
+        parameters=[OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                     description="The collaborator's public id.",
+                                     examples=[OpenApiExample("collaborator", value=ex.COLLABORATOR["id"])])],
+        responses={204: OpenApiResponse(description="Unlinked."), **ex.UNLINK_COLLABORATOR_RESPONSES},
+        summary="Unlink a collaborator.",
+        description="Their license becomes `unlinked`; they keep access until the grouped billing date.",
     )
     def delete(self, request, user_id):
         account = selectors.pro_account_for_owner(request.user)
@@ -121,7 +119,8 @@ class CollaboratorDetailView(APIView):
 class LicensePoolView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(tags=["pro"], responses={200: s.LicensePoolSerializer, 401: UNAUTH, 404: NO_ACCOUNT})
+    @extend_schema(tags=["pro"], responses={200: s.LicensePoolSerializer, **ex.OWNER_ERRORS}, examples=ex.POOL,
+                   summary="The seat licenses of the caller's pro account, with counts per status.")
     def get(self, request):
         account = selectors.pro_account_for_owner(request.user)
         return Response(s.LicensePoolSerializer(selectors.license_pool(pro_account=account)).data)
@@ -131,17 +130,16 @@ class LicenseAssignView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=s.AssignSerializer,
+        tags=["pro"], request=s.AssignSerializer, parameters=[LICENSE_ID_PATH],
         responses={
             200: s.AssignResponseSerializer,
             202: OpenApiResponse(s.AssignResponseSerializer, description="needs_cancel_existing: the "
                                  "collaborator is PREMIUM; the assignment is pending until Stripe confirms "
                                  "their personal subscription is canceled."),
-            400: _error("validation_error"), 401: UNAUTH,
-            404: _error("pro_account_not_found, license_not_found, collaborator_not_found"),
-            409: _error("already_lifetime, already_licensed, license_not_available, not_a_collaborator, "
-                        "assignment_pending, pro_account_not_active"),
+            **ex.ASSIGN_RESPONSES,
         },
+        examples=ex.ASSIGN,
+        summary="Assign a seat to a collaborator (or to the owner themselves).",
     )
     def post(self, request, license_id):
         data = s.AssignSerializer(data=request.data)
@@ -158,11 +156,11 @@ class LicenseCancelView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=None,
-        responses={200: s.LicenseSerializer, 401: UNAUTH, 404: _error("pro_account_not_found, license_not_found"),
-                   409: _error("license_not_cancelable")},
-        description="Cancel a seat: effective on the grouped billing date (monthly deleted, "
-        "lifetime back to the pool); the collaborator keeps access until then.",
+        tags=["pro"], request=None, parameters=[LICENSE_ID_PATH],
+        responses={200: s.LicenseSerializer, **ex.CANCEL_RESPONSES}, examples=ex.CANCEL,
+        summary="Cancel a seat.",
+        description="Effective on the grouped billing date (monthly deleted, lifetime back to the pool); the "
+        "collaborator keeps access until then.",
     )
     def post(self, request, license_id):
         account = selectors.pro_account_for_owner(request.user)
@@ -174,10 +172,9 @@ class LicenseUnlinkView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=None,
-        responses={200: s.LicenseSerializer, 401: UNAUTH, 404: _error("pro_account_not_found, license_not_found"),
-                   409: _error("license_not_unlinkable")},
-        description="Unlink the collaborator holding this seat (effective on the grouped billing date).",
+        tags=["pro"], request=None, parameters=[LICENSE_ID_PATH],
+        responses={200: s.LicenseSerializer, **ex.UNLINK_RESPONSES}, examples=ex.UNLINK,
+        summary="Unlink the collaborator holding this seat (effective on the grouped billing date).",
     )
     def post(self, request, license_id):
         account = selectors.pro_account_for_owner(request.user)
@@ -189,8 +186,8 @@ class LicenseUnlinkView(APIView):
 class MembershipListView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(tags=["pro"], responses={200: s.MembershipSerializer(many=True), 401: UNAUTH},
-                   description="The pro accounts the caller is linked to as a collaborator.")
+    @extend_schema(tags=["pro"], responses={200: s.MembershipSerializer(many=True), **ex.UNAUTH},
+                   examples=ex.MEMBERSHIPS, summary="The pro accounts the caller is linked to as a collaborator.")
     def get(self, request):
         memberships = Membership.objects.filter(collaborator=request.user).select_related("pro_account__owner")
         return Response(s.MembershipSerializer(memberships.order_by("id"), many=True).data)
@@ -201,9 +198,12 @@ class LeaveView(APIView):
 
     @extend_schema(
         tags=["pro"], request=None,
-        responses={204: None, 401: UNAUTH, 404: NO_ACCOUNT, 409: _error("not_a_collaborator")},
-        description="The caller (a collaborator) leaves a pro account: their license becomes "
-        "`unlinked`, access kept until the grouped billing date.",
+        parameters=[OpenApiParameter("pro_account_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                     description="A pro account the caller is linked to.",
+                                     examples=[OpenApiExample("pro account", value=ex.PRO_ACCOUNT_ID)])],
+        responses={204: OpenApiResponse(description="Left."), **ex.LEAVE_RESPONSES},
+        summary="Leave a pro account (the caller is its collaborator).",
+        description="The caller's license becomes `unlinked`; access is kept until the grouped billing date.",
     )
     def post(self, request, pro_account_id):
         try:

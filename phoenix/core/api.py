@@ -79,7 +79,7 @@ def resolve_subject_user(request: Request, user_id: Any = None):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The §7 error body, for the OpenAPI schema."""
+    """Every error answer: a machine code, a human text, and extra fields for some codes."""
 
     error = serializers.CharField(help_text="Machine-readable error code.")
     detail = serializers.CharField(help_text="Human-readable explanation.")

@@ -4,7 +4,19 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from phoenix.core.openapi import success_example
 from phoenix.core.selectors import health_report
+
+_UP = {"database": {"status": "up", "latency_ms": 0.4}, "cache": {"status": "up", "latency_ms": 1.6}}
+HEALTH_EXAMPLES = [
+    success_example("ok", {"status": "ok", "checks": {**_UP, "broker": {"status": "up", "latency_ms": 2.3}},
+                           "worker": {"status": "up", "last_heartbeat": "2026-12-01T22:15:40+00:00",
+                                      "age_seconds": 21.3}}),
+    success_example("degraded", {"status": "degraded", "checks": {
+        **_UP, "broker": {"status": "down",
+                          "error": "OperationalError: Error 111 connecting to 127.0.0.1:6379. Connection refused."},
+    }, "worker": {"status": "unknown", "last_heartbeat": None}}, status=503, summary="A dependency is down"),
+]
 
 
 class HealthView(APIView):
@@ -16,6 +28,8 @@ class HealthView(APIView):
     @extend_schema(
         tags=["ops"],
         auth=[],
+        examples=HEALTH_EXAMPLES,
+        summary="Liveness and dependencies.",
         responses={
             (200, "application/json"): inline_serializer(
                 "HealthReport",
@@ -26,7 +40,9 @@ class HealthView(APIView):
                 },
             ),
             (503, "application/json"): inline_serializer(
-                "HealthReportDegraded", {"status": serializers.CharField(), "checks": serializers.DictField()}
+                "HealthReportDegraded",
+                {"status": serializers.CharField(), "checks": serializers.DictField(),
+                 "worker": serializers.DictField()},
             ),
         },
     )

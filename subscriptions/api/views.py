@@ -1,8 +1,10 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, resolve_subject_user
+from phoenix.core.api import IsUserOrSatellite, resolve_subject_user
+from phoenix.core.openapi import USER_ID_PATH
+from subscriptions.api import examples as ex
 from subscriptions.api.serializers import AccessSerializer
 from subscriptions.selectors import access_summary
 
@@ -13,12 +15,9 @@ class AccessView(APIView):
     permission_classes = [IsUserOrSatellite]
 
     @extend_schema(
-        tags=["subscriptions"],
-        responses={
-            200: AccessSerializer,
-            401: OpenApiResponse(ErrorSerializer, description="not_authenticated"),
-            404: OpenApiResponse(ErrorSerializer, description="user_not_found (also for another user's id)"),
-        },
+        tags=["subscriptions"], parameters=[USER_ID_PATH],
+        responses={200: AccessSerializer, **ex.ACCESS_RESPONSES}, examples=ex.ACCESS,
+        summary="A user's access: trial, premium, lifetime, licensed or expired.",
     )
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)

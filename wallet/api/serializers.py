@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from phoenix.core.api import ErrorSerializer
@@ -13,12 +15,19 @@ from wallet.services import MAX_AMOUNT, MAX_HOLD_TTL_SECONDS
 MAX_METADATA_BYTES = 4096
 
 USER_ID_HELP = "The user's public id. End users: omit it or give their own; satellites: required."
-KEY_HELP = "Optional; or the Idempotency-Key header. A retry with the same key gets the first answer."
+KEY_HELP = ("Optional, 1 to 128 characters; or the Idempotency-Key header (when both are sent they must be "
+            "equal). A retry with the same key gets the first answer.")
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class MetadataField(serializers.JSONField):
+    """A JSON object (the schema says so; a bare JSONField would be "any value")."""
 
 
 def _metadata_field():
-    return serializers.JSONField(required=False, default=dict,
-                                 help_text=f"A JSON object of at most {MAX_METADATA_BYTES} bytes.")
+    return MetadataField(required=False, default=dict,
+                         help_text=f"A JSON object of at most {MAX_METADATA_BYTES} bytes, kept with the usage "
+                         "event (e.g. the satellite's own ids).")
 
 
 class _MetadataMixin:
@@ -64,6 +73,8 @@ class CommitRequestSerializer(_MetadataMixin, serializers.Serializer):
 
 
 class RefundRequestSerializer(serializers.Serializer):
+    """Exactly one of transaction_id and hold_id."""
+
     transaction_id = serializers.IntegerField(required=False, min_value=1,
                                               help_text="A consume's or commit's transaction_id: credited back once.")
     hold_id = serializers.UUIDField(required=False, help_text="A pending hold: released.")
@@ -202,6 +213,7 @@ class LeaderboardSerializer(serializers.Serializer):
 class UsageEventSerializer(serializers.ModelSerializer):
     event_id = serializers.IntegerField(source="id")
     transaction_id = serializers.IntegerField(source="operation_id", allow_null=True)
+    metadata = MetadataField(help_text="The JSON object the action was recorded with.")
 
     class Meta:
         model = UsageEvent
@@ -247,6 +259,9 @@ class NarrativeSerializer(serializers.Serializer):
 
 
 class InsufficientEnergySerializer(ErrorSerializer):
+    """402 insufficient_energy: what the action needs, what is available, and the cheapest pack covering the
+    shortfall (null if none does)."""
+
     energy_required = serializers.IntegerField()
     available = serializers.IntegerField()
     required_pack = PackSummarySerializer(allow_null=True)

@@ -6,42 +6,23 @@ user's id answers 404. Mutating endpoints are idempotent (phoenix.core.idempoten
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, is_satellite, resolve_subject_user
-from phoenix.core.idempotency import HEADER, idempotent
+from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
+from phoenix.core.idempotency import idempotent
+from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
 from wallet import selectors
+from wallet.api import examples as ex
 from wallet.api import serializers as s
 from wallet.api.throttles import LunaSatelliteThrottle, LunaUserThrottle
 from wallet.services import DEFAULT_HOLD_TTL_SECONDS
 from wallet.services import energy as energy_services
 
 TAG = "luna"
-
-
-def _err(description: str, serializer=ErrorSerializer) -> OpenApiResponse:
-    return OpenApiResponse(serializer, description=description)
-
-
-AUTH_ERRORS = {
-    401: _err("not_authenticated / authentication_failed"),
-    429: _err("throttled (per user and per API key; retry_after)"),
-}
-USER_ERRORS = {
-    **AUTH_ERRORS,
-    404: _err("user_not_found (also another user's id for an end user)"),
-}
-MUTATION_ERRORS = {
-    **USER_ERRORS,
-    409: _err("idempotency_conflict: the key was used with another body"),
-}
-IDEMPOTENCY_HEADER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=False,
-                                      description="Same as the body's idempotency_key.")
-VALIDATION = "validation_error (with fields) / invalid_idempotency_key / user_id_required"
 
 
 class LunaView(APIView):
@@ -60,8 +41,8 @@ class LunaView(APIView):
 
 
 class CheckView(LunaView):
-    @extend_schema(tags=[TAG], request=s.UserRequestSerializer,
-                   responses={200: s.CheckSerializer, 400: _err(VALIDATION), **USER_ERRORS})
+    @extend_schema(tags=[TAG], request=s.UserRequestSerializer, responses=ex.CHECK_RESPONSES, examples=ex.CHECK,
+                   summary="A user's energy: balance, held, available.", description=USER_ID_RULE)
     def post(self, request):
         data = self.valid(s.UserRequestSerializer, request)
         user = resolve_subject_user(request, data.get("user_id"))
@@ -69,9 +50,10 @@ class CheckView(LunaView):
 
 
 class CanPerformView(LunaView):
-    @extend_schema(tags=[TAG], request=s.ActionRequestSerializer,
-                   responses={200: s.CanPerformSerializer, 400: _err("unknown_action / " + VALIDATION),
-                              **USER_ERRORS})
+    @extend_schema(tags=[TAG], request=s.ActionRequestSerializer, responses=ex.CAN_PERFORM_RESPONSES,
+                   examples=ex.CAN_PERFORM, summary="Whether a user can afford an action (nothing is debited).",
+                   description="When not, `required_pack` names the cheapest pack covering the shortfall.\n\n"
+                               + USER_ID_RULE)
     def post(self, request):
         data = self.valid(s.ActionRequestSerializer, request)
         user = resolve_subject_user(request, data.get("user_id"))
@@ -82,10 +64,11 @@ class CanPerformView(LunaView):
 class ConsumeView(LunaView):
     @extend_schema(
         tags=[TAG], request=s.ConsumeRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
-        description="Perform an action: debit its cost and record the usage event. Unlimited users and free "
-                    "actions: nothing deducted (transaction_id null), the event is still recorded.",
-        responses={200: s.ConsumeSerializer, 400: _err("unknown_action / " + VALIDATION),
-                   402: _err("insufficient_energy", s.InsufficientEnergySerializer), **MUTATION_ERRORS},
+        summary="Perform an action: debit its cost and record the usage event.",
+        description="Unlimited users and free actions: nothing deducted (`transaction_id` null), the event is "
+                    "still recorded. Not enough energy: 402 `insufficient_energy`, nothing recorded.\n\n"
+                    + USER_ID_RULE,
+        responses={200: s.ConsumeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.CONSUME,
     )
     @idempotent
     def post(self, request):
@@ -102,11 +85,11 @@ class ConsumeView(LunaView):
 class FreezeView(LunaView):
     @extend_schema(
         tags=[TAG], request=s.FreezeRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
-        description="Reserve an action's cost while it runs; then commit (records the event) or refund "
-                    "(releases). Unlimited users and free actions: no hold (hold_id null), the event is "
-                    "recorded at once.",
-        responses={201: s.FreezeSerializer, 400: _err("unknown_action / " + VALIDATION),
-                   402: _err("insufficient_energy", s.InsufficientEnergySerializer), **MUTATION_ERRORS},
+        summary="Reserve an action's cost while it runs (a hold).",
+        description="Then commit the hold (debits and records the event) or refund it (releases). A hold not "
+                    "committed within `ttl_seconds` expires and is released. Unlimited users and free actions: "
+                    "no hold (`hold_id` null), the event is recorded at once.\n\n" + USER_ID_RULE,
+        responses={201: s.FreezeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.FREEZE,
     )
     @idempotent
     def post(self, request):
@@ -126,10 +109,10 @@ class FreezeView(LunaView):
 class CommitView(LunaView):
     @extend_schema(
         tags=[TAG], request=s.CommitRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.CommitSerializer, 400: _err("invalid_amount (more than held) / " + VALIDATION),
-                   **AUTH_ERRORS,
-                   404: _err("hold_not_found (also another user's hold for an end user)"),
-                   409: _err("hold_not_pending / hold_expired / idempotency_conflict")},
+        summary="Capture a hold: debit it (or less) and record the usage event.",
+        description="The hold names its user: no `user_id`. An end user may only commit their own holds "
+                    "(another's: 404 `hold_not_found`); a satellite any hold.",
+        responses=ex.COMMIT_RESPONSES, examples=ex.COMMIT,
     )
     @idempotent
     def post(self, request):
@@ -146,11 +129,11 @@ class CommitView(LunaView):
 class RefundView(LunaView):
     @extend_schema(
         tags=[TAG], request=s.RefundRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
-        description="transaction_id: credit a consume/commit back (once); hold_id: release a pending hold.",
-        responses={200: s.RefundSerializer, 400: _err(VALIDATION), **AUTH_ERRORS,
-                   404: _err("operation_not_found / hold_not_found (also another user's, for an end user)"),
-                   409: _err("already_refunded / operation_not_refundable / hold_not_pending "
-                             "(a captured hold: refund its transaction_id) / idempotency_conflict")},
+        summary="Give energy back: refund a transaction or release a hold.",
+        description="Send exactly one of `transaction_id` (credit a consume's or commit's debit back, once) and "
+                    "`hold_id` (release a pending hold; a captured hold is refunded by its `transaction_id`); "
+                    "neither or both is 400 `validation_error`. An end user may only refund their own.",
+        responses=ex.REFUND_RESPONSES, examples=ex.REFUND,
     )
     @idempotent
     def post(self, request):
@@ -166,27 +149,41 @@ class NewestFirst(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    example_path = ""  # the schema's example links (DRF's own name another API)
+
+    def get_paginated_response_schema(self, schema):
+        body = super().get_paginated_response_schema(schema)
+        body["properties"]["next"]["example"] = f"https://phoenix.example.com{self.example_path}?cursor=cD04"
+        body["properties"]["previous"]["example"] = None
+        return body
 
 
 class TransactionPagination(NewestFirst):
     ordering = "-seq"
+    example_path = f"/luna/energy/transactions/{EXAMPLE_USER_ID}"
 
 
 class EventPagination(NewestFirst):
     ordering = "-id"
+    example_path = f"/luna/events/{EXAMPLE_USER_ID}"
 
 
 class TransactionsView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.TransactionSerializer(many=True), **USER_ERRORS})
+    pagination_class = TransactionPagination
+
+    @extend_schema(tags=[TAG], parameters=[USER_ID_PATH],
+                   responses={200: s.TransactionSerializer(many=True), **ex.USER_ERRORS}, examples=ex.TRANSACTIONS,
+                   summary="A user's ledger, newest first (cursor-paginated).")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
-        paginator = TransactionPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.wallet_operations_for_user(user), request, view=self)
         return paginator.get_paginated_response(s.TransactionSerializer(page, many=True).data)
 
 
 class AnalyticsView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.AnalyticsSerializer, **USER_ERRORS},
+    @extend_schema(tags=[TAG], parameters=[USER_ID_PATH], responses={200: s.AnalyticsSerializer, **ex.USER_ERRORS},
+                   examples=ex.ANALYTICS, summary="A user's energy use over the last 30 days.",
                    description="Rolling 30 days; cached 15 min, dropped when the user's ledger or events change.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
@@ -194,20 +191,23 @@ class AnalyticsView(LunaView):
 
 
 class ActionsView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.EnergyActionSerializer(many=True), **AUTH_ERRORS})
+    @extend_schema(tags=[TAG], responses={200: s.EnergyActionSerializer(many=True), **ex.AUTH_ERRORS},
+                   examples=ex.ACTIONS, summary="The active actions and their energy cost.")
     def get(self, request):
         return Response(s.EnergyActionSerializer(selectors.energy_actions_active(), many=True).data)
 
 
 class PacksView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.EnergyPackSerializer(many=True), **AUTH_ERRORS})
+    @extend_schema(tags=[TAG], responses={200: s.EnergyPackSerializer(many=True), **ex.AUTH_ERRORS},
+                   examples=ex.PACKS, summary="The energy packs on sale.")
     def get(self, request):
         return Response(s.EnergyPackSerializer(selectors.energy_packs_active(), many=True).data)
 
 
 class LeaderboardView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.LeaderboardSerializer, **AUTH_ERRORS},
-                   description="Most active users over 30 days, pseudonymous; cached 30 min.")
+    @extend_schema(tags=[TAG], responses={200: s.LeaderboardSerializer, **ex.AUTH_ERRORS}, examples=ex.LEADERBOARD,
+                   summary="The most active users over 30 days.",
+                   description="Pseudonymous (a truncated keyed hash of each user's id); cached 30 min.")
     def get(self, request):
         return Response(s.LeaderboardSerializer(selectors.energy_leaderboard()).data)
 
@@ -215,8 +215,9 @@ class LeaderboardView(LunaView):
 class EventsView(LunaView):
     @extend_schema(
         tags=[TAG], request=s.EventRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
-        description="Record an action performed without energy moving (energy_consumed 0).",
-        responses={201: s.UsageEventSerializer, 400: _err("unknown_action / " + VALIDATION), **MUTATION_ERRORS},
+        summary="Record an action performed without energy moving.",
+        description="The event is recorded with `energy_consumed` 0.\n\n" + USER_ID_RULE,
+        responses=ex.EVENTS_RESPONSES, examples=ex.EVENTS,
     )
     @idempotent
     def post(self, request):
@@ -228,16 +229,21 @@ class EventsView(LunaView):
 
 
 class UserEventsView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.UsageEventSerializer(many=True), **USER_ERRORS})
+    pagination_class = EventPagination
+
+    @extend_schema(tags=[TAG], parameters=[USER_ID_PATH],
+                   responses={200: s.UsageEventSerializer(many=True), **ex.USER_ERRORS}, examples=ex.USER_EVENTS,
+                   summary="A user's usage events, newest first (cursor-paginated).")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
-        paginator = EventPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.usage_events_for_user(user), request, view=self)
         return paginator.get_paginated_response(s.UsageEventSerializer(page, many=True).data)
 
 
 class NarrativeView(LunaView):
-    @extend_schema(tags=[TAG], responses={200: s.NarrativeSerializer, **USER_ERRORS},
+    @extend_schema(tags=[TAG], parameters=[USER_ID_PATH], responses={200: s.NarrativeSerializer, **ex.USER_ERRORS},
+                   examples=ex.NARRATIVE, summary="A user's story: totals, weekly timeline, milestones.",
                    description="Rebuilt from the user's events at every call.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)

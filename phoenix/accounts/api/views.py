@@ -5,14 +5,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from phoenix.accounts import services
+from phoenix.accounts.api import examples as ex
 from phoenix.accounts.api import serializers as s
 from phoenix.accounts.api.throttles import LoginEmailThrottle, LoginIPThrottle, RegisterIPThrottle
 from phoenix.accounts.profile import profile_sections
-from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, resolve_subject_user
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
+from phoenix.core.api import IsUserOrSatellite, resolve_subject_user
+from phoenix.core.openapi import USER_ID_PATH
 
 
 def _profile_body(user) -> dict:
@@ -30,12 +28,11 @@ class RegisterView(APIView):
     @extend_schema(
         tags=["auth"],
         request=s.CredentialsSerializer,
-        responses={
-            201: s.RegisterResponseSerializer,
-            400: _error("validation_error: bad e-mail or weak password (`fields`)"),
-            409: _error("email_taken"),
-            429: _error("throttled"),
-        },
+        responses={201: s.RegisterResponseSerializer, **ex.REGISTER_RESPONSES},
+        examples=ex.REGISTER,
+        summary="Create an account; the answer carries its API token.",
+        description="The e-mail address is stored lower-cased and must be unused (else 409 `email_taken`). "
+        + ex.PASSWORD_RULES + " The new user starts a trial, with a welcome energy credit.",
         auth=[],
     )
     def post(self, request):
@@ -54,12 +51,9 @@ class LoginView(APIView):
     @extend_schema(
         tags=["auth"],
         request=s.CredentialsSerializer,
-        responses={
-            200: s.LoginResponseSerializer,
-            400: _error("validation_error"),
-            401: _error("invalid_credentials"),
-            429: _error("throttled (per IP and per e-mail); `retry_after` in seconds"),
-        },
+        responses={200: s.LoginResponseSerializer, **ex.LOGIN_RESPONSES},
+        examples=ex.LOGIN,
+        summary="Get the user's API token (`Authorization: Token <key>`).",
         auth=[],
     )
     def post(self, request):
@@ -74,7 +68,8 @@ class LogoutView(APIView):
 
     @extend_schema(
         tags=["auth"], request=None,
-        responses={204: None, 401: _error("not_authenticated")},
+        responses={204: OpenApiResponse(description="Token revoked."), **ex.AUTH_ONLY},
+        summary="Revoke the caller's token.",
     )
     def post(self, request):
         services.user_logout(user=request.user)
@@ -86,7 +81,8 @@ class ProfileView(APIView):
 
     @extend_schema(
         tags=["auth"],
-        responses={200: s.ProfileSerializer, 401: _error("not_authenticated")},
+        responses={200: s.ProfileSerializer, **ex.AUTH_ONLY}, examples=ex.PROFILE,
+        summary="The caller's profile, access and energy.",
     )
     def get(self, request):
         return Response(_profile_body(request.user))
@@ -96,9 +92,10 @@ class ProfileView(APIView):
         request=s.EraseSerializer,
         responses={
             204: OpenApiResponse(description="Personal data erased; financial records kept."),
-            400: _error("validation_error"),
-            401: _error("not_authenticated or invalid_credentials"),
+            **ex.ERASE_RESPONSES,
         },
+        examples=ex.ERASE,
+        summary="Erase the caller's personal data (GDPR).",
         description="GDPR erasure: anonymizes personal data, revokes the token, keeps "
         "financial records. Confirm with the current password.",
     )
@@ -115,12 +112,9 @@ class UserProfileView(APIView):
     permission_classes = [IsUserOrSatellite]
 
     @extend_schema(
-        tags=["auth"],
-        responses={
-            200: s.ProfileSerializer,
-            401: _error("not_authenticated"),
-            404: _error("user_not_found (also for another user's id)"),
-        },
+        tags=["auth"], parameters=[USER_ID_PATH],
+        responses={200: s.ProfileSerializer, **ex.USER_PROFILE_RESPONSES}, examples=ex.PROFILE,
+        summary="A user's profile, access and energy, by public id.",
     )
     def get(self, request, user_id):
         return Response(_profile_body(resolve_subject_user(request, user_id)))
