@@ -19,6 +19,8 @@ from licenses.api import examples as ex
 from licenses.api import serializers as s
 from licenses.errors import CollaboratorNotFound, LicenseNotFound, ProAccountNotFound
 from licenses.models import License, Membership, ProAccount
+from phoenix.core.idempotency import idempotent
+from phoenix.core.openapi import IDEMPOTENCY_HEADER
 
 LICENSE_ID_PATH = OpenApiParameter("license_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
                                    description="A license of the caller's pro account.",
@@ -58,10 +60,11 @@ class ProAccountView(APIView):
         return Response(s.ProAccountSerializer(selectors.pro_account_for_owner(request.user)).data)
 
     @extend_schema(
-        tags=["pro"], request=None,
+        tags=["pro"], request=None, parameters=[IDEMPOTENCY_HEADER],
         responses={201: s.ProAccountSerializer, **ex.OPEN_RESPONSES}, examples=ex.OPEN,
         summary="Open a pro account for the caller, with a 7-day trial.",
     )
+    @idempotent
     def post(self, request):
         account = services.pro_account_open(owner=request.user)
         return Response(s.ProAccountSerializer(account).data, status=status.HTTP_201_CREATED)
@@ -77,10 +80,11 @@ class CollaboratorListView(APIView):
         return Response(s.CollaboratorSerializer(selectors.collaborators_for(pro_account=account), many=True).data)
 
     @extend_schema(
-        tags=["pro"], request=s.LinkSerializer,
+        tags=["pro"], request=s.LinkSerializer, parameters=[IDEMPOTENCY_HEADER],
         responses={201: s.CollaboratorSerializer, **ex.LINK_RESPONSES}, examples=ex.LINK,
         summary="Link an existing user as a collaborator (also during the trial).",
     )
+    @idempotent
     def post(self, request):
         data = s.LinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -99,13 +103,14 @@ class CollaboratorDetailView(APIView):
 
     @extend_schema(
         tags=["pro"], request=None,
-        parameters=[OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+        parameters=[IDEMPOTENCY_HEADER, OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
                                      description="The collaborator's public id.",
                                      examples=[OpenApiExample("collaborator", value=ex.COLLABORATOR["id"])])],
         responses={204: OpenApiResponse(description="Unlinked."), **ex.UNLINK_COLLABORATOR_RESPONSES},
         summary="Unlink a collaborator.",
         description="Their license becomes `unlinked`; they keep access until the grouped billing date.",
     )
+    @idempotent
     def delete(self, request, user_id):
         account = selectors.pro_account_for_owner(request.user)
         try:
@@ -130,7 +135,7 @@ class LicenseAssignView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=s.AssignSerializer, parameters=[LICENSE_ID_PATH],
+        tags=["pro"], request=s.AssignSerializer, parameters=[IDEMPOTENCY_HEADER, LICENSE_ID_PATH],
         responses={
             200: s.AssignResponseSerializer,
             202: OpenApiResponse(s.AssignResponseSerializer, description="needs_cancel_existing: the "
@@ -141,6 +146,7 @@ class LicenseAssignView(APIView):
         examples=ex.ASSIGN,
         summary="Assign a seat to a collaborator (or to the owner themselves).",
     )
+    @idempotent
     def post(self, request, license_id):
         data = s.AssignSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -156,12 +162,13 @@ class LicenseCancelView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=None, parameters=[LICENSE_ID_PATH],
+        tags=["pro"], request=None, parameters=[IDEMPOTENCY_HEADER, LICENSE_ID_PATH],
         responses={200: s.LicenseSerializer, **ex.CANCEL_RESPONSES}, examples=ex.CANCEL,
         summary="Cancel a seat.",
         description="Effective on the grouped billing date (monthly deleted, lifetime back to the pool); the "
         "collaborator keeps access until then.",
     )
+    @idempotent
     def post(self, request, license_id):
         account = selectors.pro_account_for_owner(request.user)
         lic = services.license_cancel(license=_license(account, license_id), actor=request.user)
@@ -172,10 +179,11 @@ class LicenseUnlinkView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        tags=["pro"], request=None, parameters=[LICENSE_ID_PATH],
+        tags=["pro"], request=None, parameters=[IDEMPOTENCY_HEADER, LICENSE_ID_PATH],
         responses={200: s.LicenseSerializer, **ex.UNLINK_RESPONSES}, examples=ex.UNLINK,
         summary="Unlink the collaborator holding this seat (effective on the grouped billing date).",
     )
+    @idempotent
     def post(self, request, license_id):
         account = selectors.pro_account_for_owner(request.user)
         lic = _license(account, license_id)
@@ -198,13 +206,14 @@ class LeaveView(APIView):
 
     @extend_schema(
         tags=["pro"], request=None,
-        parameters=[OpenApiParameter("pro_account_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+        parameters=[IDEMPOTENCY_HEADER, OpenApiParameter("pro_account_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
                                      description="A pro account the caller is linked to.",
                                      examples=[OpenApiExample("pro account", value=ex.PRO_ACCOUNT_ID)])],
         responses={204: OpenApiResponse(description="Left."), **ex.LEAVE_RESPONSES},
         summary="Leave a pro account (the caller is its collaborator).",
         description="The caller's license becomes `unlinked`; access is kept until the grouped billing date.",
     )
+    @idempotent
     def post(self, request, pro_account_id):
         try:
             account = ProAccount.objects.filter(public_id=uuid.UUID(str(pro_account_id))).first()

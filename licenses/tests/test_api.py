@@ -7,7 +7,7 @@ import time_machine
 
 from conftest import token_client_for
 from licenses import services
-from licenses.models import License, ProAccount
+from licenses.models import License, LicenseEvent, ProAccount
 from licenses.tests.factories import trial_user
 from subscriptions import services as access_services
 from subscriptions.models import Access
@@ -174,3 +174,33 @@ def test_unlink_by_pro_and_collaborator_leaving(account, pro):
     _link(pro, carol)
     assert pro.delete(f"/pro/collaborators/{carol.public_id}").status_code == 204
     assert pro.get("/pro/collaborators").json() == []
+
+
+# --- a client's retry with the same Idempotency-Key: the first answer, no second effect -----
+
+
+def test_retried_pro_writes_replay_their_first_answer(owner, pro, account):
+    collaborator = trial_user(now=T0)
+    first = pro.post("/pro/collaborators", {"email": collaborator.email}, format="json", HTTP_IDEMPOTENCY_KEY="k-link")
+    again = pro.post("/pro/collaborators", {"email": collaborator.email}, format="json", HTTP_IDEMPOTENCY_KEY="k-link")
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert account.memberships.count() == 1
+
+    seat = _first_free(account)
+    url = f"/pro/licenses/{seat.public_id}/assign"
+    body = {"user_id": str(collaborator.public_id)}
+    assigned = [pro.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k-assign") for _ in range(2)]
+    assert [r.status_code for r in assigned] == [200, 200] and assigned[0].json() == assigned[1].json()
+    events_of_seat = LicenseEvent.objects.filter(license_pk=seat.pk)
+    assert events_of_seat.count() == 1, list(events_of_seat.values_list("kind", flat=True))
+
+    unlinked = [pro.delete(f"/pro/collaborators/{collaborator.public_id}", HTTP_IDEMPOTENCY_KEY="k-unlink")
+                for _ in range(2)]
+    assert [r.status_code for r in unlinked] == [204, 204]  # the retry replays the 204, not a 409
+    assert unlinked[1]["Idempotent-Replayed"] == "true"
+    assert events_of_seat.count() == 2  # assigned, then unlinked: once each
+
+    other = pro.post("/pro/collaborators", {"email": "someone-else@example.com"}, format="json",
+                     HTTP_IDEMPOTENCY_KEY="k-link")
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_conflict"

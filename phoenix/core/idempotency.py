@@ -102,8 +102,9 @@ def idempotent(method):
             if not 200 <= response.status_code < 300:
                 transaction.set_rollback(True)  # nothing applied, nothing remembered
                 return response
-            # The body exactly as it is sent (rendered, then parsed back to JSON values).
-            body = json.loads(JSONRenderer().render(response.data))
+            # The body exactly as it is sent (rendered, then parsed back to JSON values); a
+            # 204 has none.
+            body = None if response.data is None else json.loads(JSONRenderer().render(response.data))
             IdempotentResponse.objects.filter(pk=claimed).update(status_code=response.status_code, body=body)
             return response
 
