@@ -17,7 +17,7 @@ from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
 
 
-class PaymentReversalInline(admin.TabularInline):
+class PaymentReversalInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PaymentReversal
     extra = 0
     can_delete = False
@@ -25,12 +25,6 @@ class PaymentReversalInline(admin.TabularInline):
                        "shortfall", "created_at", "resolved_at"]
     fields = readonly_fields
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Payment)

@@ -3,11 +3,11 @@ from django.contrib import admin
 from licenses import operator
 from licenses.models import License, LicenseEvent, Membership, PendingAssignment, ProAccount, ProAccountStatus
 from phoenix.core import roles
-from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm
+from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
 from subscriptions.admin import ReadOnlyAdmin
 
 
-class LicenseInline(admin.TabularInline):
+class LicenseInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = License
     extra = 0
     can_delete = False
@@ -15,25 +15,13 @@ class LicenseInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Membership
     extra = 0
     can_delete = False
     fields = ("collaborator", "created_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ProAccountSuspendForm(OperatorForm):

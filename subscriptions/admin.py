@@ -1,34 +1,19 @@
 from django.contrib import admin
 
+from phoenix.core.admin import ReadOnlyAdminMixin
 from subscriptions.models import Access, AccessEvent, Plan
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit and state rows change only through services: the admin only shows them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class AccessEventInline(admin.TabularInline):
+class AccessEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AccessEvent
     extra = 0
     can_delete = False
     fields = ("created_at", "kind", "from_type", "to_type", "event_time", "reference")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Access)
-class AccessAdmin(ReadOnlyAdmin):
+class AccessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user", "type", "license_status", "trial_ends_at", "current_period_end",
                     "cancel_at_period_end", "updated_at")
     list_filter = ("type", "license_status", "cancel_at_period_end", ("updated_at", admin.DateFieldListFilter))
@@ -38,7 +23,7 @@ class AccessAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(ReadOnlyAdmin):
+class AccessEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "access", "kind", "from_type", "to_type", "event_time", "reference")
     list_filter = ("kind", "to_type", ("event_time", admin.DateFieldListFilter))
     search_fields = ("access__user__email", "=access__user__public_id", "reference")

@@ -43,7 +43,7 @@ class RecentOperationsFormSet(forms.BaseInlineFormSet):
         return self._recent
 
 
-class RecentOperationsInline(admin.TabularInline):
+class RecentOperationsInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BalanceOperation
     formset = RecentOperationsFormSet
     verbose_name_plural = f"latest {RECENT_OPERATIONS} operations"
@@ -53,15 +53,6 @@ class RecentOperationsInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Wallet)
