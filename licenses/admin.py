@@ -4,7 +4,6 @@ from licenses import operator
 from licenses.models import License, LicenseEvent, Membership, PendingAssignment, ProAccount, ProAccountStatus
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
-from subscriptions.admin import ReadOnlyAdmin
 
 
 class LicenseInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -32,7 +31,7 @@ class ProAccountSuspendForm(OperatorForm):
 
 
 @admin.register(ProAccount)
-class ProAccountAdmin(OperatorActionsMixin, ReadOnlyAdmin):
+class ProAccountAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("owner", "status", "trial_ends_at", "billing_anchor_day", "next_billing_at", "created_at")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("owner__email", "stripe_subscription_id", "=public_id")
@@ -64,7 +63,7 @@ class ProAccountAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
 
 @admin.register(License)
-class LicenseAdmin(ReadOnlyAdmin):
+class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "pro_account", "kind", "status", "assignee", "is_owner_license", "effective_at")
     list_filter = ("status", "kind", "is_owner_license", ("created_at", admin.DateFieldListFilter))
     search_fields = ("assignee__email", "pro_account__owner__email", "=public_id")
@@ -72,20 +71,20 @@ class LicenseAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ReadOnlyAdmin):
+class MembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("pro_account", "collaborator", "created_at")
     search_fields = ("collaborator__email", "pro_account__owner__email")
     list_select_related = ("pro_account", "collaborator")
 
 
 @admin.register(PendingAssignment)
-class PendingAssignmentAdmin(ReadOnlyAdmin):
+class PendingAssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("license", "collaborator", "stripe_subscription_id", "created_at")
     search_fields = ("collaborator__email", "stripe_subscription_id")
 
 
 @admin.register(LicenseEvent)
-class LicenseEventAdmin(ReadOnlyAdmin):
+class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every license change (append-only)."""
 
     list_display = ("created_at", "pro_account", "license_pk", "kind", "from_status", "to_status",
