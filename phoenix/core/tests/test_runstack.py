@@ -102,6 +102,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a cold start migrates from nothing, then every README command runs
 def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path):
     with running_stack(tmp_path) as (stack, base, log_path, env):
         health = None
