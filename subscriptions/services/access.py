@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.jobs import JobReport, advisory_lock
 from subscriptions.errors import (
     AlreadyLicensed,
     AlreadyLifetime,
@@ -29,12 +28,7 @@ from subscriptions.errors import (
     NotPremium,
 )
 from subscriptions.models import Access, AccessEvent, AccessType, LicenseOverlay
-from subscriptions.selectors import (
-    ExpiryStep,
-    access_expiry_plan,
-    fallback_type,
-    type_after_license_revoked,
-)
+from subscriptions.selectors import fallback_type, type_after_license_revoked
 
 TRIAL_DAYS = 7
 
@@ -62,7 +56,7 @@ def _lock(user) -> Access:
     return access
 
 
-def _record(access: Access, *, kind: str, from_type: str, event_time: datetime,
+def access_transition_record(access: Access, *, kind: str, from_type: str, event_time: datetime,
             reference: str = "", **detail) -> None:
     access.save()
     AccessEvent.objects.create(
@@ -168,7 +162,7 @@ def access_activate_premium(
     access.cancel_at_period_end = False
     access.stripe_subscription_id = stripe_subscription_id
     _advance_clock(access, event_time)
-    _record(access, kind="premium_activated", from_type=from_type, event_time=event_time,
+    access_transition_record(access, kind="premium_activated", from_type=from_type, event_time=event_time,
             reference=reference, period_end=period_end.isoformat(),
             stripe_subscription_id=stripe_subscription_id)
     return AccessChange(access, True)
@@ -200,7 +194,7 @@ def access_renew_premium(
     access.current_period_end = period_end
     if stripe_subscription_id:
         access.stripe_subscription_id = stripe_subscription_id
-    _record(access, kind="premium_renewed", from_type=from_type, event_time=event_time,
+    access_transition_record(access, kind="premium_renewed", from_type=from_type, event_time=event_time,
             reference=reference, period_end=period_end.isoformat())
     return AccessChange(access, True)
 
@@ -250,7 +244,7 @@ def _set_cancel_flag(*, user, value: bool, kind: str, event_time: datetime,
         access.save(update_fields=["billing_event_at", "updated_at"])
         return AccessChange(access, False, "unchanged")
     access.cancel_at_period_end = value
-    _record(access, kind=kind, from_type=access.type, event_time=event_time, reference=reference)
+    access_transition_record(access, kind=kind, from_type=access.type, event_time=event_time, reference=reference)
     return AccessChange(access, True)
 
 
@@ -281,7 +275,7 @@ def _end_premium(*, user, kind: str, event_time: datetime, stripe_subscription_i
         return AccessChange(access, False, "unchanged")
     from_type = access.type
     _leave_premium(access, now=event_time)
-    _record(access, kind=kind, from_type=from_type, event_time=event_time, reference=reference)
+    access_transition_record(access, kind=kind, from_type=from_type, event_time=event_time, reference=reference)
     return AccessChange(access, True)
 
 
@@ -304,7 +298,7 @@ def access_grant_lifetime(*, user, event_time: datetime, reference: str = "") ->
     access.type = AccessType.LIFETIME
     access.cancel_at_period_end = False
     _advance_clock(access, event_time)
-    _record(access, kind="lifetime_granted", from_type=from_type, event_time=event_time,
+    access_transition_record(access, kind="lifetime_granted", from_type=from_type, event_time=event_time,
             reference=reference)
     return AccessChange(access, True)
 
@@ -340,7 +334,7 @@ def access_grant_license(
     access.license_status = LicenseOverlay.ACTIVE
     if access.type in (AccessType.TRIAL, AccessType.EXPIRED):
         access.type = AccessType.LICENSED
-    _record(access, kind="license_granted", from_type=from_type, event_time=now, reference=reference)
+    access_transition_record(access, kind="license_granted", from_type=from_type, event_time=now, reference=reference)
     return AccessChange(access, True)
 
 
@@ -363,7 +357,7 @@ def _set_license_overlay(*, user, value: str, kind: str, now: datetime, referenc
     if access.license_status in (LicenseOverlay.NONE, value):
         return AccessChange(access, False, "unchanged")
     access.license_status = value
-    _record(access, kind=kind, from_type=access.type, event_time=now, reference=reference)
+    access_transition_record(access, kind=kind, from_type=access.type, event_time=now, reference=reference)
     return AccessChange(access, True)
 
 
@@ -377,39 +371,5 @@ def access_revoke_license(*, user, now: datetime, reference: str = "") -> Access
     from_type = access.type
     access.type = type_after_license_revoked(access, now=now)
     access.license_status = LicenseOverlay.NONE
-    _record(access, kind="license_revoked", from_type=from_type, event_time=now, reference=reference)
+    access_transition_record(access, kind="license_revoked", from_type=from_type, event_time=now, reference=reference)
     return AccessChange(access, True)
-
-
-# --- time-driven expiry (the hourly job) ----------------------------------------------
-
-
-EXPIRY_JOB_LOCK = "subscriptions.access_expire_due"  # also the name its reports carry
-
-
-def access_expire_due(*, now: datetime, dry_run: bool = False) -> JobReport:
-    """Trial ends and period ends due at ``now``. The report's steps are the ones done
-    (or, dry run, that would be done): the same planning function feeds both, so a dry run
-    lists what the real run then does. Each step is its own transaction, re-checked under
-    lock. A run overlapping another one changes nothing and reports ``skipped_locked``."""
-    if dry_run:
-        return JobReport(job=EXPIRY_JOB_LOCK, now=now, dry_run=True, steps=access_expiry_plan(now=now))
-    with advisory_lock(EXPIRY_JOB_LOCK) as acquired:
-        if not acquired:
-            return JobReport(job=EXPIRY_JOB_LOCK, now=now, skipped_locked=True)
-        plan = access_expiry_plan(now=now)
-        return JobReport(job=EXPIRY_JOB_LOCK, now=now,
-                         steps=[step for step in plan if _apply_expiry(step=step, now=now)])
-
-
-@transaction.atomic
-def _apply_expiry(*, step: ExpiryStep, now: datetime) -> bool:
-    access = Access.objects.select_for_update().get(pk=step.access_id)
-    if (access.type != step.from_type or not step.still_due(access, now=now)
-            or fallback_type(access, now=now) != step.to_type):
-        return False  # changed since planning (a payment arrived): the next run re-plans
-    from_type = access.type
-    access.type = step.to_type
-    access.cancel_at_period_end = False
-    _record(access, kind=step.reason, from_type=from_type, event_time=now)
-    return True
