@@ -93,8 +93,8 @@ def _clear_cache():
 # empties every table when it ends (and post_migrate re-creates only permissions and
 # roles), so transactional tests get it back from the same idempotent seed functions.
 SEED_MIGRATIONS = [
-    ("wallet.migrations.0003_seed_energy_catalogues", "seed"),
-    ("subscriptions.migrations.0003_seed_plans", "forwards"),
+    ("wallet.migrations.0002_append_only_catalogues_schedules", "seed"),
+    ("subscriptions.migrations.0002_append_only_plans_schedule", "forwards"),
 ]
 
 

@@ -398,7 +398,7 @@ def test_reconcile_task_runs_the_service(buyer):
 
 def test_reconciliation_is_scheduled_daily():
     # Re-run the migration's function: a transactional test may have flushed its row.
-    import_module("billing.migrations.0003_reconciliation_schedule").forward(apps, None)
+    import_module("billing.migrations.0002_payment_guard_schedule").schedules_create(apps, None)
     task = PeriodicTask.objects.get(task="billing.reconcile_payments")
     assert task.enabled and task.crontab is not None and task.crontab.hour == "3"
 

@@ -1,9 +1,14 @@
-"""Database-level rules shared by every app's migrations."""
+"""The append-only rule as SQL, for runtime code that builds tables outside the migrations
+(the benchmarks' throw-away database, ``bench/database.py``).
+
+The migrations do not import this module: core's ``0002`` and each app's ``0002`` carry
+their own copy of the same SQL, so editing it here never changes a migration.
+"""
 
 from django.db import migrations
 
-# One trigger function for every append-only (audit) table, created by core's migration
-# 0002; each table gets its own trigger through `append_only_trigger`.
+# One trigger function for every append-only (audit) table (core's migration 0002 creates
+# it in the real database); each table gets its own trigger through `append_only_trigger`.
 APPEND_ONLY_FUNCTION_SQL = """
 CREATE OR REPLACE FUNCTION phoenix_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -13,9 +18,6 @@ BEGIN
 END;
 $$;
 """
-DROP_APPEND_ONLY_FUNCTION_SQL = "DROP FUNCTION IF EXISTS phoenix_append_only();"
-
-APPEND_ONLY_FUNCTION_MIGRATION = ("core", "0002_append_only_function")
 
 
 def append_only_trigger(table: str) -> migrations.RunSQL:

@@ -1,10 +1,28 @@
-"""The energy catalogues of DESIGN.md §3, as data an admin then edits.
+"""What the wallet's database holds beyond its models (self-contained: nothing imported from
+the project, see core's 0002).
 
-Re-running (or a row an admin already changed) keeps the admin's values: rows are only
-created when their code is missing.
+- Append-only tables (DESIGN.md §2): a row-level trigger refuses UPDATE and DELETE on the
+  balance operations and on the usage event store, whoever issues them (ORM, admin, psql).
+  A correction is a new row. The trigger function is core's ``phoenix_append_only()``.
+- The energy catalogues of DESIGN.md §3, as data an admin then edits. Re-running (or a row
+  an admin already changed) keeps the admin's values: rows are only created when their code
+  is missing. ``seed`` is also called by the root conftest for transactional tests.
+- The beat schedules of the wallet jobs (DESIGN.md §8); editable afterwards in the admin.
 """
 
 from django.db import migrations
+
+APPEND_ONLY_TABLES = ("wallet_balanceoperation", "wallet_usageevent")
+
+
+def append_only_trigger(table: str) -> migrations.RunSQL:
+    trigger = f"{table}_append_only"
+    return migrations.RunSQL(
+        f"CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION phoenix_append_only();",
+        f"DROP TRIGGER IF EXISTS {trigger} ON {table};",
+    )
+
 
 # (code, label, category, cost, source app). Seed 000 announces 20 actions but lists 19.
 ACTIONS = [
@@ -28,7 +46,6 @@ ACTIONS = [
     ("luna_analyse", "Analyse par Luna", "luna", 15, "luna"),
     ("luna_strategie", "Stratégie avec Luna", "luna", 25, "luna"),
 ]
-
 # (code, label, price in cents, currency, points, first-purchase bonus %, badge, unlimited)
 PACKS = [
     ("cafe_luna", "Café Luna", 299, "EUR", 100, 10, "", False),
@@ -61,6 +78,42 @@ def unseed(apps, schema_editor):
     apps.get_model("wallet", "EnergyPack").objects.filter(code__in=[p[0] for p in PACKS]).delete()
 
 
+HEALTH = "wallet: health check"
+EXPIRY = "wallet: hold expiry"
+
+
+def schedules_create(apps, schema_editor):
+    """Upsert both beat schedules (the health check hourly at minute 7, hold expiry every
+    minute); operators may edit or disable them in the admin."""
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    crontab, _ = apps.get_model("django_celery_beat", "CrontabSchedule").objects.get_or_create(
+        minute="7", hour="*", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
+    interval, _ = apps.get_model("django_celery_beat", "IntervalSchedule").objects.get_or_create(
+        every=60, period="seconds"
+    )
+    for name, task, schedule in (
+        (HEALTH, "wallet.health_check", {"crontab": crontab, "interval": None}),
+        (EXPIRY, "wallet.expire_holds", {"crontab": None, "interval": interval}),
+    ):
+        PeriodicTask.objects.update_or_create(
+            name=name, defaults={"task": task, "kwargs": "{}", "enabled": True, **schedule}
+        )
+
+
+def schedules_delete(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=(HEALTH, EXPIRY)).delete()
+
+
 class Migration(migrations.Migration):
-    dependencies = [("wallet", "0002_balanceoperation_append_only")]
-    operations = [migrations.RunPython(seed, unseed)]
+    dependencies = [
+        ("wallet", "0001_initial"),
+        ("core", "0002_append_only_function_heartbeat"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [
+        *(append_only_trigger(table) for table in APPEND_ONLY_TABLES),
+        migrations.RunPython(seed, unseed),
+        migrations.RunPython(schedules_create, schedules_delete),
+    ]
