@@ -1,5 +1,6 @@
 """Fixtures shared by every app's tests. Tests run on real PostgreSQL and Redis."""
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -70,7 +71,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
             with default._nodb_cursor() as cursor:
                 stale = [name for name in _databases(cursor) if name.startswith(TEMPLATE_PREFIX)]
                 for name in stale:
-                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    # Not FORCE: a run of another checkout may be cloning it right now.
+                    with contextlib.suppress(Exception):
+                        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 try:
                     cursor.execute(f'CREATE DATABASE "{template}" TEMPLATE "{test_name}"')
                 except Exception as exc:  # another run made it at the same moment: theirs is as good
@@ -89,7 +92,7 @@ def _clear_cache():
     cache.clear()
 
 
-# Reference data that data migrations seed (§3 catalogues, plans). A transactional test
+# Reference data that data migrations seed (energy catalogues, plans). A transactional test
 # empties every table when it ends (and post_migrate re-creates only permissions and
 # roles), so transactional tests get it back from the same idempotent seed functions.
 SEED_MIGRATIONS = [

@@ -21,7 +21,7 @@ class BillingConfig(AppConfig):
             receivers.on_stripe_subscription_cancel_requested, dispatch_uid="billing.cancel_stripe_subscription"
         )
 
-        # The admin dashboard's money and open-incident panels (DESIGN.md §9).
+        # The admin dashboard's money and open-incident panels.
         register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",
                                                 template="admin/dashboard/incidents.html",
                                                 build=dashboard.incidents_panel, order=20))

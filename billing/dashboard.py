@@ -1,5 +1,5 @@
 """Billing's panels on the admin dashboard: money at a glance, and every open incident
-(billing sits on top of wallet, DESIGN.md §1, so it can show the wallet's too)."""
+(billing sits on top of wallet, so it can show the wallet's too)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every billing error: the typed API errors (rendered in the §7 error shape) and the two
+"""Every billing error: the typed API errors (rendered in the one error shape) and the two
 internal exceptions the webhook handlers raise or catch.
 
 ``ProAccountNotSuspended`` is the licenses one (``licenses.services``; ``licenses.errors``
@@ -54,7 +54,7 @@ class PaymentNotFound(NotFoundError):
 
 
 class IllegalPaymentTransition(ConflictError):
-    """A payment status change outside the §6 state machine."""
+    """A payment status change outside the Payment state machine."""
 
     code = "illegal_payment_transition"
     default_detail = "This payment cannot move to that status."

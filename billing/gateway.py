@@ -1,4 +1,4 @@
-"""The one seam for every outbound Stripe call (DESIGN.md §6).
+"""The one seam for every outbound Stripe call.
 
 Everything Phoenix asks of Stripe goes through these functions, which use the official
 client (``stripe.StripeClient``) pointed at ``settings.STRIPE_API_BASE`` (a local

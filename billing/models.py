@@ -1,4 +1,4 @@
-"""Billing tables: payments, received Stripe events, clawbacks (DESIGN.md §6).
+"""Billing tables: payments, received Stripe events, clawbacks.
 
 dj-stripe mirrors Stripe's own objects in its ``djstripe_*`` tables; these tables are
 Phoenix's view of money: which user paid for what, where each payment stands, every
@@ -23,7 +23,7 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
-# The state machine of DESIGN.md §6. The same table is enforced by a database trigger
+# The Payment state machine. The same table is enforced by a database trigger
 # (migration 0002), so a raw UPDATE cannot move a payment backwards either.
 PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     PaymentStatus.PENDING: frozenset(

@@ -1,4 +1,4 @@
-"""Billing operator actions, taken in the admin (DESIGN.md §9): each calls the billing
+"""Billing operator actions, taken in the admin: each calls the billing
 service and writes the `AdminAction` row in the same transaction as the change."""
 
 from __future__ import annotations

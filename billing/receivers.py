@@ -13,7 +13,7 @@ from billing.tasks import cancel_stripe_subscription, cancel_subscription_for_li
 def on_license_assignment_pending(sender, *, pending, **kwargs) -> None:
     """``licenses.signals.license_assignment_pending`` (sent after commit): a license was
     assigned to a PREMIUM collaborator, so cancel their personal subscription through
-    Stripe (licenses never imports billing, DESIGN.md §1)."""
+    Stripe (licenses never imports billing)."""
     cancel_subscription_for_license.delay_on_commit(
         collaborator_id=pending.collaborator_id, stripe_subscription_id=pending.stripe_subscription_id,
     )

@@ -143,7 +143,7 @@ def seat_quantity_findings() -> list[ReconciliationFinding]:
     ]
 
 
-# --- Admin dashboard (DESIGN.md §9): aggregate queries only ----------------------------
+# --- Admin dashboard: aggregate queries only ----------------------------
 
 # A sold pack still counts once refunded; its revenue is what was kept.
 SOLD_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)

@@ -9,7 +9,7 @@ class LicensesConfig(AppConfig):
         from licenses import dashboard
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
 
-        # The admin dashboard's panel (DESIGN.md §9).
+        # The admin dashboard's panel.
         register_dashboard_panel(DashboardPanel(key="pro", title="Pro accounts and licenses",
                                                 template="admin/dashboard/pro.html",
                                                 build=dashboard.pro_panel, order=60))

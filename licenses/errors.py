@@ -1,4 +1,4 @@
-"""Every error class of `licenses` (DESIGN.md §5, §7)."""
+"""Every error class of `licenses`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure date and money arithmetic of the grouped billing date (DESIGN.md §5). No I/O.
+"""Pure date and money arithmetic of the grouped billing date. No I/O.
 
 The grouped billing date falls at 00:00 UTC on the account's anchor day; a day past a
 month's end falls on that month's last day (31 -> Feb 28/29, Apr 30), and the next one

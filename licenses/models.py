@@ -1,8 +1,8 @@
-"""Pro accounts and their seat licenses (DESIGN.md §5).
+"""Pro accounts and their seat licenses.
 
 The database holds the invariants (CHECKs, partial UNIQUE); the rules live in
 `licenses.services`. A collaborator's access changes only through
-`subscriptions.services` (DESIGN.md §1).
+`subscriptions.services`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ProAccount(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        # The operator action of DESIGN.md §9 (the `finance` role gets it, phoenix.core.roles).
+        # The operator action (the `finance` role gets it, phoenix.core.roles).
         permissions = [("suspend_proaccount", "Can suspend or reactivate a pro account")]
         constraints = [
             models.CheckConstraint(
@@ -110,7 +110,7 @@ class License(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     pro_account = models.ForeignKey(ProAccount, on_delete=models.PROTECT, related_name="licenses")
     kind = models.CharField(max_length=16, choices=LicenseKind.choices)
-    # The default lives in the database too (§5: "default available"), not only in Python.
+    # The default lives in the database too, not only in Python.
     status = models.CharField(
         max_length=16, choices=LicenseStatus.choices, default=LicenseStatus.AVAILABLE,
         db_default=LicenseStatus.AVAILABLE,

@@ -1,4 +1,4 @@
-"""Reads of pro accounts and licenses, and the plans of the scheduled jobs (DESIGN.md §5, §8)."""
+"""Reads of pro accounts and licenses, and the plans of the scheduled jobs."""
 
 from __future__ import annotations
 
@@ -84,8 +84,7 @@ def license_pool(*, pro_account: ProAccount) -> dict[str, Any]:
 def collaborators_for(*, pro_account: ProAccount, now: datetime | None = None) -> list[dict[str, Any]]:
     """Linked collaborators: the profile always; activity only when they have premium access.
 
-    No activity source exists in the apps `licenses` may read (DESIGN.md §1: the usage
-    event store lives in `wallet`, a sibling), so ``activity`` is an empty list when
+    No activity source exists in the apps `licenses` may read, so ``activity`` is an empty list when
     visible and None when hidden; ``activity_visible`` carries the rule.
     """
     now = now or timezone.now()
@@ -227,7 +226,7 @@ def pending_assignment_for(*, collaborator) -> PendingAssignment | None:
     return PendingAssignment.objects.filter(collaborator=collaborator).select_related("license").first()
 
 
-# --- Admin dashboard (DESIGN.md §9) ------------------------------------------------------
+# --- Admin dashboard ------------------------------------------------------
 
 
 def pro_status_counts() -> dict[str, dict[str, int]]:

@@ -6,7 +6,7 @@ from licenses import services
 
 @shared_task(name="licenses.grouped_billing", ignore_result=False)
 def grouped_billing() -> dict:
-    """Hourly: canceled/unlinked seats due on the grouped billing date (DESIGN.md §8)."""
+    """Hourly: canceled/unlinked seats due on the grouped billing date."""
     return services.grouped_billing_run(now=timezone.now()).summary()
 
 

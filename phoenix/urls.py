@@ -2,7 +2,7 @@
 
 Paths under another app's prefix whose work is a Stripe call (a Checkout Session, a
 subscription change, an invoice) are served by billing, which sits above those apps
-(DESIGN.md §1); they are listed here, by name, rather than left to fall through a
+; they are listed here, by name, rather than left to fall through a
 catch-all include.
 """
 

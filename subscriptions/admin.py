@@ -33,7 +33,7 @@ class AccessEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    # Prices are admin data (DESIGN.md §3/§4).
+    # Prices are admin data.
     list_display = ("code", "label", "audience", "kind", "price_cents", "currency", "is_active")
     list_filter = ("audience", "kind", "is_active")
     search_fields = ("code", "label")

@@ -11,11 +11,11 @@ class SubscriptionsConfig(AppConfig):
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
         from subscriptions import dashboard, receivers, selectors
 
-        # Registration opens the TRIAL in the same transaction as the user row (§1).
+        # Registration opens the TRIAL in the same transaction as the user row.
         user_registered.connect(receivers.open_trial_on_registration, dispatch_uid="subscriptions.open_trial")
         register_profile_section("access", selectors.access_profile_section)
 
-        # The admin dashboard's panel (DESIGN.md §9).
+        # The admin dashboard's panel.
         register_dashboard_panel(DashboardPanel(key="access", title="Access types",
                                                 template="admin/dashboard/access.html",
                                                 build=dashboard.access_panel, order=50))

@@ -1,4 +1,4 @@
-"""Every error class of `subscriptions` (DESIGN.md §4, §7): illegal access transitions."""
+"""Every error class of `subscriptions`: illegal access transitions."""
 
 from __future__ import annotations
 

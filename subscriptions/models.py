@@ -1,9 +1,9 @@
-"""Individual access (DESIGN.md §4): one Access row per user, its audit trail, the plans.
+"""Individual access: one Access row per user, its audit trail, the plans.
 
 The database makes invalid states impossible (CHECKs below); the transitions themselves
 live in `subscriptions.services`.
 
-Licensed access without importing `licenses` (DESIGN.md §1): `licenses` reports the state
+Licensed access without importing `licenses`: `licenses` reports the state
 of the license a user holds through `subscriptions.services.access_grant_license` /
 `access_suspend_license` / `access_reactivate_license` / `access_revoke_license`, which
 set ``license_status`` here. So the access selectors decide "LICENSED with an active,

@@ -7,5 +7,5 @@ from subscriptions.services import access_open_trial
 
 def open_trial_on_registration(sender, *, user, **kwargs) -> None:
     """`phoenix.accounts.signals.user_registered`: open the TRIAL inside the registration
-    transaction (DESIGN.md §1), so a failure rolls the registration back."""
+    transaction, so a failure rolls the registration back."""
     access_open_trial(user=user)

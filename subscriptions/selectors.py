@@ -1,4 +1,4 @@
-"""Reads of individual access (DESIGN.md §4). The names and signatures of the first three
+"""Reads of individual access. The names and signatures of the first three
 are an interface other apps code against."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.utils import timezone
 from subscriptions.models import Access, AccessType, LicenseOverlay, Plan, PlanAudience, PlanKind
 
 # A monthly subscription whose renewal was never reported (lost webhook) still counts this
-# long after its period end; a reported failure expires it at once (§4).
+# long after its period end; a reported failure expires it at once.
 PREMIUM_RENEWAL_GRACE = timedelta(days=2)
 
 
@@ -45,7 +45,7 @@ def access_is_premium(access: Access, *, now: datetime) -> bool:
 
 
 def access_is_unlimited(access: Access, *, now: datetime) -> bool:
-    # Unlimited energy: PREMIUM, LIFETIME, active LICENSED; not TRIAL (§4).
+    # Unlimited energy: PREMIUM, LIFETIME, active LICENSED; not TRIAL.
     return access.type != AccessType.TRIAL and access_is_premium(access, now=now)
 
 
@@ -159,7 +159,7 @@ def access_for_stripe_subscription(stripe_subscription_id: str) -> Access | None
     return Access.objects.filter(stripe_subscription_id=stripe_subscription_id).select_related("user").first()
 
 
-# --- Admin dashboard (DESIGN.md §9) ------------------------------------------------------
+# --- Admin dashboard ------------------------------------------------------
 
 
 def access_type_counts() -> dict[str, Any]:

@@ -15,7 +15,7 @@ class WalletConfig(AppConfig):
                                 dispatch_uid="wallet.open_wallet_on_registration")
         register_profile_section("energy", selectors.wallet_balance)
 
-        # The admin dashboard's wallet panels (DESIGN.md §9).
+        # The admin dashboard's wallet panels.
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
         from wallet import dashboard
 

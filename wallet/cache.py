@@ -1,4 +1,4 @@
-"""Redis caches of derived /luna reads (DESIGN.md §3): analytics 15 min, leaderboard 30 min.
+"""Redis caches of derived /luna reads: analytics 15 min, leaderboard 30 min.
 
 Only derived reads are cached; balances and every debit decision read the database. A
 write that changes a user's ledger or events deletes the user's analytics and the

@@ -27,7 +27,7 @@ class InsufficientEnergy(PhoenixError):
     def __init__(self, *, required: int, available: int, detail: str | None = None, **extra):
         self.required = required
         self.available = available
-        # `energy_required` / `available`: the names of the /luna 402 answer (DESIGN §7).
+        # `energy_required` / `available`: the names of the /luna 402 answer.
         super().__init__(detail, energy_required=required, available=available, **extra)
 
 

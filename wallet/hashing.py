@@ -1,4 +1,4 @@
-"""The per-wallet hash chain over balance operations (DESIGN.md §2).
+"""The per-wallet hash chain over balance operations.
 
 Each operation stores ``prev_hash`` (the previous operation's ``hash`` for the same
 wallet, or GENESIS_HASH for the first) and ``hash = sha256(canonical content)``. The

@@ -1,4 +1,4 @@
-"""The energy ledger (DESIGN.md §2) and the energy catalogues (§3).
+"""The energy ledger and the energy catalogues.
 
 Every number is an integer number of energy points. The database enforces the rules on
 its own (CHECKs, unique keys, an append-only trigger on operations, see migration 0002);
@@ -38,7 +38,7 @@ class OperationType(models.TextChoices):
     HELD_CORRECTION_DOWN = "held_correction_down", "Held correction (-)"
 
 
-# (balance delta sign, held delta sign) per type: the §2 table. Used by the CHECKs below,
+# (balance delta sign, held delta sign) per type: the ledger's table of types. Used by the CHECKs below,
 # the health replay query and the tests, so there is one definition.
 OPERATION_EFFECTS: dict[str, tuple[int, int]] = {
     OperationType.CREDIT: (+1, 0),
@@ -289,7 +289,7 @@ class Incident(models.Model):
         return f"{self.severity} {self.code} on wallet {self.wallet_id} ({self.status})"
 
 
-# --- Catalogues (§3): data an admin edits ----------------------------------------------
+# --- Catalogues: data an admin edits ----------------------------------------------
 
 
 class EnergyActionCategory(models.TextChoices):
@@ -352,7 +352,7 @@ class EnergyPack(models.Model):
         return f"{self.code} ({self.price_cents // 100}.{self.price_cents % 100:02d} {self.currency})"
 
 
-# --- Event store (§3, the seeds' "capital narratif") -----------------------------------
+# --- Event store (the seeds' "capital narratif") -----------------------------------
 
 
 class UsageEvent(models.Model):

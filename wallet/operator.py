@@ -1,4 +1,4 @@
-"""Operator actions on the ledger, taken in the admin (DESIGN.md §9).
+"""Operator actions on the ledger, taken in the admin.
 
 Each one goes through the ledger services (never around them) and writes the
 `AdminAction` row (who, what, why, before/after) in the same transaction as the change,

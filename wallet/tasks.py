@@ -1,4 +1,4 @@
-"""Thin Celery tasks: each calls one service (scheduled by migration 0004) and returns its
+"""Thin Celery tasks: each calls one service (scheduled by the app's migration) and returns its
 report's summary."""
 
 from celery import shared_task

@@ -1,4 +1,4 @@
-"""Billing endpoints (DESIGN.md §7): thin, each calls one service or selector."""
+"""Billing endpoints: thin, each calls one service or selector."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class CheckoutView(APIView):
         product = data.validated_data["product"]
         kind, code = s.split_product(product)
         if ":" not in product and individual_plan_code(code):
-            kind = PLAN  # "luna_unlimited" names the PREMIUM plan, not a pack (DESIGN.md §3)
+            kind = PLAN  # "luna_unlimited" names the PREMIUM plan, not a pack
         return _checkout(request, user_id=data.validated_data.get("user_id"), kind=kind, code=code)
 
 
@@ -190,7 +190,7 @@ class StripeWebhookView(APIView):
         return Response({"received": True, "status": record.status})
 
 
-# --- subscriptions (DESIGN.md §4) and pro seats (§5) ------------------------------------
+# --- subscriptions and pro seats ------------------------------------
 
 
 class _CancelFlagView(APIView):

@@ -1,11 +1,11 @@
 """What billing's database holds beyond its models (self-contained: nothing imported from
 the project, see core's 0002).
 
-- A database guard for the payment state machine (DESIGN.md §6). The services already
+- A database guard for the payment state machine. The services already
   refuse illegal transitions (``IllegalPaymentTransition``); this trigger makes a raw UPDATE
   refuse them too, so no code path can move a payment backwards. The allowed pairs mirror
   ``billing.models.PAYMENT_TRANSITIONS``, and a new payment must start ``pending``.
-- The daily Stripe reconciliation's beat schedule (DESIGN.md §8), editable in the admin.
+- The daily Stripe reconciliation's beat schedule, editable in the admin.
 """
 
 from django.db import migrations

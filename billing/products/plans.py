@@ -1,4 +1,4 @@
-"""Individual access plans as a product kind (DESIGN.md §4): ``plan:<Plan.code>``.
+"""Individual access plans as a product kind: ``plan:<Plan.code>``.
 
 - monthly (``luna_unlimited``): a Checkout Session in ``subscription`` mode; its
   completion makes the buyer PREMIUM until the subscription's period end. Renewals,
@@ -9,7 +9,7 @@
   (``billing.signals.stripe_subscription_cancel_requested``; its later events find the
   access LIFETIME and change nothing).
 
-Access changes only through ``subscriptions.services`` (DESIGN.md §1), keyed on
+Access changes only through ``subscriptions.services``, keyed on
 ``payment:<pk>`` and timed with the Stripe event, so replays and late events are no-ops.
 """
 

@@ -1,4 +1,4 @@
-"""Pro seat licenses as a product kind (DESIGN.md §5): ``pro_seats:<monthly|lifetime>``
+"""Pro seat licenses as a product kind: ``pro_seats:<monthly|lifetime>``
 with a quantity, bought by the pro account's owner.
 
 - lifetime seats: one-off payment of ``quantity x`` the seat price, at once;

@@ -1,6 +1,6 @@
 """Payments: start a checkout or a PaymentIntent, move payments through their states.
 
-The state machine (DESIGN.md §6): ``pending -> succeeded | failed | canceled`` and
+The state machine: ``pending -> succeeded | failed | canceled`` and
 ``succeeded -> refunded``. Every change happens with the payment row locked
 (``select_for_update``), so a webhook, ``confirm-payment``, a replay and concurrent
 duplicates all serialize on that row; the first one to see ``pending`` fulfils, the others

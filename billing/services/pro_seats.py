@@ -1,4 +1,4 @@
-"""All of billing's pro-seat work at Stripe (DESIGN.md §5, §6): buying seats, the grouped
+"""All of billing's pro-seat work at Stripe: buying seats, the grouped
 subscription's quantity following the billable monthly seats, and a suspended pro
 regularizing by paying the open invoice. (What a seat checkout delivers is the product
 kind ``billing.products.pro_seats``; the Stripe events are ``billing.webhooks``.)

@@ -1,5 +1,5 @@
-"""Stripe-side actions for individual subscriptions (DESIGN.md §4, §6), including the
-personal subscription a PREMIUM collaborator gives up for a license (§5). Pro seats:
+"""Stripe-side actions for individual subscriptions, including the
+personal subscription a PREMIUM collaborator gives up for a license. Pro seats:
 ``billing.services.pro_seats``.
 
 Billing owns only the Stripe calls here; every state change is made by

@@ -1,4 +1,4 @@
-"""The webhook pipeline: verify, store, dispatch, record the outcome (DESIGN.md §6).
+"""The webhook pipeline: verify, store, dispatch, record the outcome.
 
 1. ``webhook_verify``: the ``Stripe-Signature`` header (``t=<unix>,v1=<hex>``: HMAC-SHA256
    of ``"<t>.<raw body>"`` with ``STRIPE_WEBHOOK_SECRET``, timestamp within 300 s) is

@@ -15,7 +15,7 @@ from wallet.models import EnergyPack
 
 _emails = itertools.count(1)
 
-# DESIGN.md §3 (the wallet's data migration seeds the same; transactional tests flush it).
+# the seed values (the wallet's data migration seeds the same; transactional tests flush it).
 PACKS = [
     ("cafe_luna", "Café Luna", 299, 100, 10, False),
     ("petit_dej_luna", "Petit-déj Luna", 599, 100, 0, False),

@@ -1,5 +1,5 @@
 """Subscription lifecycle events: individual PREMIUM plans and the pros' grouped seat
-subscriptions (DESIGN.md §4, §5, §6).
+subscriptions.
 
 Whose subscription an event is about comes from the metadata Phoenix put on it at
 checkout (``phoenix_kind`` ``plan`` or ``pro_seats``, ``phoenix_user_id``; invoices
@@ -135,7 +135,7 @@ def invoice_payment_failed(*, event: StripeEvent) -> None:
     if owner is None:
         return
     # Keyed on the invoice, not the event: Stripe's later attempts on the same invoice
-    # send new events, and only the first failure acts (§4, §5).
+    # send new events, and only the first failure acts.
     reference = f"invoice:{invoice['id']}"
     if owner.pro_account is not None:
         if invoice.get("billing_reason") == "subscription_create":

@@ -1,4 +1,4 @@
-"""The /pro API (DESIGN.md §5, §7): thin views over licenses.services and selectors.
+"""The /pro API: thin views over licenses.services and selectors.
 
 Purchasing seats needs Stripe and lives in billing (it calls ``license_purchase``)."""
 

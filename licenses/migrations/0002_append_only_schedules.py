@@ -1,9 +1,9 @@
 """What licenses' database holds beyond its models (self-contained: nothing imported from
 the project, see core's 0002).
 
-- License history is never updated or deleted (DESIGN.md §5): a trigger on the license
+- License history is never updated or deleted: a trigger on the license
   events, using core's ``phoenix_append_only()``.
-- The beat schedules of the grouped billing date and pro trial expiry jobs (DESIGN.md §8).
+- The beat schedules of the grouped billing date and pro trial expiry jobs.
 """
 
 from django.db import migrations

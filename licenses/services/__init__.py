@@ -1,4 +1,4 @@
-"""Every write on pro accounts and licenses: the rules of DESIGN.md §5.
+"""Every write on pro accounts and licenses: the license rules (README, "Design in brief").
 
 - One transaction per service. Rows are locked in one order everywhere:
   ProAccount -> License (id order) -> PendingAssignment -> the collaborator's Access

@@ -1,5 +1,5 @@
 """What every licenses service shares: the rows locked in order, the event row, the end of
-a license on its date, and the after-commit notices to billing (DESIGN.md §5).
+a license on its date, and the after-commit notices to billing.
 
 Lock order everywhere: ProAccount -> License (id order) -> PendingAssignment -> the
 collaborator's Access (through `subscriptions.services`).

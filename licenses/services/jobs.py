@@ -1,4 +1,4 @@
-"""The scheduled jobs of `licenses` (DESIGN.md §8): the grouped billing date and the pro
+"""The scheduled jobs of `licenses`: the grouped billing date and the pro
 trial expiry. Each returns a `JobReport`; a run that finds its lock held does nothing."""
 
 from __future__ import annotations

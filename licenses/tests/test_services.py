@@ -1,4 +1,4 @@
-"""The §5 rules, one test per rule, with an explicit clock.
+"""The license rules, one test per rule, with an explicit clock.
 
 The account below buys its first monthly seats on 2027-01-31 10:00 UTC: anchor day 31,
 grouped billing dates 2027-02-28, 2027-03-31, 2027-04-30, ...
@@ -440,7 +440,7 @@ def test_license_pool_counts_every_status(account):
 
 
 # --- suspension by an operator (back office) -------------------------------------
-# The same effect as a failed renewal / a paid one (§5), refused from other states.
+# The same effect as a failed renewal / a paid one, refused from other states.
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Every error class of `phoenix.accounts` (DESIGN.md §7): registration and login."""
+"""Every error class of `phoenix.accounts`: registration and login."""
 
 from __future__ import annotations
 

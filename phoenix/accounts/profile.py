@@ -1,7 +1,7 @@
 """Sections of GET /auth/profile contributed by the apps above `phoenix`.
 
 `subscriptions` adds ``access`` and `wallet` adds ``energy`` from their AppConfig.ready(),
-keeping the dependency direction of DESIGN.md §1 (phoenix imports neither).
+keeping the dependency direction (ARCHITECTURE.md: phoenix imports neither).
 """
 
 from __future__ import annotations

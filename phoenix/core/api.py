@@ -1,4 +1,4 @@
-"""Shared API building blocks: who is calling, and on whose behalf (DESIGN.md §7).
+"""Shared API building blocks: who is calling, and on whose behalf.
 
 End users authenticate with ``Authorization: Token <key>``; satellite services with
 ``Authorization: Api-Key <key>`` (djangorestframework-api-key). A satellite may act for

@@ -1,4 +1,4 @@
-"""Panels of the admin dashboard (DESIGN.md §9), contributed by each app.
+"""Panels of the admin dashboard, contributed by each app.
 
 Apps register a panel from their AppConfig.ready(); the admin index renders them in
 order. A panel's ``build(now)`` is a selector: a bounded number of queries whatever the

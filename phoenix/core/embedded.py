@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and Redis for development and tests (DESIGN.md §10).
+"""Embedded PostgreSQL and Redis for development and tests.
 
 Used only when DATABASE_URL / REDIS_URL are unset. The first process that needs a
 server starts it (PostgreSQL through ``pgserver``, Redis with the ``redis-server``

@@ -1,4 +1,4 @@
-"""One error format for the whole API (DESIGN.md §7).
+"""One error format for the whole API.
 
 Every error answer is ``{"error": "<machine code>", "detail": "<human text>", ...extra}``.
 Services raise ``PhoenixError`` subclasses; DRF and Django exceptions are translated
@@ -105,7 +105,7 @@ def _drf_error_body(exc: drf_exceptions.APIException) -> dict[str, Any]:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response:
-    """DRF EXCEPTION_HANDLER: every API error in the §7 shape."""
+    """DRF EXCEPTION_HANDLER: every API error in the one error shape."""
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,4 +1,4 @@
-"""What every scheduled job shares (DESIGN.md §8): overlap locks and the command options.
+"""What every scheduled job shares: overlap locks and the command options.
 
 Jobs are idempotent; a PostgreSQL advisory lock keeps two runs of one job from
 overlapping (a second run finds it held and skips instead of queueing). Each job is also

@@ -1,19 +1,18 @@
-"""Back-office roles (DESIGN.md §9), defined here and synced into auth groups.
+"""Back-office roles, defined here and synced into auth groups.
 
 `support` sees everything and changes nothing; `finance` is support plus the operator
 actions (adjust a wallet, run/correct health, release holds, re-process webhooks,
 suspend/reactivate pro accounts). Superusers keep every right.
 
-Django creates model permissions in `post_migrate`, after the migrations ran, so the
-sync runs twice: from a data migration (which creates the missing permissions itself)
-and from a `post_migrate` receiver, so models added later join the roles on the next
-`migrate`. The groups are code: a sync resets them to what is written here.
+Django creates the model permissions (and the operator permissions of `Meta.permissions`)
+in `post_migrate`; the sync runs from a `post_migrate` receiver right after, on every
+`migrate`, so models added later join the roles. The groups are code: a sync resets them
+to what is written here.
 """
 
 from __future__ import annotations
 
 from django.apps import apps as global_apps
-from django.contrib.auth.management import create_permissions
 from django.db.models import Q
 
 SUPPORT = "support"
@@ -67,12 +66,3 @@ def sync_roles_after_migrate(sender, app_config=None, using="default", **kwargs)
     permissions exist (auth's receiver is connected first)."""
     if app_config is not None and app_config.label in PHOENIX_APPS:
         roles_sync(using=using)
-
-
-def permissions_create_for_migration(apps, schema_editor) -> None:
-    """For a data migration: Django's model permissions do not exist yet mid-migrate."""
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-        app_config.models_module = None
-    roles_sync(apps=apps, using=schema_editor.connection.alias)

@@ -1,10 +1,10 @@
 """What subscriptions' database holds beyond its models (self-contained: nothing imported
 from the project, see core's 0002).
 
-- Audit rows are never updated or deleted (DESIGN.md §4): a trigger on the access events,
+- Audit rows are never updated or deleted: a trigger on the access events,
   using core's ``phoenix_append_only()``.
 - The plans, seeded (``forwards`` is also called by the root conftest for transactional tests).
-- The beat schedule of the trial and period-end expiry job (DESIGN.md §8).
+- The beat schedule of the trial and period-end expiry job.
 """
 
 from django.db import migrations
@@ -17,7 +17,7 @@ DROP_ACCESS_EVENT_TRIGGER_SQL = (
     "DROP TRIGGER IF EXISTS subscriptions_accessevent_append_only ON subscriptions_accessevent;"
 )
 
-# Prices are admin data; these are the seed values. luna_unlimited comes from DESIGN.md §3;
+# Prices are admin data; these are the seed values. luna_unlimited's price is the product's;
 # the lifetime and pro seat prices are not given by the design notes: placeholders an
 # admin sets before selling.
 PLANS = [

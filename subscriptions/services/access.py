@@ -1,4 +1,4 @@
-"""Every write on individual access: the §4 state machine (DESIGN.md §4).
+"""Every write on individual access: the access state machine.
 
 Rules shared by every service here:
 

@@ -1,4 +1,4 @@
-"""The §4 access state machine, one test per rule, with an explicit clock."""
+"""The access state machine, one test per rule, with an explicit clock."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +35,7 @@ def test_registration_opens_a_seven_day_trial_in_the_same_transaction():
     assert access.type == AccessType.TRIAL
     assert access.trial_ends_at == T0 + 7 * DAY
     assert check_premium_access(user, now=T0 + 6 * DAY)
-    assert not has_unlimited_energy(user, now=T0)  # a trial has no unlimited energy (§4)
+    assert not has_unlimited_energy(user, now=T0)  # a trial has no unlimited energy
     assert list(access.events.values_list("kind", flat=True)) == ["trial_opened"]
 
 

@@ -1,4 +1,4 @@
-"""Request and response shapes of the /luna API (DESIGN.md §7). Integers only."""
+"""Request and response shapes of the /luna API. Integers only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The /luna API (DESIGN.md §3, §7): thin views over wallet.services.energy and selectors.
+"""The /luna API: thin views over wallet.services.energy and selectors.
 
 Auth: end users (Token) for themselves, satellites (Api-Key) for any user_id; another
 user's id answers 404. Mutating endpoints are idempotent (phoenix.core.idempotency).

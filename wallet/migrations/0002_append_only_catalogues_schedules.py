@@ -1,13 +1,13 @@
 """What the wallet's database holds beyond its models (self-contained: nothing imported from
 the project, see core's 0002).
 
-- Append-only tables (DESIGN.md §2): a row-level trigger refuses UPDATE and DELETE on the
+- Append-only tables: a row-level trigger refuses UPDATE and DELETE on the
   balance operations and on the usage event store, whoever issues them (ORM, admin, psql).
   A correction is a new row. The trigger function is core's ``phoenix_append_only()``.
-- The energy catalogues of DESIGN.md §3, as data an admin then edits. Re-running (or a row
+- The energy catalogues (the seed values), as data an admin then edits. Re-running (or a row
   an admin already changed) keeps the admin's values: rows are only created when their code
   is missing. ``seed`` is also called by the root conftest for transactional tests.
-- The beat schedules of the wallet jobs (DESIGN.md §8); editable afterwards in the admin.
+- The beat schedules of the wallet jobs; editable afterwards in the admin.
 """
 
 from django.db import migrations

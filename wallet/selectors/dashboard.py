@@ -1,4 +1,4 @@
-"""The admin dashboard's wallet reads (DESIGN.md §9).
+"""The admin dashboard's wallet reads.
 
 Each reader is a fixed number of aggregate queries, whatever the number of wallets or
 operations: counts and sums are grouped in the database, never looped over rows.

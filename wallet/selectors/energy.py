@@ -1,4 +1,4 @@
-"""Energy catalogue and /luna reads (DESIGN.md §3).
+"""Energy catalogue and /luna reads.
 
 Balances and every debit decision read the database; only derived reads (analytics,
 leaderboard) go through the Redis cache of wallet.cache, invalidated on commit.

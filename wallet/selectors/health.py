@@ -1,4 +1,4 @@
-"""The wallet health check (DESIGN.md §2): every anomaly of every wallet in ONE set-based query."""
+"""The wallet health check: every anomaly of every wallet in ONE set-based query."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every write on the ledger (DESIGN.md §2), by topic:
+"""Every write on the ledger, by topic:
 
 - `ledger`: the building blocks every write uses under the wallet lock (checks, replay,
   append an operation, save the wallet, lock/insert/resolve a hold);

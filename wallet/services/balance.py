@@ -1,4 +1,4 @@
-"""Ledger writes on posted energy (DESIGN.md §2): open, credit, debit, clawback, refund of a debit."""
+"""Ledger writes on posted energy: open, credit, debit, clawback, refund of a debit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Energy actions over the ledger (DESIGN.md §3): the writes behind the /luna API.
+"""Energy actions over the ledger: the writes behind the /luna API.
 
 The ledger services (`wallet.services.balance`, `.holds`) know nothing of actions or of unlimited users;
 these orchestrate them: resolve the action in the catalogue, ask `subscriptions` whether
@@ -53,7 +53,7 @@ class RefundResult:
 
 
 def _insufficient_with_pack(exc: InsufficientEnergy) -> InsufficientEnergy:
-    """The 402 of §7 also names the cheapest pack that covers the shortfall."""
+    """The 402 answer also names the cheapest pack that covers the shortfall."""
     pack = selectors.energy_pack_covering(shortfall=exc.required - exc.available)
     return InsufficientEnergy(required=exc.required, available=exc.available,
                               required_pack=selectors.energy_pack_summary(pack))
@@ -102,7 +102,7 @@ def energy_consume(
         if first is not None:
             return _consume_result(first)
     # Asked before any lock: a user turning unlimited mid-request is charged, never the reverse
-    # for long (the next request sees the new access). Never cached (DESIGN §3).
+    # for long (the next request sees the new access). Never cached.
     unlimited = has_unlimited_energy(user)
     operation = None
     if not unlimited and action.cost > 0:

@@ -1,4 +1,4 @@
-"""Ledger writes on holds (DESIGN.md §2): freeze, commit (full or partial), release, expire one."""
+"""Ledger writes on holds: freeze, commit (full or partial), release, expire one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The wallet's scheduled jobs (DESIGN.md §2, §8): hold expiry, and the health run with its alerting.
+"""The wallet's scheduled jobs: hold expiry, and the health run with its alerting.
 
 Both are overlap-safe: a run that finds its advisory lock held does nothing and returns a
 report with `skipped_locked=True` (callers that must fail call `report.raise_if_skipped()`).

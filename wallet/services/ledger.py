@@ -1,4 +1,4 @@
-"""The building blocks of every ledger write (DESIGN.md §2), always called under the wallet lock.
+"""The building blocks of every ledger write, always called under the wallet lock.
 
 The shape of every write: one transaction, lock the wallet row (`SELECT ... FOR UPDATE`),
 check, insert the operation(s) with their hash-chain link, update the wallet once. The

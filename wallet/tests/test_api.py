@@ -1,4 +1,4 @@
-"""The /luna API through the real URL routing, with Token and Api-Key auth (DESIGN.md §7)."""
+"""The /luna API through the real URL routing, with Token and Api-Key auth."""
 
 from __future__ import annotations
 

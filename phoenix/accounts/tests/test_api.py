@@ -243,7 +243,7 @@ def test_erased_user_is_not_found_by_satellites(satellite_client):
 
 
 def test_registration_opens_trial_access_and_wallet_shown_in_profile(api_client):
-    """The §7 profile: access (TRIAL, 7 days) and energy (85-point welcome grant)."""
+    """The profile: access (TRIAL, 7 days) and energy (85-point welcome grant)."""
     token = register(api_client, email="fresh@example.com").json()["token"]
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     body = api_client.get("/auth/profile").json()

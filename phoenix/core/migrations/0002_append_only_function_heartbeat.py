@@ -1,6 +1,6 @@
 """What core's database holds beyond its models: the append-only trigger function every
-audit table uses (DESIGN.md §2, §4, §5), the trigger of core's own audit table, and the
-worker heartbeat's beat schedule (DESIGN.md §8).
+audit table uses, the trigger of core's own audit table, and the
+worker heartbeat's beat schedule.
 
 Self-contained on purpose (issue 10): the SQL and the schedule upsert are copied here, not
 imported from ``phoenix.core.db`` / ``phoenix.core.schedules``, so later edits of those
