@@ -224,6 +224,8 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_CURRENCY = env.str("STRIPE_CURRENCY", default="eur")
 # dj-stripe (billing/): mirrors Stripe objects; Phoenix's own webhook is billing/webhooks.
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"  # new installation (dj-stripe check E002)
+# dj-stripe's schema from one generated migration instead of its 60+ (phoenix/djstripe_migrations).
+MIGRATION_MODULES = {"djstripe": "phoenix.djstripe_migrations"}
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
 if STRIPE_API_BASE.rstrip("/") != "https://api.stripe.com":
