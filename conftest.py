@@ -35,11 +35,12 @@ TEMPLATE_PREFIX = "phoenix_tpl_"
 def _schema_fingerprint() -> str:
     digest = hashlib.sha256()
     inputs = sorted(ROOT.glob("*/migrations/*.py")) + sorted(ROOT.glob("*/*/migrations/*.py"))
+    inputs += sorted(ROOT.glob("phoenix/djstripe_migrations/*.py"))
     inputs += sorted(ROOT.glob("requirements*.txt"))
     for path in inputs:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
-    digest.update(repr(settings.INSTALLED_APPS).encode())
+    digest.update(repr((settings.INSTALLED_APPS, getattr(settings, "MIGRATION_MODULES", {}))).encode())
     return digest.hexdigest()[:16]
 
 
