@@ -18,6 +18,8 @@ from pathlib import Path
 from phoenix.core.devenv import BASE_DIR, data_dir, development_environment_prepare
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# honcho's exit codes when Ctrl-C (SIGINT) or SIGTERM stopped it
+STOPPED_BY_SIGNAL = {0, 130, 143, -signal.SIGINT, -signal.SIGTERM}
 
 
 def _die_with_parent() -> None:
@@ -61,9 +63,12 @@ def main() -> int:
     # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        return honcho.wait()
+        code = honcho.wait()
     except KeyboardInterrupt:
         return 0  # a deliberate stop is a clean exit, not an error for make to report
+    # Ctrl-C reaches honcho too, and it may exit (130) before our own KeyboardInterrupt is
+    # raised: a stop by signal is still a clean stop.
+    return 0 if code in STOPPED_BY_SIGNAL else code
     finally:
         if honcho.poll() is None:
             honcho.terminate()  # honcho stops web, worker and beat in turn
