@@ -65,10 +65,7 @@ def main() -> int:
     try:
         code = honcho.wait()
     except KeyboardInterrupt:
-        return 0  # a deliberate stop is a clean exit, not an error for make to report
-    # Ctrl-C reaches honcho too, and it may exit (130) before our own KeyboardInterrupt is
-    # raised: a stop by signal is still a clean stop.
-    return 0 if code in STOPPED_BY_SIGNAL else code
+        code = 0  # a deliberate stop is a clean exit, not an error for make to report
     finally:
         if honcho.poll() is None:
             honcho.terminate()  # honcho stops web, worker and beat in turn
@@ -76,7 +73,9 @@ def main() -> int:
                 honcho.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 honcho.kill()
-
+    # Ctrl-C reaches honcho too, and it may exit (130) before our own KeyboardInterrupt is
+    # raised: a stop by signal is still a clean stop.
+    return 0 if code in STOPPED_BY_SIGNAL else code
 
 if __name__ == "__main__":
     sys.exit(main())
