@@ -159,18 +159,23 @@ def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # waits for the embedded servers of a stack started on a busy machine
 def test_a_killed_runstack_leaves_no_process_behind(tmp_path):
     """SIGKILL of the launcher mid-start (as a crashed or timed-out test would leave it): the
     harness still stops every process the stack started, wherever it runs."""
     data = str(tmp_path / "data")
     with pytest.raises(AssertionError, match="the test body failed"):  # noqa: PT012  (the block is the scenario)
         with running_stack(tmp_path) as (stack, _base, log_path, _env):
-            deadline = time.monotonic() + 180
-            # Wait until the stack has children of its own (embedded servers, migrate, ...).
-            while len(processes_mentioning(data)) < 3 and time.monotonic() < deadline:
+            deadline = time.monotonic() + 600  # a loaded machine is slow, not wrong
+
+            def children() -> list[int]:
+                return [pid for pid in processes_mentioning(data) if pid != stack.pid]
+
+            # Wait until the stack has started processes of its own (the embedded servers).
+            while not children() and time.monotonic() < deadline:
                 assert stack.poll() is None, log_path.read_text()[-3000:]
                 time.sleep(0.5)
-            assert len(processes_mentioning(data)) >= 3, log_path.read_text()[-3000:]
+            assert children(), log_path.read_text()[-3000:]
             os.kill(stack.pid, signal.SIGKILL)
             raise AssertionError("the test body failed")
     assert processes_mentioning(data) == []
