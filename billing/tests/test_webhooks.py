@@ -4,9 +4,11 @@ payments, refunds and disputes, individual subscriptions, pro seat renewals."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -721,3 +723,11 @@ def test_stored_payload_is_what_stripe_sent(client, webhook_secret, buyer):
     payload = completed_event(buyer)
     f.post_event(client, payload)
     assert json.loads(json.dumps(WebhookEvent.objects.get().payload)) == payload
+
+
+def test_the_readme_lists_exactly_the_event_types_to_enable_at_stripe():
+    """The Production section tells an operator which event types the Stripe webhook endpoint
+    must send: exactly the ones a handler is listed for."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    listed = readme.split("Enable these event types:", 1)[1].split("(the list of", 1)[0]
+    assert sorted(re.findall(r"`([a-z_.]+)`", listed)) == webhooks.handled_event_types()
