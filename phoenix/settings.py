@@ -109,6 +109,15 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction pooling mode (README "Scaling out"): consecutive
+# transactions of one client may run on different server connections, so nothing may
+# outlive a transaction on the server. Server-side cursors (QuerySet.iterator) do, hence
+# DB_PGBOUNCER=true turns them off. Already safe without a setting: Django's psycopg 3
+# backend never prepares statements server-side (prepare_threshold None, client-side
+# binding); the job locks are transaction-scoped (phoenix.core.jobs.advisory_lock); SET
+# TIME ZONE is one of the parameters PgBouncer restores per client. CONN_MAX_AGE keeps
+# the client connection to PgBouncer, which is cheap; PgBouncer's pool bounds the servers.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DB_PGBOUNCER", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")

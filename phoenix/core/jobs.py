@@ -1,20 +1,22 @@
 """What every scheduled job shares: overlap locks and the command options.
 
 Jobs are idempotent; a PostgreSQL advisory lock keeps two runs of one job from
-overlapping (a second run finds it held and skips instead of queueing). Each job is also
-a management command taking ``--now <ISO datetime>`` and ``--dry-run``.
+overlapping (a second run finds it held and skips instead of queueing), on one node or many.
+The lock is transaction-scoped, so it holds behind PgBouncer in transaction pooling mode
+(README "Scaling out"). Each job is also a management command taking ``--now <ISO datetime>``
+and ``--dry-run``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -63,21 +65,34 @@ def advisory_lock_key(name: str) -> int:
 
 @contextmanager
 def advisory_lock(name: str) -> Iterator[bool]:
-    """Yield True if this session got the lock (released on exit), False if another holds it.
+    """Yield True if this run got the lock (released on exit), False if another run holds it.
 
-    A session-level lock (not a transaction one) so the job may commit several small
-    transactions while holding it; a crashed worker's lock dies with its connection.
+    The lock is a transaction lock (``pg_try_advisory_xact_lock``) taken in a transaction of
+    its own, on a connection of its own that stays open for the whole ``with`` block; the
+    job itself runs on the usual connection and commits as many small transactions as it
+    likes. Behind PgBouncer in transaction mode an open transaction keeps its server
+    connection, so the lock is really held until the block ends (a session lock would be
+    taken on one server connection and "released" on another). A crashed worker's lock
+    dies with its connection. Conflicts with session locks on the same name, too.
     """
     key = advisory_lock_key(name)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = bool(cursor.fetchone()[0])
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
+        holder.set_autocommit(False)
+        with holder.cursor() as cursor:
+            # The holder is idle in its transaction while the job runs: a server-side
+            # idle_in_transaction_session_timeout must not end the lock under the job.
+            cursor.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+            acquired = bool(cursor.fetchone()[0])
         yield acquired
     finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        # Ends the lock's transaction: the lock is released. A connection broken meanwhile
+        # has already lost its lock with its transaction; closing is all that is left.
+        with suppress(DatabaseError):
+            if holder.connection is not None:
+                holder.rollback()
+        holder.close()
 
 
 def try_advisory_xact_lock(name: str) -> bool:
