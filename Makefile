@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install manage shell bench clean
+.PHONY: run test install manage shell bench scale clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ manage: $(STAMP)
 
 shell: $(STAMP)
 	$(PY) manage.py shell
+
+# Several nodes on this machine through a local PgBouncer (README "Scaling out"):
+# make scale WEB=2 WORKERS=2 BEATS=1
+WEB ?= 2
+WORKERS ?= 2
+BEATS ?= 1
+scale: $(STAMP)
+	$(PY) manage.py scaleout --web $(WEB) --workers $(WORKERS) --beats $(BEATS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -52,18 +52,18 @@ def pgbouncer_executable() -> str | None:
 
 
 class PgBouncer:
-    """A PgBouncer of our own in front of the server of ``database`` (a Django settings
-    dict): ``pool_mode = transaction``, as managed PostgreSQL offerings run it."""
+    """A PgBouncer of our own in front of the server ``connection`` (a Django database
+    connection) talks to: ``pool_mode = transaction``, as managed PostgreSQL runs it."""
 
-    def __init__(self, *, database: dict, pool_size: int = 20, max_client_conn: int = 1000):
+    def __init__(self, *, connection, pool_size: int = 20, max_client_conn: int = 1000):
         executable = pgbouncer_executable()
         if executable is None:
             raise ClusterError("pgbouncer not found (Debian: apt-get install pgbouncer)")
-        self.database = database
+        connection.ensure_connection()
+        info = connection.connection.info  # where the connection really went (socket or TCP)
         self.port = free_loopback_port()
         self.folder = Path(tempfile.mkdtemp(prefix="phoenix-pgbouncer-"))
-        backend_host = database.get("HOST") or "127.0.0.1"
-        backend_port = str(database.get("PORT") or 5432)
+        backend_host, backend_port = info.host, str(info.port)
         run_as: list[str] = []
         if os.geteuid() == 0:
             # PgBouncer refuses to run as root: run it as the owner of the server's socket
@@ -74,10 +74,10 @@ class PgBouncer:
                 owner = "nobody"
             run_as = ["-u", owner]
             os.chown(self.folder, pwd.getpwnam(owner).pw_uid, -1)
-        user = database.get("USER") or "postgres"
+        user, self.password = info.user, info.password
         backend = f"host={backend_host} port={backend_port} user={user}"
-        if database.get("PASSWORD"):
-            backend += f" password={database['PASSWORD']}"
+        if self.password:
+            backend += f" password={self.password}"
         ini = self.folder / "pgbouncer.ini"
         ini.write_text("\n".join([
             "[databases]",
@@ -101,7 +101,7 @@ class PgBouncer:
                                         stderr=subprocess.PIPE, start_new_session=True)
 
     def url(self, name: str) -> str:
-        password = f":{quote(self.database['PASSWORD'], safe='')}" if self.database.get("PASSWORD") else ""
+        password = f":{quote(self.password, safe='')}" if self.password else ""
         return f"postgres://{quote(self.user, safe='')}{password}@127.0.0.1:{self.port}/{name}"
 
     def wait_ready(self, *, name: str, timeout: float = 30.0) -> None:
@@ -203,7 +203,13 @@ class Cluster:
                 "-n", f"node{index}@%h", "-Q", f"celery,node{index}",
                 "--concurrency", str(self.worker_concurrency), "--without-gossip", "--without-mingle",
             ], self.folder / f"worker{index}.log"))
-        for index in range(1, self.beats + 1):
+        return self.start_beats()
+
+    def start_beats(self) -> Cluster:
+        """The beats (``beats`` of them; more than one is harmless, README "Scaling out")."""
+        python = sys.executable
+        started = sum(node.role == "beat" for node in self.nodes)
+        for index in range(started + 1, self.beats + 1):
             self._spawn(Node("beat", index, [
                 python, "-m", "celery", "-A", "phoenix", "beat", "--loglevel", "WARNING",
                 "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",

@@ -108,10 +108,12 @@ class Gunicorn:
                 self.process.wait()
 
 
-def drive(*, url: str, tokens: list[str], endpoint: str, clients: int, seconds: float,
+def drive(*, url: str | list[str], tokens: list[str], endpoint: str, clients: int, seconds: float,
           max_requests: int) -> tuple[RunResult, int]:
     """`clients` threads, each its own session and user, for `seconds` (or `max_requests`
-    in all); returns the latencies of 2xx answers and the count of the others."""
+    in all); returns the latencies of 2xx answers and the count of the others. Several
+    urls (web nodes): client i talks to url i mod n, so the clients spread evenly."""
+    urls = [url] if isinstance(url, str) else url
     path, body = ENDPOINTS[endpoint]
     barrier = threading.Barrier(clients + 1)
     stop_at = [time.perf_counter() + 3600]
@@ -121,6 +123,7 @@ def drive(*, url: str, tokens: list[str], endpoint: str, clients: int, seconds: 
     errors: list[BaseException] = []
 
     def client(index: int) -> None:
+        url = urls[index % len(urls)]
         with requests.Session() as session:
             session.headers["Authorization"] = f"Token {tokens[index % len(tokens)]}"
             try:
