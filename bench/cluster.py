@@ -211,7 +211,7 @@ class Cluster:
         started = sum(node.role == "beat" for node in self.nodes)
         for index in range(started + 1, self.beats + 1):
             self._spawn(Node("beat", index, [
-                python, "-m", "celery", "-A", "phoenix", "beat", "--loglevel", "WARNING",
+                python, "-m", "celery", "-A", "phoenix", "beat", "--loglevel", "INFO",  # one line per send
                 "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
                 "--pidfile", str(self.folder / f"beat{index}.pid"),
             ], self.folder / f"beat{index}.log"))
