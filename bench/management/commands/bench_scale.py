@@ -57,6 +57,16 @@ def cpu_seconds(roots: list[int]) -> float:
     return total
 
 
+def _bytes_per_consume() -> float:
+    """Disk per consume: the ledger row and the usage event with their indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('wallet_balanceoperation') + "
+                       "pg_total_relation_size('wallet_usageevent'), "
+                       "(SELECT count(*) FROM wallet_usageevent)")
+        size, events = cursor.fetchone()
+    return size / max(events, 1)
+
+
 class Command(BaseCommand):
     help = ("Consume throughput with 1 vs 2 web nodes through PgBouncer (transaction mode), as a ratio, "
             "beside the wallet service layer; CPU per consume of the web nodes and of PostgreSQL.")
@@ -115,6 +125,8 @@ class Command(BaseCommand):
                         f"| {result.ops / max(web_cpu, 0.01):,.0f} | {result.ops / max(pg_cpu, 0.01):,.0f} |")
                 out("")
                 out(f"ratio 2 nodes / 1 node: {figures[2] / figures[1]:.2f}  (load average now {load_average()})")
+                out(f"ledger growth: {_bytes_per_consume():,.0f} bytes per consume (an operation and a usage "
+                    "event, indexes included)")
             finally:
                 cluster.stop()
                 bouncer.stop()
