@@ -64,6 +64,7 @@ class PgBouncer:
         self.port = free_loopback_port()
         self.folder = Path(tempfile.mkdtemp(prefix="phoenix-pgbouncer-"))
         backend_host, backend_port = info.host, str(info.port)
+        self.backend = f"{backend_host}:{backend_port}"
         run_as: list[str] = []
         if os.geteuid() == 0:
             # PgBouncer refuses to run as root: run it as the owner of the server's socket

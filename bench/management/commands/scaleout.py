@@ -35,7 +35,7 @@ class Command(BaseCommand):
         try:
             bouncer.wait_ready(name=connection.settings_dict["NAME"])
             out(f"pgbouncer: 127.0.0.1:{bouncer.port} (pool_mode=transaction, pool {options['pool_size']}) "
-                f"-> {connection.settings_dict.get('HOST') or '127.0.0.1'}")
+                f"-> {bouncer.backend}")
             cluster = Cluster(database_url=bouncer.url(connection.settings_dict["NAME"]), redis_url=settings.REDIS_URL,
                               web=options["web"], workers=options["workers"], beats=options["beats"],
                               web_processes=options["web_processes"], web_threads=options["web_threads"],
