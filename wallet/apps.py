@@ -13,7 +13,7 @@ class WalletConfig(AppConfig):
         # Registration opens the wallet (welcome grant) inside its own transaction.
         user_registered.connect(receivers.open_wallet_on_registration,
                                 dispatch_uid="wallet.open_wallet_on_registration")
-        register_profile_section("energy", selectors.wallet_balance)
+        register_profile_section("energy", selectors.wallet_energy_summary)
 
         # The admin dashboard's wallet panels.
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel

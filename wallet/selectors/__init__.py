@@ -35,6 +35,10 @@ from wallet.selectors.health import (
     wallet_health_findings,
 )
 from wallet.selectors.ledger import (
+    energy_lots_for_user,
+    lots_of_operations,
+    wallet_energy_summary,
+    wallet_lot_summary,
     hold_for_user,
     holds_due_for_expiry,
     holds_stuck,
@@ -51,5 +55,6 @@ __all__ = [
     "energy_consumed_by_action", "energy_consumed_totals", "energy_leaderboard", "energy_pack_covering",
     "energy_pack_summary", "energy_packs_active", "hold_for_user", "holds_due_for_expiry", "holds_stuck",
     "incidents_open", "leaderboard_alias", "usage_events_for_user", "usage_narrative", "wallet_balance",
+    "energy_lots_for_user", "lots_of_operations", "wallet_energy_summary", "wallet_lot_summary",
     "wallet_for_user", "wallet_health_findings", "wallet_health_overview", "wallet_operations_for_user",
 ]
