@@ -425,11 +425,9 @@ DEFAULT_LOT_PRIORITY = 50  # lower is consumed first (Stripe credit grants' conv
 # THE consumption order (README "Energy lots"), as SQL over the lot alias `l`: soonest expiry
 # first (a lot that never expires comes last), then free before paid, then priority (lower
 # first), then oldest; the id makes the order total (the running sums rely on it).
-LOT_ORDER_SQL = (
-    "(l.expires_at IS NULL), l.expires_at, "
-    f"(l.category IN ({', '.join(f"'{c.value}'" for c in PAID_LIKE_CATEGORIES)})), "
-    "l.priority, l.created_at, l.id"
-)
+_PAID_LIKE_SQL = ", ".join(f"'{c.value}'" for c in PAID_LIKE_CATEGORIES)
+LOT_ORDER_SQL = (f"(l.expires_at IS NULL), l.expires_at, (l.category IN ({_PAID_LIKE_SQL})), "
+                 "l.priority, l.created_at, l.id")
 
 
 class EnergyLot(models.Model):

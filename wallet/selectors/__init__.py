@@ -36,15 +36,15 @@ from wallet.selectors.health import (
 )
 from wallet.selectors.ledger import (
     energy_lots_for_user,
-    lots_of_operations,
-    wallet_energy_summary,
-    wallet_lot_summary,
     hold_for_user,
     holds_due_for_expiry,
     holds_stuck,
     incidents_open,
+    lots_of_operations,
     wallet_balance,
+    wallet_energy_summary,
     wallet_for_user,
+    wallet_lot_summary,
     wallet_operations_for_user,
 )
 

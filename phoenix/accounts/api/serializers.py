@@ -27,7 +27,7 @@ class AccessSectionSerializer(serializers.Serializer):
     trial_ends_at = serializers.DateTimeField(allow_null=True)
 
 
-class NextExpirySerializer(serializers.Serializer):
+class ProfileNextExpirySerializer(serializers.Serializer):
     amount = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
 
@@ -38,7 +38,8 @@ class EnergySectionSerializer(serializers.Serializer):
     available = serializers.IntegerField()
     paid = serializers.IntegerField(help_text="Of the balance: purchased energy.")
     free = serializers.IntegerField(help_text="Of the balance: welcome, bonus and granted energy.")
-    next_expiry = NextExpirySerializer(allow_null=True, help_text="The soonest expiry (amount, date); null if none.")
+    next_expiry = ProfileNextExpirySerializer(allow_null=True,
+                                              help_text="The soonest expiry (amount, date); null if none.")
 
 
 class ProfileSerializer(UserRefSerializer):
