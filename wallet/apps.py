@@ -25,3 +25,6 @@ class WalletConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="energy", title="Energy",
                                                 template="admin/dashboard/energy.html",
                                                 build=dashboard.energy_panel, order=30))
+        register_dashboard_panel(DashboardPanel(key="energy-lots", title="Energy lots",
+                                                template="admin/dashboard/energy_lots.html",
+                                                build=dashboard.energy_lots_panel, order=31))
