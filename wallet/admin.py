@@ -18,6 +18,7 @@ from wallet.models import (
     EnergyLot,
     EnergyPack,
     EnergyValidity,
+    LotConsumption,
     Hold,
     HoldStatus,
     Incident,
@@ -260,3 +261,13 @@ class EnergyValidityAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(LotConsumption)
+class LotConsumptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which lots each operation drew, restored, reserved or unreserved (append-only)."""
+
+    list_display = ("id", "operation", "lot", "kind", "amount", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("=operation__id", "=lot__id")
+    list_select_related = ("operation", "lot")

@@ -168,12 +168,10 @@ TRANSACTIONS = [success_example("refund credit", {
     "lots": [{"lot_id": 1, "category": "welcome", "kind": "restore", "amount": 15}], "created_at": EXAMPLE_TIME,
 }, summary="A page, newest first (one entry shown)")]
 
-LOTS = [success_example("lots in consumption order", [
-    {"lot_id": 1, "category": "welcome", "amount": 85, "remaining": 70, "reserved": 0, "priority": 50,
-     "expires_at": EXAMPLE_TIME, "created_at": EXAMPLE_TIME},
-    {"lot_id": 4, "category": "paid", "amount": 100, "remaining": 100, "reserved": 0, "priority": 50,
-     "expires_at": None, "created_at": EXAMPLE_TIME},
-])]
+LOTS = [success_example("welcome lot", {
+    "lot_id": 1, "category": "welcome", "amount": 85, "remaining": 70, "reserved": 0, "priority": 50,
+    "expires_at": EXAMPLE_TIME, "created_at": EXAMPLE_TIME,
+}, summary="The lots in consumption order (one entry shown)")]
 
 ANALYTICS = [success_example("30 days", {
     "window_days": 30, "since": "2026-11-01T22:16:02.984009Z", "until": "2026-12-01T22:16:02.984009Z",

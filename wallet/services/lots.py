@@ -22,7 +22,6 @@ from django.utils import timezone
 from wallet.errors import WalletValidationError
 from wallet.models import (
     DEFAULT_LOT_PRIORITY,
-    LOT_ORDER_SQL,
     BalanceOperation,
     EnergyLot,
     EnergyValidity,
@@ -145,19 +144,9 @@ def _rows(statement: str, params) -> list[tuple]:
 
 # --- Holds -----------------------------------------------------------------------------------------
 
-_HOLD_RESERVATIONS_SQL = f"""
-SELECT l.id, l.expires_at, c.amount
-FROM wallet_lotconsumption c
-JOIN wallet_balanceoperation o ON o.id = c.operation_id
-JOIN wallet_energylot l ON l.id = c.lot_id
-WHERE o.hold_id = %s AND o.type = 'freeze' AND c.kind = 'reserve'
-ORDER BY {LOT_ORDER_SQL}
-"""
-
-
 def hold_reservations(hold_id) -> list[tuple[int, datetime | None, int]]:
     """(lot id, lot expiry, amount reserved) of a hold's freeze, in the consumption order."""
-    return _rows(_HOLD_RESERVATIONS_SQL, [hold_id])
+    return _rows(sql.HOLD_RESERVATIONS_SQL, [hold_id])
 
 
 def _expiry_operation(wallet: Wallet, *, expiring: list[tuple[int, int]], reason: str, reference: str):

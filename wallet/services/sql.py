@@ -133,6 +133,17 @@ LOTS_DRAWABLE_SQL = ("SELECT COALESCE(SUM(remaining - reserved), 0) FROM wallet_
                      "WHERE wallet_id = %s AND remaining > reserved AND (expires_at IS NULL OR expires_at > %s)")
 
 
+# A pending hold's reservations: (lot id, lot expiry, amount), in the consumption order.
+HOLD_RESERVATIONS_SQL = f"""
+SELECT l.id, l.expires_at, c.amount
+FROM wallet_lotconsumption c
+JOIN wallet_balanceoperation o ON o.id = c.operation_id
+JOIN wallet_energylot l ON l.id = c.lot_id
+WHERE o.hold_id = %s AND o.type = 'freeze' AND c.kind = 'reserve'
+ORDER BY {LOT_ORDER_SQL}
+"""
+
+
 def lots_apply_sql(rows: int) -> str:
     """Move energy on lots as given by `rows` (operation id, lot id, kind, amount) tuples: one
     UPDATE of every lot touched (net per lot), one INSERT of the consumption rows."""
