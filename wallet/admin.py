@@ -18,10 +18,10 @@ from wallet.models import (
     EnergyLot,
     EnergyPack,
     EnergyValidity,
-    LotConsumption,
     Hold,
     HoldStatus,
     Incident,
+    LotConsumption,
     UsageEvent,
     Wallet,
 )
