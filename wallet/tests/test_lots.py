@@ -6,10 +6,12 @@ check's lot findings."""
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
 from io import StringIO
 
 import psycopg
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import IntegrityError, InternalError, connection, transaction
 from django.utils import timezone
@@ -499,3 +501,32 @@ def test_insufficient_when_only_expired_lots_remain(wallet):
     assert error.value.available == 0
     assert not BalanceOperation.objects.filter(wallet=wallet, type="debit").exists()
     assert_wallet_consistent(wallet)
+
+
+_LOT_INSERT = ("INSERT INTO wallet_energylot (wallet_id, category, amount, remaining, reserved, priority, "
+               "expires_at, reference, price_cents, created_at) VALUES (%s, {values})")
+
+
+@pytest.mark.parametrize(("statement", "params"), [
+    (_LOT_INSERT.format(values="'paid', 5, 5, 0, 50, now() - interval '1 day', '', 0, now()"), "wallet"),
+    (_LOT_INSERT.format(values="'gift', 5, 5, 0, 50, NULL, '', 0, now()"), "wallet"),
+    (_LOT_INSERT.format(values="'paid', 0, 0, 0, 50, NULL, '', 0, now()"), "wallet"),
+    (_LOT_INSERT.format(values="'paid', 5, 5, 0, 50, NULL, '', -1, now()"), "wallet"),
+    ("UPDATE wallet_energypack SET validity_days = 0 WHERE code = 'cafe_luna'", None),
+    ("INSERT INTO wallet_energyvalidity (id, welcome_validity_days, bonus_validity_days, updated_at) VALUES "
+      "(2, 90, 90, now())", None),
+    ("UPDATE wallet_energyvalidity SET welcome_validity_days = 0", None),
+])
+def test_the_other_lot_rules_refuse_raw_sql(wallet, statement, params):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql(statement, [wallet.pk] if params else None)
+
+
+def test_the_data_migration_gives_each_existing_wallet_one_lot_holding_its_balance(wallet):
+    migration = import_module("wallet.migrations.0004_lot_rules_opening_lots_schedule")
+    sql("UPDATE wallet_wallet SET balance = 120 WHERE id = %s", [wallet.pk])  # a balance from before lots
+    migration.opening_lots(django_apps, None)
+    migration.opening_lots(django_apps, None)  # nothing more for a wallet that has lots
+    [lot] = EnergyLot.objects.filter(wallet=wallet)
+    assert (lot.category, lot.amount, lot.remaining, lot.reserved, lot.expires_at) == ("legacy", 120, 120, 0, None)
+    assert drawn(debit(wallet, 20)) == [(lot.pk, 20)]
