@@ -513,8 +513,8 @@ _LOT_INSERT = ("INSERT INTO wallet_energylot (wallet_id, category, amount, remai
     (_LOT_INSERT.format(values="'paid', 0, 0, 0, 50, NULL, '', 0, now()"), "wallet"),
     (_LOT_INSERT.format(values="'paid', 5, 5, 0, 50, NULL, '', -1, now()"), "wallet"),
     ("UPDATE wallet_energypack SET validity_days = 0 WHERE code = 'cafe_luna'", None),
-    ("INSERT INTO wallet_energyvalidity (id, welcome_validity_days, bonus_validity_days, updated_at) VALUES "
-      "(2, 90, 90, now())", None),
+    (("INSERT INTO wallet_energyvalidity (id, welcome_validity_days, bonus_validity_days, updated_at) VALUES "
+      "(2, 90, 90, now())"), None),
     ("UPDATE wallet_energyvalidity SET welcome_validity_days = 0", None),
 ])
 def test_the_other_lot_rules_refuse_raw_sql(wallet, statement, params):
