@@ -45,12 +45,15 @@ _LOT_KINDS = ("draw", "restore", "reserve", "unreserve")
 
 
 def _operation_rows_agree_sql() -> str:
-    """`o` agrees with its summed rows `x` (columns named after the kinds)."""
+    """The row `r` (an operation's type and amount, its rows summed per kind) agrees."""
     cases = []
     for op_type, kinds in _LOT_KINDS_BY_TYPE.items():
-        terms = " AND ".join(f"x.{k} = {'o.amount' if k in kinds else '0'}" for k in _LOT_KINDS)
-        cases.append(f"(o.type = '{op_type}' AND {terms})")
+        terms = " AND ".join(f"r.{k} = {'r.amount' if k in kinds else '0'}" for k in _LOT_KINDS)
+        cases.append(f"(r.type = '{op_type}' AND {terms})")
     return "(" + " OR ".join(cases) + ")"
+
+
+
 WARNING_CODES = {
     "held_pending_mismatch": "held differs from the sum of pending holds",
 }
@@ -70,14 +73,29 @@ def _signed_sum_sql(effect_index: int) -> str:
     )
 
 
+def _operation_rows_sql(*, only_some_wallets: bool) -> str:
+    """Per operation with lot rows: its wallet, type, amount and rows summed per kind. Shaped
+    so the plan stays linear whatever the planner's statistics say: some wallets, their
+    operations each with an index lookup of its rows; every wallet, one pass over the rows
+    grouped by operation, each operation looked up by primary key."""
+    sums = ", ".join(f"COALESCE(SUM(c.amount) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in _LOT_KINDS)
+    if only_some_wallets:
+        return f"""SELECT o.id AS operation_id, o.wallet_id, o.type, o.amount, x.*
+        FROM wallet_balanceoperation o
+        CROSS JOIN LATERAL (SELECT COUNT(*) AS rows, {sums} FROM wallet_lotconsumption c
+                            WHERE c.operation_id = o.id) x
+        WHERE o.wallet_id = ANY(%(wallet_ids)s)"""
+    lookup = "(SELECT o.{column} FROM wallet_balanceoperation o WHERE o.id = x.operation_id) AS {column}"
+    return f"""SELECT x.*, {", ".join(lookup.format(column=column) for column in ("wallet_id", "type", "amount"))}
+        FROM (SELECT c.operation_id, COUNT(*) AS rows, {sums} FROM wallet_lotconsumption c
+              GROUP BY c.operation_id) x"""
+
+
 def _health_sql(*, only_some_wallets: bool) -> str:
     ops_filter = "WHERE o.wallet_id = ANY(%(wallet_ids)s)" if only_some_wallets else ""
     holds_filter = "AND h.wallet_id = ANY(%(wallet_ids)s)" if only_some_wallets else ""
     wallets_filter = "w.id = ANY(%(wallet_ids)s) AND" if only_some_wallets else ""
     lots_filter = "WHERE l.wallet_id = ANY(%(wallet_ids)s)" if only_some_wallets else ""
-    consumptions_filter = (
-        "WHERE c.lot_id IN (SELECT id FROM wallet_energylot WHERE wallet_id = ANY(%(wallet_ids)s))"
-        if only_some_wallets else "")
     # One statement: a window pass over the operations (hash recomputed, links and
     # before/after continuity checked), one aggregate per wallet, one over pending holds,
     # joined to the wallets. Linear in rows; the planner walks UNIQUE(wallet, seq).
@@ -109,34 +127,32 @@ def _health_sql(*, only_some_wallets: bool) -> str:
                MAX(seq) AS max_seq,
                MAX(hash) FILTER (WHERE is_last) AS head_hash
         FROM op GROUP BY wallet_id
-    ), lot_moves AS (
-        SELECT c.lot_id,
-               SUM(CASE c.kind WHEN 'draw' THEN -c.amount WHEN 'restore' THEN c.amount ELSE 0 END) AS remaining_delta,
-               SUM(CASE c.kind WHEN 'reserve' THEN c.amount WHEN 'unreserve' THEN -c.amount ELSE 0 END)
-                   AS reserved_delta
-        FROM wallet_lotconsumption c
-        {consumptions_filter}
-        GROUP BY c.lot_id
     ), lot_totals AS (
+        -- Per lot, its consumption rows through the lot index (a correlated lookup per lot: the
+        -- plan stays linear whatever the planner's statistics say).
         SELECT l.wallet_id, SUM(l.remaining) AS lots_remaining,
                COUNT(*) FILTER (
-                   WHERE l.remaining <> l.amount + COALESCE(m.remaining_delta, 0)
-                      OR l.reserved <> COALESCE(m.reserved_delta, 0)
+                   WHERE l.remaining <> l.amount + l.remaining_delta OR l.reserved <> l.reserved_delta
                ) AS lots_disagreeing
-        FROM wallet_energylot l LEFT JOIN lot_moves m ON m.lot_id = l.id
-        {lots_filter}
+        FROM (
+            SELECT l.wallet_id, l.amount, l.remaining, l.reserved,
+                   COALESCE((SELECT SUM(CASE c.kind WHEN 'draw' THEN -c.amount WHEN 'restore' THEN c.amount
+                                             ELSE 0 END)
+                             FROM wallet_lotconsumption c WHERE c.lot_id = l.id), 0) AS remaining_delta,
+                   COALESCE((SELECT SUM(CASE c.kind WHEN 'reserve' THEN c.amount WHEN 'unreserve' THEN -c.amount
+                                             ELSE 0 END)
+                             FROM wallet_lotconsumption c WHERE c.lot_id = l.id), 0) AS reserved_delta
+            FROM wallet_energylot l
+            {lots_filter}
+        ) l
         GROUP BY l.wallet_id
-    ), operation_rows AS (
-        SELECT c.operation_id,
-               {", ".join(f"COALESCE(SUM(c.amount) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in _LOT_KINDS)}
-        FROM wallet_lotconsumption c
-        {consumptions_filter}
-        GROUP BY c.operation_id
+    ), operation_rows AS MATERIALIZED (
+        {_operation_rows_sql(only_some_wallets=only_some_wallets)}
     ), operation_lots AS (
-        SELECT o.wallet_id, COUNT(*) AS operations_disagreeing
-        FROM operation_rows x JOIN wallet_balanceoperation o ON o.id = x.operation_id
-        WHERE NOT {_operation_rows_agree_sql()}
-        GROUP BY o.wallet_id
+        SELECT r.wallet_id, COUNT(*) AS operations_disagreeing
+        FROM operation_rows r
+        WHERE r.rows > 0 AND NOT {_operation_rows_agree_sql()}
+        GROUP BY r.wallet_id
     ), pending AS (
         SELECT h.wallet_id, SUM(h.amount) AS pending_held
         FROM wallet_hold h WHERE h.status = 'pending' {holds_filter}
