@@ -530,3 +530,18 @@ def test_the_data_migration_gives_each_existing_wallet_one_lot_holding_its_balan
     [lot] = EnergyLot.objects.filter(wallet=wallet)
     assert (lot.category, lot.amount, lot.remaining, lot.reserved, lot.expires_at) == ("legacy", 120, 120, 0, None)
     assert drawn(debit(wallet, 20)) == [(lot.pk, 20)]
+
+
+def test_a_hold_expiring_after_its_lot_hands_the_energy_back_and_it_expires_then(wallet):
+    now = timezone.now()
+    [lot] = lot_ids(grant(wallet, LotGrant(30, LotCategory.WELCOME, expires_at=now + DAY)))
+    hold = services.wallet_freeze(user=wallet.user, amount=12, action_code="mirror_match", ttl_seconds=60)
+    later = now + 2 * DAY
+    assert [e.amount for e in services.wallet_lots_expire(now=later).expired] == [18]
+    assert [h.pk for h in services.wallet_holds_expire(now=later).expired] == [hold.pk]
+    release = BalanceOperation.objects.get(hold=hold, type="release")
+    expiry = BalanceOperation.objects.get(wallet=wallet, seq=release.seq + 1)
+    assert (expiry.type, expiry.amount, drawn(expiry)) == (OperationType.LOT_EXPIRY, 12, [(lot, 12)])
+    wallet.refresh_from_db()
+    assert (wallet.balance, wallet.held, remaining(lot)) == (0, 0, 0)
+    assert_wallet_consistent(wallet)
