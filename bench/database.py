@@ -3,8 +3,8 @@
 Everything runs in a dedicated database (``phoenix_bench_<pid>``) created next to the
 configured one and dropped at the end: the command points Django's ``default`` alias at
 it for its own process, builds only the tables the ledger needs (users, wallets, holds,
-operations, with every CHECK/UNIQUE and the append-only trigger), and never touches the
-real data.
+operations, energy lots and their consumption rows, with every CHECK/UNIQUE and the
+append-only triggers), and never touches the real data.
 
 Health data: wallets with 10 operations each (credit, debit, freeze/commit, credit,
 freeze/release, debit, a pending freeze, debit) are generated set-based in SQL with
@@ -21,7 +21,7 @@ from django.db import connection, connections
 
 from phoenix.core.db import APPEND_ONLY_FUNCTION_SQL, append_only_trigger
 from wallet.hashing import operation_hash_sql
-from wallet.models import GENESIS_HASH, OPERATION_EFFECTS, BalanceOperation, Hold, Wallet
+from wallet.models import GENESIS_HASH, OPERATION_EFFECTS, BalanceOperation, EnergyLot, Hold, Wallet
 from wallet.services.sql import OPERATION_INSERT_EXCLUDE, insert_select_sql
 
 # --- The dedicated database --------------------------------------------------------------
@@ -59,10 +59,12 @@ class BenchDatabase:
 
     @staticmethod
     def _create_schema() -> None:
-        trigger_sql = APPEND_ONLY_FUNCTION_SQL + append_only_trigger("wallet_balanceoperation").sql
+        trigger_sql = (APPEND_ONLY_FUNCTION_SQL + append_only_trigger("wallet_balanceoperation").sql
+                       + append_only_trigger("wallet_lotconsumption").sql)
         models = [apps.get_model(label) for label in (
             "contenttypes.ContentType", "auth.Permission", "auth.Group", "accounts.User",
             "wallet.Wallet", "wallet.Hold", "wallet.BalanceOperation", "wallet.Incident",
+            "wallet.EnergyLot", "wallet.LotConsumption",
         )]
         with connection.schema_editor() as editor:
             for model in models:
@@ -137,6 +139,21 @@ def append_operations(*, wallets: tuple[int, int], op_type: str, amount: int, ho
     )
 
 
+def create_lots(*, wallets: tuple[int, int], lots: list[tuple[str, int, int | None]]) -> None:
+    """Give every wallet of the range the lots (category, amount, expiry in days or None), full,
+    in ONE statement; their amounts must add up to what the wallets' credits posted."""
+    for category, amount, days in lots:
+        sql(
+            insert_select_sql(EnergyLot, {
+                "wallet_id": "id", "category": "%s", "amount": "%s", "remaining": "%s", "reserved": "0",
+                "priority": "50",
+                "expires_at": "CASE WHEN %s::int IS NULL THEN NULL ELSE now() + %s * interval '1 day' END",
+                "operation_id": "NULL", "reference": "'bench'", "price_cents": "0", "created_at": "now()",
+            }, exclude=("id",), source="wallet_wallet WHERE id BETWEEN %s AND %s"),
+            [category, amount, amount, days, days or 0, wallets[0], wallets[1]],
+        )
+
+
 def create_holds(*, wallets: tuple[int, int], amount: int, hold_code: str) -> None:
     sql(
         insert_select_sql(Hold, {
@@ -175,13 +192,23 @@ def generate_ten_operation_wallets(count: int) -> tuple[int, int]:
     create_holds(wallets=wallets, amount=25, hold_code="bench_c")
     append_operations(wallets=wallets, op_type="freeze", amount=25, hold_code="bench_c")   # 9 held 25 (pending)
     append_operations(wallets=wallets, op_type="debit", amount=5)                # 10 1050
+    # The lots' end state: one never-expiring lot holding the balance, the pending hold's 25
+    # reserved on it against the freeze (#9), like the opening lots of migration 0004.
+    create_lots(wallets=wallets, lots=[("legacy", 1050, None)])
+    sql("UPDATE wallet_energylot SET reserved = 25 WHERE wallet_id BETWEEN %s AND %s", [wallets[0], wallets[1]])
+    sql("""INSERT INTO wallet_lotconsumption (lot_id, operation_id, kind, amount, created_at)
+           SELECT l.id, o.id, 'reserve', 25, now() FROM wallet_energylot l
+           JOIN wallet_balanceoperation o ON o.wallet_id = l.wallet_id AND o.seq = 9
+           WHERE l.wallet_id BETWEEN %s AND %s""", [wallets[0], wallets[1]])
     return wallets
 
 
 def vacuum_analyze() -> None:
-    for table in ("accounts_user", "wallet_wallet", "wallet_hold", "wallet_balanceoperation"):
+    for table in ("accounts_user", "wallet_wallet", "wallet_hold", "wallet_balanceoperation", "wallet_energylot",
+                  "wallet_lotconsumption"):
         sql(f"VACUUM ANALYZE {table}")
 
 
 def truncate_ledger() -> None:
-    sql("TRUNCATE wallet_incident, wallet_balanceoperation, wallet_hold, wallet_wallet, accounts_user CASCADE")
+    sql("TRUNCATE wallet_incident, wallet_lotconsumption, wallet_energylot, wallet_balanceoperation, wallet_hold, "
+        "wallet_wallet, accounts_user CASCADE")

@@ -4,7 +4,9 @@ For consume (one debit) and freeze+commit (two transactions), at N worker thread
 hot wallet or spread over many, (a) the service layer (`wallet_debit`, `wallet_freeze` +
 `wallet_commit`) and (b) a raw-SQL baseline through psycopg that issues the services' own
 statements (wallet.services.sql) in the same transactions (same row locks, same rows
-written, hash chain included), so (a)/(b) is the cost of the Django layer.
+written, hash chain and energy lots included: the debit's draw from the lots in the
+consumption order, the freeze's reservation, the commit's settlement), so (a)/(b) is the
+cost of the Django layer.
 
 The worker pool here is the benchmark's own (not a test harness): it measures, it does not
 assert.
@@ -25,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from phoenix.accounts.models import User
 from wallet.hashing import operation_hash
@@ -60,7 +63,8 @@ class RawLedger:
         by_column = dict(zip(ledger_sql.WALLET_COLUMNS, row, strict=True))
         return [by_column[name] for name in self._WALLET_STATE]
 
-    def _append(self, cursor, wallet: list, *, op_type: str, amount: int, hold_id, reason: str, reference: str):
+    def _append(self, cursor, wallet: list, *, op_type: str, amount: int, hold_id, reason: str, reference: str,
+                take_from_lots: str | None = None) -> int:
         wallet_id, balance, held, last_seq, last_hash = wallet
         balance_sign, held_sign = OPERATION_EFFECTS[op_type]
         row = {
@@ -72,8 +76,20 @@ class RawLedger:
         }
         row["hash"] = operation_hash(**row)
         row["request_fingerprint"] = ""
-        cursor.execute(ledger_sql.INSERT_OPERATION_SQL, [row[name] for name in self._operation_columns])
+        params = [row[name] for name in self._operation_columns]
+        if take_from_lots is None:
+            cursor.execute(ledger_sql.INSERT_OPERATION_SQL, params)
+            operation_id = cursor.fetchone()[0]
+        else:
+            statement = (ledger_sql.INSERT_OPERATION_DRAW_LOTS_SQL if take_from_lots == "draw"
+                         else ledger_sql.INSERT_OPERATION_RESERVE_LOTS_SQL)
+            now = row["created_at"]
+            cursor.execute(statement, [*params, wallet_id, now, amount, amount, now])
+            operation_id, _lots, taken = cursor.fetchone()
+            if sum(taken) < amount:
+                raise RuntimeError("bench lots ran dry")
         wallet[1:] = [row["balance_after"], row["held_after"], row["seq"], row["hash"]]
+        return operation_id
 
     def _lock_by_user(self, cursor, user_id: int) -> list:
         cursor.execute(ledger_sql.LOCK_WALLET_OF_USER_SQL, [user_id])
@@ -88,7 +104,7 @@ class RawLedger:
             if wallet[1] - wallet[2] < CONSUME_COST:
                 raise RuntimeError("bench wallet ran dry")
             self._append(cursor, wallet, op_type="debit", amount=CONSUME_COST, hold_id=None, reason="bench",
-                         reference="bench")
+                         reference="bench", take_from_lots="draw")
             self._save(cursor, wallet)
 
     def freeze_commit(self, user_id: int) -> None:
@@ -102,7 +118,7 @@ class RawLedger:
                     "expires_at": now + timedelta(seconds=60), "created_at": now, "resolved_at": None}
             cursor.execute(ledger_sql.INSERT_HOLD_SQL, [hold[name] for name in ledger_sql.HOLD_COLUMNS])
             self._append(cursor, wallet, op_type="freeze", amount=FREEZE_COST, hold_id=hold["id"], reason="",
-                         reference="bench")
+                         reference="bench", take_from_lots="reserve")
             self._save(cursor, wallet)
         with self.conn.transaction(), self.conn.cursor() as cursor:
             cursor.execute(ledger_sql.LOCK_HOLD_SQL.format(user_filter=""), [hold["id"]])
@@ -110,10 +126,23 @@ class RawLedger:
             cursor.execute(ledger_sql.RESOLVE_HOLD_SQL, ["captured", CAPTURE, datetime.now(UTC), hold["id"]])
             if cursor.rowcount != 1:
                 raise RuntimeError("hold not pending")
-            self._append(cursor, wallet, op_type="release", amount=FREEZE_COST - CAPTURE, hold_id=hold["id"],
-                         reason="unused part of a partly captured hold", reference="bench")
-            self._append(cursor, wallet, op_type="commit", amount=CAPTURE, hold_id=hold["id"], reason="",
-                         reference="bench")
+            cursor.execute(ledger_sql.HOLD_RESERVATIONS_SQL, [hold["id"]])
+            reservations = cursor.fetchall()
+            release_id = self._append(cursor, wallet, op_type="release", amount=FREEZE_COST - CAPTURE,
+                                      hold_id=hold["id"], reason="unused part of a partly captured hold",
+                                      reference="bench")
+            commit_id = self._append(cursor, wallet, op_type="commit", amount=CAPTURE, hold_id=hold["id"], reason="",
+                                     reference="bench")
+            moves, left = [], CAPTURE  # the commit draws from the reserved lots in order (no expired lot here)
+            for lot_id, _expires_at, reserved in reservations:
+                take = min(reserved, left)
+                left -= take
+                if reserved - take:
+                    moves.append((release_id, lot_id, "unreserve", reserved - take))
+                if take:
+                    moves += [(commit_id, lot_id, "unreserve", take), (commit_id, lot_id, "draw", take)]
+            cursor.execute(ledger_sql.lots_apply_sql(len(moves)),
+                           [*(value for move in moves for value in move), datetime.now(UTC)])
             self._save(cursor, wallet)
 
 
@@ -217,6 +246,14 @@ def time_health(repeats: int) -> tuple[float, int]:
         findings = wallet_health_findings()
         timings.append(time.perf_counter() - started)
     return statistics.median(timings), len(findings)
+
+
+def statements_per_consume(user_id: int) -> list[str]:
+    """The SQL statements one service-layer consume issues, its transaction's BEGIN/COMMIT aside."""
+    with CaptureQueriesContext(connection) as captured:
+        ServiceLedger().consume(user_id)
+    return [q["sql"] for q in captured.captured_queries
+            if q["sql"].split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
 
 
 def load_average() -> str:

@@ -38,12 +38,13 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
     response = superuser_client.get("/admin/")
     assert response.status_code == 200
     data = panels(response)
-    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "money", "access", "pro"]
+    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "energy-lots", "money", "access", "pro"]
 
     health = data["wallet-health"]
-    assert (health["open_critical"], health["open_warning"], health["status"]) == (1, 0, "critical")
+    # The drifted balance disagrees with its ledger and with its energy lots: two CRITICALs.
+    assert (health["open_critical"], health["open_warning"], health["status"]) == (2, 0, "critical")
     assert health["last_run"].outcome == "critical"
-    assert (health["last_run_critical"], health["last_run_warning"]) == (1, 1)  # the WARNING was corrected
+    assert (health["last_run_critical"], health["last_run_warning"]) == (2, 1)  # the WARNING was corrected
 
     energy = data["energy"]
     assert dashboard_data.consumed == 75
@@ -64,8 +65,8 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
 
     incidents = data["incidents"]
     assert (incidents["wallet_critical"], incidents["reconciliation_open"], incidents["shortfalls_open"],
-            incidents["webhooks_failed"]) == (1, 1, 1, 1)
-    assert incidents["total_open"] == 3
+            incidents["webhooks_failed"]) == (2, 1, 1, 1)
+    assert incidents["total_open"] == 4
 
     assert data["access"]["by_type"] == {"TRIAL": 3, "PREMIUM": 0, "LIFETIME": 0, "LICENSED": 1, "EXPIRED": 0}
     pro = data["pro"]
@@ -74,7 +75,7 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
     assert by_status["active"] == (1, 0) and by_status["available"] == (1, 0)
 
     html = response.content.decode()
-    for stat, value in (("open-critical", "1"), ("consumed-today", "75"), ("packs-sold", "3"),
+    for stat, value in (("open-critical", "2"), ("consumed-today", "75"), ("packs-sold", "3"),
                         ("webhooks-failed", "1"), ("access-trial", "3"), ("pro-active", "1")):
         assert f'data-stat="{stat}">{value}<' in html, stat
     for chart_id in ("balance-ops-per-hour", "consumption-by-action", "revenue-by-pack", "access-types"):

@@ -15,10 +15,13 @@ from wallet import operator, selectors
 from wallet.models import (
     BalanceOperation,
     EnergyAction,
+    EnergyLot,
     EnergyPack,
+    EnergyValidity,
     Hold,
     HoldStatus,
     Incident,
+    LotConsumption,
     UsageEvent,
     Wallet,
 )
@@ -34,6 +37,38 @@ class WalletAdjustForm(OperatorForm):
     request_token = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64)
 
     field_order = ["direction", "amount", "reason"]
+
+
+class WalletGrantForm(OperatorForm):
+    category = forms.ChoiceField(choices=[(c.value, c.label) for c in operator.GRANT_CATEGORIES])
+    amount = forms.IntegerField(min_value=1, max_value=10**9, help_text="Energy points.")
+    expires_at = forms.DateTimeField(required=False, help_text="When the granted energy expires (UTC).")
+    never_expires = forms.BooleanField(required=False, help_text="Tick instead of a date: the lot never expires.")
+    request_token = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64)
+
+    field_order = ["category", "amount", "expires_at", "never_expires", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("expires_at")) == bool(data.get("never_expires")):
+            raise forms.ValidationError("Give an expiry date, or tick 'never expires' (one of the two).")
+        if data.get("expires_at") and data["expires_at"] <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return data
+
+
+class LotsInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = EnergyLot
+    fk_name = "wallet"
+    verbose_name_plural = "energy lots (soonest expiry first; /luna/energy/lots lists the exact consumption order)"
+    fields = ("id", "category", "amount", "remaining", "reserved", "priority", "expires_at", "reference",
+              "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("expires_at", "priority", "created_at", "id")
 
 
 class RecentOperationsFormSet(forms.BaseInlineFormSet):
@@ -63,10 +98,13 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ("user", "balance", "held", "available", "last_seq", "last_hash", "created_at", "updated_at",
               "ledger")
     readonly_fields = fields
-    inlines = [RecentOperationsInline]
+    inlines = [LotsInline, RecentOperationsInline]
     operator_actions = (
+        OperatorAction("grant", "Grant energy", roles.ADJUST_WALLET, "run_grant", WalletGrantForm,
+                       description="Grant a promotional or goodwill lot with its expiry (source=admin)."),
         OperatorAction("adjust", "Adjust balance", roles.ADJUST_WALLET, "run_adjust", WalletAdjustForm,
-                       description="Credit or debit energy points, recorded as a source=admin operation."),
+                       description="Credit or debit energy points, recorded as a source=admin operation "
+                                   "(a credit is a never-expiring goodwill lot; a debit draws the lots in order)."),
         OperatorAction("correct-warning", "Auto-correct WARNING", roles.CORRECT_WALLET_WARNING, "run_correct",
                        description="Set held back to the sum of pending holds, through the health job's "
                                    "correction path (refused when the wallet has CRITICAL findings)."),
@@ -85,6 +123,12 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         op = operator.wallet_adjust(wallet=wallet, direction=data["direction"], amount=data["amount"],
                                     actor=request.user, reason=data["reason"], request_token=data["request_token"])
         return f"{op.type} of {op.amount} points recorded (operation {op.pk}); available now {op.available_after}."
+
+    def run_grant(self, request, wallet, data) -> str:
+        op = operator.wallet_grant(wallet=wallet, category=data["category"], amount=data["amount"],
+                                   expires_at=None if data["never_expires"] else data["expires_at"],
+                                   actor=request.user, reason=data["reason"], request_token=data["request_token"])
+        return f"{data['category']} lot of {op.amount} points granted (operation {op.pk})."
 
     def run_correct(self, request, wallet, data) -> str:
         op = operator.wallet_warning_correct(wallet=wallet, actor=request.user, reason=data["reason"])
@@ -192,6 +236,38 @@ class EnergyActionAdmin(admin.ModelAdmin):
 @admin.register(EnergyPack)
 class EnergyPackAdmin(admin.ModelAdmin):
     list_display = ("code", "label", "price_cents", "currency", "energy_points", "first_purchase_bonus_percent",
-                    "badge", "is_unlimited", "is_active")
-    list_editable = ("price_cents", "energy_points", "is_active")
+                    "validity_days", "badge", "is_unlimited", "is_active")
+    list_editable = ("price_cents", "energy_points", "validity_days", "is_active")
     search_fields = ("code", "label")
+
+
+@admin.register(EnergyLot)
+class EnergyLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "wallet", "category", "amount", "remaining", "reserved", "priority", "expires_at",
+                    "created_at")
+    list_filter = ("category", ("expires_at", admin.DateFieldListFilter))
+    search_fields = ("=wallet__id", "wallet__user__email", "reference")
+    list_select_related = ("wallet",)
+
+
+@admin.register(EnergyValidity)
+class EnergyValidityAdmin(admin.ModelAdmin):
+    """The validity of the welcome grant and the first-purchase bonus (one row)."""
+
+    list_display = ("id", "welcome_validity_days", "bonus_validity_days", "updated_at")
+
+    def has_add_permission(self, request):
+        return not EnergyValidity.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LotConsumption)
+class LotConsumptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which lots each operation drew, restored, reserved or unreserved (append-only)."""
+
+    list_display = ("id", "operation", "lot", "kind", "amount", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("=operation__id", "=lot__id")
+    list_select_related = ("operation", "lot")

@@ -13,7 +13,7 @@ class WalletConfig(AppConfig):
         # Registration opens the wallet (welcome grant) inside its own transaction.
         user_registered.connect(receivers.open_wallet_on_registration,
                                 dispatch_uid="wallet.open_wallet_on_registration")
-        register_profile_section("energy", selectors.wallet_balance)
+        register_profile_section("energy", selectors.wallet_energy_summary)
 
         # The admin dashboard's wallet panels.
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
@@ -25,3 +25,6 @@ class WalletConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="energy", title="Energy",
                                                 template="admin/dashboard/energy.html",
                                                 build=dashboard.energy_panel, order=30))
+        register_dashboard_panel(DashboardPanel(key="energy-lots", title="Energy lots",
+                                                template="admin/dashboard/energy_lots.html",
+                                                build=dashboard.energy_lots_panel, order=31))

@@ -14,6 +14,7 @@ from wallet import selectors
 TYPE_COLOURS = {
     "credit": "#2e7d32", "debit": "#c62828", "freeze": "#1565c0", "commit": "#6a1b9a",
     "release": "#00838f", "held_correction_up": "#f9a825", "held_correction_down": "#ef6c00",
+    "lot_expiry": "#8d6e63",
 }
 
 
@@ -56,3 +57,10 @@ def energy_panel(now: datetime) -> dict[str, Any]:
                        "backgroundColor": "#6a1b9a"}],
         ),
     }
+
+
+def energy_lots_panel(now: datetime) -> dict[str, Any]:
+    overview = selectors.energy_lots_overview(now=now)
+    cents = overview["paid_liability_cents"]
+    return {**overview, "paid_liability_eur": f"{cents // 100}.{cents % 100:02d}",
+            "lots_url": reverse("admin:wallet_energylot_changelist")}

@@ -36,6 +36,9 @@ class OperationType(models.TextChoices):
     # keep the per-type CHECK exact and make corrections easy to find in the ledger.
     HELD_CORRECTION_UP = "held_correction_up", "Held correction (+)"
     HELD_CORRECTION_DOWN = "held_correction_down", "Held correction (-)"
+    # Written by the lot-expiry job (and by a release/refund handing energy back to a lot
+    # already past its expiry): the unreserved remainder of expired lots leaves the balance.
+    LOT_EXPIRY = "lot_expiry", "Lot expiry"
 
 
 # (balance delta sign, held delta sign) per type: the ledger's table of types. Used by the CHECKs below,
@@ -48,6 +51,7 @@ OPERATION_EFFECTS: dict[str, tuple[int, int]] = {
     OperationType.RELEASE: (0, -1),
     OperationType.HELD_CORRECTION_UP: (0, +1),
     OperationType.HELD_CORRECTION_DOWN: (0, -1),
+    OperationType.LOT_EXPIRY: (-1, 0),
 }
 
 # Operation types that consumed energy and may be refunded (once) with a credit.
@@ -335,6 +339,8 @@ class EnergyPack(models.Model):
     badge = models.CharField(max_length=16, choices=EnergyPackBadge.choices, blank=True, default="")
     is_unlimited = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    validity_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days the purchased energy stays usable; empty = never expires.")
 
     class Meta:
         ordering = ["price_cents", "code"]
@@ -346,6 +352,8 @@ class EnergyPack(models.Model):
             models.CheckConstraint(condition=Q(first_purchase_bonus_percent__lte=100),
                                    name="energypack_bonus_lte_100"),
             _choices_check("badge", EnergyPackBadge, "energypack_badge_valid"),
+            models.CheckConstraint(condition=Q(validity_days__isnull=True) | Q(validity_days__gt=0),
+                                   name="energypack_validity_gt_0"),
         ]
 
     def __str__(self) -> str:
@@ -393,3 +401,141 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_code} by user {self.user_id} ({self.energy_consumed})"
+
+
+# --- Energy lots: every credit is a lot; every debit says which lots paid for it --------------
+
+
+class LotCategory(models.TextChoices):
+    PAID = "paid", "Paid (pack purchase)"
+    BONUS = "bonus", "First-purchase bonus"
+    WELCOME = "welcome", "Welcome grant"
+    PROMOTIONAL = "promotional", "Promotional (admin grant)"
+    GOODWILL = "goodwill", "Goodwill (admin grant)"
+    # The opening lot of a wallet that existed before lots (migration 0003): its mix of paid
+    # and free energy is unknown, so it is consumed like paid energy (last) and never expires.
+    LEGACY = "legacy", "Legacy balance"
+
+
+# Categories consumed after every free one (the consumption order's second key).
+PAID_LIKE_CATEGORIES = (LotCategory.PAID, LotCategory.LEGACY)
+FREE_CATEGORIES = tuple(c for c in LotCategory.values if c not in PAID_LIKE_CATEGORIES)
+DEFAULT_LOT_PRIORITY = 50  # lower is consumed first (Stripe credit grants' convention)
+
+# THE consumption order (README "Energy lots"), as SQL over the lot alias `l`: soonest expiry
+# first (a lot that never expires comes last), then free before paid, then priority (lower
+# first), then oldest; the id makes the order total (the running sums rely on it).
+_PAID_LIKE_SQL = ", ".join(f"'{c.value}'" for c in PAID_LIKE_CATEGORIES)
+LOT_ORDER_SQL = (f"(l.expires_at IS NULL), l.expires_at, (l.category IN ({_PAID_LIKE_SQL})), "
+                 "l.priority, l.created_at, l.id")
+
+
+class EnergyLot(models.Model):
+    """One credit of energy: its category, expiry and priority, and what is left of it.
+
+    `remaining` is the lot's part of the wallet's balance (the wallet's balance is the sum
+    of its lots' remaining); `reserved` is the part pending holds keep (the wallet's held).
+    Only `remaining` and `reserved` ever change, each change written as `LotConsumption`
+    rows (a trigger refuses any other update, and deletes; migration 0003).
+    """
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots")
+    category = models.CharField(max_length=16, choices=LotCategory.choices)
+    amount = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    reserved = models.BigIntegerField(default=0, help_text="Held by pending holds.")
+    priority = models.SmallIntegerField(default=DEFAULT_LOT_PRIORITY, help_text="Lower is consumed first.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    # The credit it came from (null only for the migrated opening lots), and for a pack its
+    # payment's key, as the operation's reference; `price_cents` is what the lot cost (0 when free).
+    operation = models.ForeignKey(BalanceOperation, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="lots_created")
+    reference = models.CharField(max_length=255, blank=True, default="")
+    price_cents = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            _choices_check("category", LotCategory, "energylot_category_valid"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="energylot_amount_gt_0"),
+            models.CheckConstraint(condition=Q(remaining__gte=0, remaining__lte=F("amount")),
+                                   name="energylot_remaining_in_0_amount"),
+            models.CheckConstraint(condition=Q(reserved__gte=0, reserved__lte=F("remaining")),
+                                   name="energylot_reserved_in_0_remaining"),
+            models.CheckConstraint(condition=Q(price_cents__gte=0), name="energylot_price_gte_0"),
+            models.CheckConstraint(condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("created_at")),
+                                   name="energylot_expires_after_creation"),
+        ]
+        indexes = [
+            # The consume path: a wallet's lots with energy left.
+            models.Index(fields=["wallet", "expires_at"], name="energylot_wallet_live_idx",
+                         condition=Q(remaining__gt=0)),
+            # The expiry job's scan: lots with an unreserved remainder, by expiry.
+            models.Index(fields=["expires_at"], name="energylot_expiry_idx",
+                         condition=Q(remaining__gt=F("reserved"), expires_at__isnull=False)),
+            models.Index(fields=["reference"], name="energylot_reference_idx", condition=~Q(reference="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.pk} {self.category} {self.remaining}/{self.amount} (wallet {self.wallet_id})"
+
+    @property
+    def unreserved(self) -> int:
+        return self.remaining - self.reserved
+
+
+class LotConsumptionKind(models.TextChoices):
+    DRAW = "draw", "Draw (remaining -)"          # debit, commit, clawback, expiry
+    RESTORE = "restore", "Restore (remaining +)"  # refund of a debit/commit back to its lots
+    RESERVE = "reserve", "Reserve (reserved +)"   # freeze
+    UNRESERVE = "unreserve", "Unreserve (reserved -)"  # commit, release, hold expiry
+
+
+class LotConsumption(models.Model):
+    """Append-only: how much one operation took from (or gave back to, or reserved on) one lot.
+
+    A lot's remaining is its amount - its draws + its restores; its reserved is its reserves -
+    its unreserves (the health job checks both); an operation's rows of a kind sum to its amount.
+    """
+
+    lot = models.ForeignKey(EnergyLot, on_delete=models.PROTECT, related_name="consumptions")
+    operation = models.ForeignKey(BalanceOperation, on_delete=models.PROTECT, related_name="lot_consumptions")
+    kind = models.CharField(max_length=12, choices=LotConsumptionKind.choices)
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lotconsumption_amount_gt_0"),
+            _choices_check("kind", LotConsumptionKind, "lotconsumption_kind_valid"),
+            models.UniqueConstraint(fields=["operation", "lot", "kind"], name="lotconsumption_unique_op_lot_kind"),
+        ]
+        indexes = [models.Index(fields=["lot"], name="lotconsumption_lot_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} of lot {self.lot_id} by operation {self.operation_id}"
+
+
+class EnergyValidity(models.Model):
+    """Admin-editable validity of the free grants (one row, id 1; seeded by migration 0003).
+    A pack's own validity is `EnergyPack.validity_days`; an operator's grant names its expiry."""
+
+    welcome_validity_days = models.PositiveIntegerField(
+        null=True, blank=True, default=90, help_text="Days the welcome grant stays usable; empty = never.")
+    bonus_validity_days = models.PositiveIntegerField(
+        null=True, blank=True, default=90, help_text="Days a first-purchase bonus stays usable; empty = never.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "energy validity settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="energyvalidity_single_row"),
+            models.CheckConstraint(condition=Q(welcome_validity_days__isnull=True) | Q(welcome_validity_days__gt=0),
+                                   name="energyvalidity_welcome_gt_0"),
+            models.CheckConstraint(condition=Q(bonus_validity_days__isnull=True) | Q(bonus_validity_days__gt=0),
+                                   name="energyvalidity_bonus_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"welcome {self.welcome_validity_days} d, bonus {self.bonus_validity_days} d"

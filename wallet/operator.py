@@ -16,9 +16,11 @@ from django.utils import timezone
 from phoenix.core.services import operator_action, operator_reason
 from wallet import selectors, services
 from wallet.errors import WalletValidationError
-from wallet.models import BalanceOperation, Hold, Incident, IncidentStatus, OperationSource, Wallet
+from wallet.models import BalanceOperation, Hold, Incident, IncidentStatus, LotCategory, OperationSource, Wallet
 
 ADJUST_DIRECTIONS = ("credit", "debit")
+# The categories an operator grants (paid, bonus and welcome lots come from their own paths).
+GRANT_CATEGORIES = (LotCategory.PROMOTIONAL, LotCategory.GOODWILL)
 # BalanceOperation.reason is 255 characters; the AdminAction keeps the full reason.
 _OPERATION_REASON_MAX = 255
 
@@ -47,6 +49,28 @@ def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason:
     operator_action(actor=actor, action=f"wallet_{direction}", target=wallet, reason=reason,
                     before=before, after={**_wallet_state(wallet.pk), "operation_id": operation.pk,
                                           "amount": operation.amount})
+    return operation
+
+
+@transaction.atomic
+def wallet_grant(*, wallet: Wallet, category: str, amount: int, expires_at, actor, reason: str,
+                 request_token: str | None = None) -> BalanceOperation:
+    """Grant energy as one lot of `category` (promotional or goodwill) expiring at `expires_at`
+    (None: never, an explicit choice of the form), source `admin`, audited."""
+    reason = operator_reason(reason)
+    if category not in GRANT_CATEGORIES:
+        raise WalletValidationError(f"category must be one of {GRANT_CATEGORIES}")
+    key = f"admin-grant:{request_token}" if request_token else None
+    if key and (done := BalanceOperation.objects.filter(wallet=wallet, idempotency_key=key).first()):
+        return done
+    before = _wallet_state(wallet.pk)
+    operation = services.wallet_credit(
+        user=wallet.user, amount=amount, source=OperationSource.ADMIN, reason=reason[:_OPERATION_REASON_MAX],
+        reference=f"admin:{actor.pk}", idempotency_key=key, actor=actor,
+        lots=[services.LotGrant(amount=amount, category=category, expires_at=expires_at)])
+    operator_action(actor=actor, action="wallet_grant", target=wallet, reason=reason, before=before,
+                    after={**_wallet_state(wallet.pk), "operation_id": operation.pk, "amount": operation.amount,
+                           "category": category, "expires_at": expires_at.isoformat() if expires_at else None})
     return operation
 
 

@@ -14,3 +14,8 @@ def wallet_health_check() -> dict:
 @shared_task(name=services.EXPIRY_JOB)
 def wallet_expire_holds() -> dict:
     return services.wallet_holds_expire().summary()
+
+
+@shared_task(name=services.LOT_EXPIRY_JOB)
+def wallet_expire_lots() -> dict:
+    return services.wallet_lots_expire().summary()

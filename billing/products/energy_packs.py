@@ -2,8 +2,9 @@
 
 A pack purchase credits the pack's energy plus, on the user's first pack only, the pack's
 first-purchase bonus (10 % for ``cafe_luna``), as one ``credit`` keyed
-``payment:<payment pk>``. Refunds and disputes claw energy back with ``wallet_clawback``
-(at most what is available; the rest is the reversal's shortfall).
+``payment:<payment pk>`` with two lots: the paid points (the pack's validity, its price) and
+the bonus (the wallet's bonus validity). Refunds and disputes revoke that purchase's lots with
+``wallet_clawback`` (at most their remaining; the rest is the reversal's shortfall).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from billing.models import Payment, PaymentStatus
 from billing.products.base import ENERGY_PACK, ProductKind, Quote
 from subscriptions.selectors import has_unlimited_energy
 from wallet.models import EnergyPack, OperationSource
-from wallet.services import wallet_clawback, wallet_credit
+from wallet.services import pack_purchase_lots, wallet_clawback, wallet_credit
 
 
 def _pack(code: str, *, purchasing: bool):
@@ -41,6 +42,7 @@ def energy_pack_quote(*, user, code: str, purchasing: bool = True) -> Quote:
             "code": pack.code,
             "energy_points": pack.energy_points,
             "first_purchase_bonus_percent": pack.first_purchase_bonus_percent,
+            "validity_days": pack.validity_days,
         },
     )
 
@@ -67,6 +69,8 @@ def energy_pack_fulfill(*, payment: Payment) -> int:
         reason=reason,
         reference=payment.idempotency_key,
         idempotency_key=payment.idempotency_key,
+        lots=pack_purchase_lots(points=points, bonus=bonus, validity_days=snapshot.get("validity_days"),
+                                price_cents=payment.amount_cents),
     )
     return int(operation.amount)
 

@@ -46,6 +46,7 @@ from licenses.models import LicenseKind, LicenseStatus, ProAccountStatus
 from subscriptions.models import AccessEvent, AccessType
 from subscriptions.selectors import check_premium_access
 from subscriptions.services import access_activate_premium, access_grant_lifetime
+from wallet.models import EnergyLot
 from wallet.services import wallet_debit
 
 pytestmark = pytest.mark.django_db
@@ -581,6 +582,25 @@ def test_refund_with_spent_energy_records_the_shortfall(client, webhook_secret, 
     assert balance(buyer) == 0
 
     assert list(reversal_shortfalls_open()) == [reversal]
+
+
+def test_a_pack_purchase_is_a_paid_and_a_bonus_lot_and_its_refund_revokes_exactly_them(
+        client, webhook_secret, buyer):
+    payment = bought(client, buyer)
+    lots = {lot.category: lot for lot in EnergyLot.objects.filter(wallet__user=buyer)}
+    assert (lots["paid"].amount, lots["paid"].price_cents, lots["paid"].expires_at) == (100, 299, None)
+    assert lots["bonus"].amount == 10 and lots["bonus"].expires_at is not None
+    assert lots["paid"].reference == lots["bonus"].reference == payment.idempotency_key
+    wallet_debit(user=buyer, amount=20, source="api", reason="spent")  # from the welcome lot: it expires first
+    refunded = f.charge(payment_intent_id=payment.stripe_payment_intent_id, amount_refunded=299)
+
+    assert f.post_event(client, f.event("charge.refunded", refunded)).status_code == 200
+
+    [reversal] = payment.reversals.all()
+    assert (reversal.requested, reversal.recovered, reversal.shortfall) == (110, 110, 0)
+    remaining = dict(EnergyLot.objects.filter(wallet__user=buyer).values_list("category", "remaining"))
+    assert remaining == {"welcome": WELCOME - 20, "paid": 0, "bonus": 0}
+    assert balance(buyer) == WELCOME - 20
 
 
 def test_partial_refunds_claw_back_their_share_once(client, webhook_secret, buyer):

@@ -61,7 +61,8 @@ NOT_ENOUGH = error_response(INSUFFICIENT_ENERGY, serializer=s.InsufficientEnergy
 CHECK = [
     request_example("satellite", {"user_id": EXAMPLE_USER_ID}, summary="A satellite names the user"),
     request_example("end user", {}, summary="An end user asks for themselves"),
-    success_example("balance", {"balance": 85, "held": 0, "available": 85, "unlimited": False}),
+    success_example("balance", {"balance": 85, "held": 0, "available": 85, "paid": 0, "free": 85,
+                                "next_expiry": {"amount": 85, "expires_at": EXAMPLE_TIME}, "unlimited": False}),
 ]
 CHECK_RESPONSES = {
     200: s.CheckSerializer,
@@ -91,9 +92,10 @@ CONSUME = [
         "metadata": {"letter_id": "L-2041"}, "idempotency_key": "letters-L-2041-1",
     }),
     success_example("debited", {"transaction_id": 2, "event_id": 1, "energy_consumed": 15, "available": 70,
-                                "unlimited": False}),
+                                "unlimited": False,
+                                "lots": [{"lot_id": 1, "category": "welcome", "kind": "draw", "amount": 15}]}),
     success_example("unlimited user", {"transaction_id": None, "event_id": 7, "energy_consumed": 0,
-                                       "available": 85, "unlimited": True},
+                                       "available": 85, "unlimited": True, "lots": []},
                     summary="unlimited user (or free action): nothing deducted, the event is recorded"),
 ]
 FREEZE = [
@@ -115,7 +117,9 @@ COMMIT = [
     request_example("capture all", {"hold_id": HOLD_ID, "idempotency_key": "cv-CV-77-commit"}),
     request_example("capture less", {"hold_id": HOLD_ID, "amount": 20, "metadata": {"pages": 2}},
                     summary="Capture less than held: the rest is released"),
-    success_example("captured", {"transaction_id": 5, "event_id": 2, "energy_consumed": 20, "available": 50}),
+    success_example("captured", {"transaction_id": 5, "event_id": 2, "energy_consumed": 20, "available": 50,
+                                 "lots": [{"lot_id": 1, "category": "welcome", "kind": "unreserve", "amount": 20},
+                                          {"lot_id": 1, "category": "welcome", "kind": "draw", "amount": 20}]}),
 ]
 COMMIT_RESPONSES = {
     200: s.CommitSerializer,
@@ -160,8 +164,14 @@ REFUND_RESPONSES = {
 TRANSACTIONS = [success_example("refund credit", {
     "transaction_id": 8, "seq": 8, "type": "credit", "amount": 15, "balance_after": 65, "held_after": 0,
     "available_after": 65, "source": "api", "reason": "generation failed", "reference": "lettre_motivation",
-    "hold_id": None, "refund_of": 2, "created_at": EXAMPLE_TIME,
+    "hold_id": None, "refund_of": 2,
+    "lots": [{"lot_id": 1, "category": "welcome", "kind": "restore", "amount": 15}], "created_at": EXAMPLE_TIME,
 }, summary="A page, newest first (one entry shown)")]
+
+LOTS = [success_example("welcome lot", {
+    "lot_id": 1, "category": "welcome", "amount": 85, "remaining": 70, "reserved": 0, "priority": 50,
+    "expires_at": EXAMPLE_TIME, "created_at": EXAMPLE_TIME,
+}, summary="The lots in consumption order (one entry shown)")]
 
 ANALYTICS = [success_example("30 days", {
     "window_days": 30, "since": "2026-11-01T22:16:02.984009Z", "until": "2026-12-01T22:16:02.984009Z",

@@ -102,11 +102,37 @@ class PackSummarySerializer(serializers.Serializer):
     energy_points = serializers.IntegerField()
 
 
+class NextExpirySerializer(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="Points the soonest-expiring lot(s) still hold.")
+    expires_at = serializers.DateTimeField()
+
+
 class CheckSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     held = serializers.IntegerField()
     available = serializers.IntegerField()
+    paid = serializers.IntegerField(help_text="Of the balance: purchased energy (paid and legacy lots).")
+    free = serializers.IntegerField(help_text="Of the balance: welcome, bonus, promotional and goodwill lots.")
+    next_expiry = NextExpirySerializer(allow_null=True, help_text="null when no lot with energy expires.")
     unlimited = serializers.BooleanField()
+
+
+class LotMoveSerializer(serializers.Serializer):
+    lot_id = serializers.IntegerField()
+    category = serializers.CharField()
+    kind = serializers.CharField(help_text="draw | restore | reserve | unreserve")
+    amount = serializers.IntegerField()
+
+
+class EnergyLotSerializer(serializers.Serializer):
+    lot_id = serializers.IntegerField(source="id")
+    category = serializers.CharField(help_text="paid | bonus | welcome | promotional | goodwill | legacy")
+    amount = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    reserved = serializers.IntegerField(help_text="Held by pending holds.")
+    priority = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="null: never expires.")
+    created_at = serializers.DateTimeField()
 
 
 class CanPerformSerializer(serializers.Serializer):
@@ -126,6 +152,7 @@ class ConsumeSerializer(serializers.Serializer):
     energy_consumed = serializers.IntegerField()
     available = serializers.IntegerField()
     unlimited = serializers.BooleanField()
+    lots = LotMoveSerializer(many=True, help_text="The lots that paid for it (empty when nothing was deducted).")
 
 
 class FreezeSerializer(serializers.Serializer):
@@ -143,6 +170,7 @@ class CommitSerializer(serializers.Serializer):
     event_id = serializers.IntegerField()
     energy_consumed = serializers.IntegerField()
     available = serializers.IntegerField()
+    lots = LotMoveSerializer(many=True, help_text="The lots that paid for it.")
 
 
 class RefundSerializer(serializers.Serializer):
@@ -154,15 +182,20 @@ class TransactionSerializer(serializers.ModelSerializer):
     transaction_id = serializers.IntegerField(source="id")
     # A plain string (not an enum component): "type" enums of other apps would collide by name.
     type = serializers.CharField(help_text="credit | debit | freeze | commit | release | held_correction_up | "
-                                           "held_correction_down")
+                                           "held_correction_down | lot_expiry")
     hold_id = serializers.UUIDField(allow_null=True)
     refund_of = serializers.IntegerField(source="refund_of_id", allow_null=True)
     available_after = serializers.IntegerField()
+    lots = serializers.SerializerMethodField(help_text="The lots it moved (a credit's new lots are in /lots).")
 
     class Meta:
         model = BalanceOperation
         fields = ["transaction_id", "seq", "type", "amount", "balance_after", "held_after", "available_after",
-                  "source", "reason", "reference", "hold_id", "refund_of", "created_at"]
+                  "source", "reason", "reference", "hold_id", "refund_of", "lots", "created_at"]
+
+    @extend_schema_field(LotMoveSerializer(many=True))
+    def get_lots(self, operation) -> list:
+        return self.context.get("lots", {}).get(operation.pk, [])
 
 
 class TopActionSerializer(serializers.Serializer):

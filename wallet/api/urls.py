@@ -11,6 +11,7 @@ urlpatterns = [
     path("energy/freeze", views.FreezeView.as_view(), name="luna-energy-freeze"),
     path("energy/commit", views.CommitView.as_view(), name="luna-energy-commit"),
     path("energy/refund", views.RefundView.as_view(), name="luna-energy-refund"),
+    path("energy/lots/<str:user_id>", views.LotsView.as_view(), name="luna-energy-lots"),
     path("energy/transactions/<str:user_id>", views.TransactionsView.as_view(), name="luna-energy-transactions"),
     path("energy/analytics/<str:user_id>", views.AnalyticsView.as_view(), name="luna-energy-analytics"),
     path("energy/actions", views.ActionsView.as_view(), name="luna-energy-actions"),

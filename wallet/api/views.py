@@ -40,6 +40,10 @@ class LunaView(APIView):
         return serializer.validated_data
 
 
+def _lots_of(operation) -> list:
+    return selectors.lots_of_operations([operation.pk])[operation.pk] if operation is not None else []
+
+
 class CheckView(LunaView):
     @extend_schema(tags=[TAG], request=s.UserRequestSerializer, responses=ex.CHECK_RESPONSES, examples=ex.CHECK,
                    summary="A user's energy: balance, held, available.", description=USER_ID_RULE)
@@ -79,6 +83,7 @@ class ConsumeView(LunaView):
         return Response(s.ConsumeSerializer({
             "transaction_id": result.operation.pk if result.operation else None, "event_id": result.event.pk,
             "energy_consumed": result.energy_consumed, "available": result.available, "unlimited": result.unlimited,
+            "lots": _lots_of(result.operation),
         }).data)
 
 
@@ -123,6 +128,7 @@ class CommitView(LunaView):
         return Response(s.CommitSerializer({
             "transaction_id": result.operation.pk, "event_id": result.event.pk,
             "energy_consumed": result.energy_consumed, "available": result.available,
+            "lots": _lots_of(result.operation),
         }).data)
 
 
@@ -178,7 +184,19 @@ class TransactionsView(LunaView):
         user = resolve_subject_user(request, user_id)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.wallet_operations_for_user(user), request, view=self)
-        return paginator.get_paginated_response(s.TransactionSerializer(page, many=True).data)
+        lots = selectors.lots_of_operations([operation.pk for operation in page])
+        return paginator.get_paginated_response(s.TransactionSerializer(page, many=True, context={"lots": lots}).data)
+
+
+class LotsView(LunaView):
+    @extend_schema(tags=[TAG], parameters=[USER_ID_PATH],
+                   responses={200: s.EnergyLotSerializer(many=True), **ex.USER_ERRORS}, examples=ex.LOTS,
+                   summary="A user's energy lots with energy left, in the order they are consumed.",
+                   description="Consumption order: soonest expiry first (never-expiring last), then free "
+                               "categories before paid, then priority (lower first), then oldest.")
+    def get(self, request, user_id):
+        user = resolve_subject_user(request, user_id)
+        return Response(s.EnergyLotSerializer(selectors.energy_lots_for_user(user), many=True).data)
 
 
 class AnalyticsView(LunaView):

@@ -8,6 +8,7 @@ from wallet.selectors.dashboard import (
     balance_operations_per_hour,
     energy_consumed_by_action,
     energy_consumed_totals,
+    energy_lots_overview,
     wallet_health_overview,
 )
 from wallet.selectors.energy import (
@@ -35,12 +36,16 @@ from wallet.selectors.health import (
     wallet_health_findings,
 )
 from wallet.selectors.ledger import (
+    energy_lots_for_user,
     hold_for_user,
     holds_due_for_expiry,
     holds_stuck,
     incidents_open,
+    lots_of_operations,
     wallet_balance,
+    wallet_energy_summary,
     wallet_for_user,
+    wallet_lot_summary,
     wallet_operations_for_user,
 )
 
@@ -48,8 +53,10 @@ __all__ = [
     "ANALYTICS_WINDOW", "CONSUMPTION_SOURCE", "CONSUMPTION_TYPES", "CRITICAL_CODES", "HealthFinding",
     "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
     "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
-    "energy_consumed_by_action", "energy_consumed_totals", "energy_leaderboard", "energy_pack_covering",
+    "energy_consumed_by_action", "energy_consumed_totals", "energy_lots_overview", "energy_leaderboard",
+    "energy_pack_covering",
     "energy_pack_summary", "energy_packs_active", "hold_for_user", "holds_due_for_expiry", "holds_stuck",
     "incidents_open", "leaderboard_alias", "usage_events_for_user", "usage_narrative", "wallet_balance",
+    "energy_lots_for_user", "lots_of_operations", "wallet_energy_summary", "wallet_lot_summary",
     "wallet_for_user", "wallet_health_findings", "wallet_health_overview", "wallet_operations_for_user",
 ]

@@ -9,12 +9,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from phoenix.core.selectors import job_run_latest
-from wallet.models import BalanceOperation, Incident, IncidentSeverity, IncidentStatus, Wallet
+from wallet.models import (
+    BalanceOperation,
+    EnergyLot,
+    Incident,
+    IncidentSeverity,
+    IncidentStatus,
+    LotCategory,
+    OperationType,
+    Wallet,
+)
 
 # Energy consumed by the satellites' actions: direct debits and hold captures made
 # through the API. Admin removals, clawbacks and health corrections are not consumption.
@@ -96,3 +105,27 @@ def energy_consumed_by_action(*, now: datetime, days: int = 30, limit: int = 15)
     return [(row["reference"] or "(none)", row["points"]) for row in rows]
 
 
+
+
+def energy_lots_overview(*, now: datetime) -> dict[str, Any]:
+    """Energy outstanding by lot category (paid energy a liability in EUR at what was paid for
+    it), expiring within 7 / 30 days, and expired this month (breakage). 3 queries."""
+    live = EnergyLot.objects.filter(remaining__gt=0)
+    by_category = dict(live.values_list("category").annotate(total=Sum("remaining")).order_by())
+    # What the unconsumed part of each paid lot cost: price * remaining / amount (rounded down per lot).
+    lot_value = ExpressionWrapper(F("price_cents") * F("remaining") / F("amount"), output_field=BigIntegerField())
+    expiring = live.aggregate(
+        liability_cents=Sum(lot_value, filter=Q(category=LotCategory.PAID)),
+        days_7=Sum("remaining", filter=Q(expires_at__gt=now, expires_at__lte=now + timedelta(days=7))),
+        days_30=Sum("remaining", filter=Q(expires_at__gt=now, expires_at__lte=now + timedelta(days=30))),
+    )
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    expired = BalanceOperation.objects.filter(type=OperationType.LOT_EXPIRY, created_at__gte=month_start,
+                                              created_at__lte=now).aggregate(total=Sum("amount"))["total"]
+    return {
+        "outstanding": {category: int(by_category.get(category) or 0) for category in LotCategory.values},
+        "paid_liability_cents": int(expiring["liability_cents"] or 0),
+        "expiring_7_days": int(expiring["days_7"] or 0),
+        "expiring_30_days": int(expiring["days_30"] or 0),
+        "expired_this_month": int(expired or 0),
+    }

@@ -21,7 +21,7 @@ from subscriptions.selectors import has_unlimited_energy
 from wallet.cache import ANALYTICS_TTL_SECONDS, LEADERBOARD_KEY, LEADERBOARD_TTL_SECONDS, analytics_key
 from wallet.errors import UnknownAction
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, OperationSource, OperationType, UsageEvent
-from wallet.selectors.ledger import wallet_balance
+from wallet.selectors.ledger import wallet_balance, wallet_energy_summary
 
 ANALYTICS_WINDOW = timedelta(days=30)
 LEADERBOARD_SIZE = 20
@@ -60,7 +60,7 @@ def energy_pack_summary(pack: EnergyPack | None) -> dict[str, Any] | None:
 
 
 def energy_check(*, user) -> dict[str, Any]:
-    return {**wallet_balance(user), "unlimited": has_unlimited_energy(user)}
+    return {**wallet_energy_summary(user), "unlimited": has_unlimited_energy(user)}
 
 
 def energy_can_perform(*, user, action_code: Any) -> dict[str, Any]:

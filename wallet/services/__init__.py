@@ -5,7 +5,8 @@
 - `sql`: the SQL statements they issue, column lists derived from the models;
 - `balance`: open, credit, debit, clawback, refund of a debit;
 - `holds`: freeze, commit, release (and the expiry of one hold);
-- `jobs`: the hold-expiry and health jobs, their reports and the CRITICAL alerting;
+- `lots`: the energy lots every credit creates and every debit draws (consumption order);
+- `jobs`: the hold-expiry, lot-expiry and health jobs, their reports and the CRITICAL alerting;
 - `energy`: the /luna actions over the ledger (catalogue, unlimited users, usage events).
 
 `wallet.services.<name>` is the public name of each write and report below (errors:
@@ -37,18 +38,25 @@ from wallet.services.jobs import (
     EXPIRY_LOCK,
     HEALTH_JOB,
     HEALTH_LOCK,
+    LOT_EXPIRY_JOB,
+    LOT_EXPIRY_LOCK,
     HealthRunReport,
     HoldExpiryReport,
+    LotExpiry,
+    LotExpiryReport,
     wallet_health_run,
     wallet_held_correct,
     wallet_holds_expire,
+    wallet_lots_expire,
 )
 from wallet.services.ledger import MAX_AMOUNT
+from wallet.services.lots import LotGrant, pack_purchase_lots, validity_settings, welcome_grant_lot
 
 __all__ = [
     "DEFAULT_HOLD_TTL_SECONDS", "EXPIRY_JOB", "EXPIRY_LOCK", "HEALTH_JOB", "HEALTH_LOCK", "MAX_AMOUNT",
     "MAX_HOLD_TTL_SECONDS", "WELCOME_GRANT_KEY", "WELCOME_GRANT_POINTS", "ClawbackResult", "HealthRunReport",
-    "HoldExpiryReport",
+    "HoldExpiryReport", "LOT_EXPIRY_JOB", "LOT_EXPIRY_LOCK", "LotExpiry", "LotExpiryReport", "LotGrant",
+    "pack_purchase_lots", "validity_settings", "welcome_grant_lot", "wallet_lots_expire",
     "hold_expire", "wallet_clawback", "wallet_commit", "wallet_credit", "wallet_debit", "wallet_freeze",
     "wallet_health_run", "wallet_held_correct", "wallet_holds_expire", "wallet_open", "wallet_refund_debit",
     "wallet_release",

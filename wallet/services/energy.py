@@ -199,7 +199,9 @@ def energy_refund(
     if transaction_id is not None:
         operation = wallet_refund_debit(operation_id=transaction_id, user=user, source=OperationSource.API,
                                         reason=reason[:255])
-        return RefundResult(refunded=operation.amount, available=operation.available_after, operation=operation)
+        # Read back: energy returned to a lot already past its expiry expired right after the credit.
+        available = selectors.wallet_balance(operation.wallet.user)["available"]
+        return RefundResult(refunded=operation.amount, available=available, operation=operation)
     try:
         operation = wallet_release(hold_id=hold_id, user=user, source=OperationSource.API, reason=reason[:255])
     except HoldNotPending as exc:

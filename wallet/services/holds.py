@@ -24,6 +24,7 @@ from wallet.services.ledger import (
     resolve_hold,
     save_wallet,
 )
+from wallet.services.lots import hold_settle
 
 MAX_HOLD_TTL_SECONDS = 24 * 3600
 DEFAULT_HOLD_TTL_SECONDS = 300
@@ -55,6 +56,7 @@ def wallet_freeze(
     append_operation(
         wallet, type=OperationType.FREEZE, amount=amount, source=source, reason=reason,
         reference=action_code, hold=hold, idempotency_key=idempotency_key, fingerprint=request,
+        take_from_lots="reserve",
     )
     save_wallet(wallet)
     return hold
@@ -87,15 +89,19 @@ def wallet_commit(
         raise InvalidAmount(f"Cannot capture {captured} points from a hold of {hold.amount}.", field="amount")
 
     resolve_hold(hold, status=HoldStatus.CAPTURED, captured_amount=captured)
-    if captured < hold.amount:
-        append_operation(
-            wallet, type=OperationType.RELEASE, amount=hold.amount - captured, source=source,
+    # The captured part is drawn from the lots the hold reserved (even one whose expiry passed
+    # during the hold); the rest is unreserved.
+    _, operation = hold_settle(
+        wallet=wallet, hold=hold, captured=captured, now=timezone.now(),
+        append_release=lambda rest: append_operation(
+            wallet, type=OperationType.RELEASE, amount=rest, source=source,
             reason="unused part of a partly captured hold", reference=hold.action_code, hold=hold, actor=actor,
-        )
-    operation = append_operation(
-        wallet, type=OperationType.COMMIT, amount=captured, source=source, reason=reason,
-        reference=hold.action_code, hold=hold, actor=actor, idempotency_key=idempotency_key,
-        fingerprint=request,
+        ),
+        append_commit=lambda: append_operation(
+            wallet, type=OperationType.COMMIT, amount=captured, source=source, reason=reason,
+            reference=hold.action_code, hold=hold, actor=actor, idempotency_key=idempotency_key,
+            fingerprint=request,
+        ),
     )
     save_wallet(wallet)
     return operation
@@ -116,10 +122,13 @@ def wallet_release(
     if hold.status != HoldStatus.PENDING:
         raise HoldNotPending(hold_status=hold.status)
     resolve_hold(hold, status=HoldStatus.RELEASED)
-    operation = append_operation(
-        wallet, type=OperationType.RELEASE, amount=hold.amount, source=source, reason=reason,
-        reference=hold.action_code, hold=hold, actor=actor, idempotency_key=idempotency_key,
-        fingerprint=request,
+    operation, _ = hold_settle(
+        wallet=wallet, hold=hold, captured=0, now=timezone.now(), append_commit=None,
+        append_release=lambda rest: append_operation(
+            wallet, type=OperationType.RELEASE, amount=rest, source=source, reason=reason,
+            reference=hold.action_code, hold=hold, actor=actor, idempotency_key=idempotency_key,
+            fingerprint=request,
+        ),
     )
     save_wallet(wallet)
     return operation
@@ -137,9 +146,12 @@ def hold_expire(*, hold_id, now: datetime) -> Hold | None:
         resolve_hold(hold, status=HoldStatus.EXPIRED)
     except HoldNotPending:  # resolved while we waited for the lock; nothing was written
         return None
-    append_operation(
-        wallet, type=OperationType.RELEASE, amount=hold.amount, source=OperationSource.SYSTEM,
-        reason="hold expired", reference=hold.action_code, hold=hold,
+    hold_settle(
+        wallet=wallet, hold=hold, captured=0, now=now, append_commit=None,
+        append_release=lambda rest: append_operation(
+            wallet, type=OperationType.RELEASE, amount=rest, source=OperationSource.SYSTEM,
+            reason="hold expired", reference=hold.action_code, hold=hold,
+        ),
     )
     save_wallet(wallet)
     return hold

@@ -33,11 +33,14 @@ from wallet.models import (
 from wallet.selectors import HealthFinding
 from wallet.services.holds import hold_expire
 from wallet.services.ledger import append_operation, save_wallet
+from wallet.services.lots import lot_expire, lots_due_for_expiry
 
 logger = structlog.get_logger("phoenix.wallet")
 
 EXPIRY_JOB = "wallet.expire_holds"  # the Celery task's name too
 EXPIRY_LOCK = EXPIRY_JOB
+LOT_EXPIRY_JOB = "wallet.expire_lots"  # the Celery task's name too
+LOT_EXPIRY_LOCK = LOT_EXPIRY_JOB
 HEALTH_JOB = "wallet.health_check"  # JobRun.job of the health runs, and the Celery task's name
 HEALTH_LOCK = HEALTH_JOB
 
@@ -77,6 +80,69 @@ def wallet_holds_expire(*, now: datetime | None = None, dry_run: bool = False,
                 break
     if report.expired:
         logger.info("wallet_holds_expired", count=len(report.expired))
+    return report
+
+
+# --- Lot expiry --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LotExpiry:
+    lot_id: int
+    wallet_id: int
+    amount: int
+    operation_id: int | None = None  # set by a real run
+
+
+@dataclass
+class LotExpiryReport(JobReport):
+    job: str = LOT_EXPIRY_JOB
+    due: list[LotExpiry] = field(default_factory=list)
+    expired: list[LotExpiry] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"due": len(self.due), "expired": len(self.expired),
+                "points_due": sum(e.amount for e in self.due), "points_expired": sum(e.amount for e in self.expired)}
+
+
+@transaction.atomic
+def _lot_expire_one(*, lot_id: int, wallet_id: int, now: datetime) -> LotExpiry | None:
+    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    result = lot_expire(wallet=wallet, lot_id=lot_id, now=now)
+    if result is None:  # consumed or reserved meanwhile
+        return None
+    operation, amount = result
+    save_wallet(wallet)
+    return LotExpiry(lot_id=lot_id, wallet_id=wallet_id, amount=amount, operation_id=operation.pk)
+
+
+def wallet_lots_expire(*, now: datetime | None = None, dry_run: bool = False,
+                       batch_size: int = 500) -> LotExpiryReport:
+    """Expire the unreserved remainder of every lot past its `expires_at` (a `lot_expiry`
+    operation, source system, per lot; one transaction per lot under its wallet's lock).
+    What pending holds reserved stays theirs; a release hands it back and it expires then.
+    Overlap-safe (advisory lock); the dry run lists exactly what the real run would expire."""
+    now = now or timezone.now()
+    report = LotExpiryReport(now=now, dry_run=dry_run)
+    with advisory_lock(LOT_EXPIRY_LOCK) as acquired:
+        if not acquired:
+            report.skipped_locked = True
+            return report
+        if dry_run:
+            report.due = [LotExpiry(lot_id=lot, wallet_id=wallet, amount=int(amount))
+                          for lot, wallet, amount in lots_due_for_expiry(now=now, limit=10**6)]
+            return report
+        while batch := lots_due_for_expiry(now=now, limit=batch_size):
+            report.due.extend(LotExpiry(lot_id=lot, wallet_id=wallet, amount=int(amount))
+                              for lot, wallet, amount in batch)
+            expired_now = [e for e in (_lot_expire_one(lot_id=lot, wallet_id=wallet, now=now)
+                                       for lot, wallet, _ in batch) if e]
+            report.expired.extend(expired_now)
+            if not expired_now:
+                break
+    if report.expired:
+        logger.info("wallet_lots_expired", count=len(report.expired),
+                    points=sum(e.amount for e in report.expired))
     return report
 
 

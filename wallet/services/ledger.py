@@ -108,11 +108,17 @@ def append_operation(
     actor=None,
     idempotency_key: str | None = None,
     fingerprint: str = "",
+    take_from_lots: str | None = None,
 ) -> BalanceOperation:
     """Insert the next operation of the wallet's chain and apply it to the in-memory wallet.
 
     The caller holds the wallet lock and saves the wallet (`save_wallet`) once after its
-    last operation.
+    last operation. `take_from_lots` ("draw" for a debit, "reserve" for a freeze) takes the
+    amount from the wallet's lots in the consumption order IN THE SAME STATEMENT as the
+    insert (the consume path stays at three statements); the lots taken are on
+    `operation.lot_takes` as (lot id, amount). InsufficientEnergy when the unexpired lots
+    cannot cover it (a lot past its expiry that the job has not expired yet): the caller's
+    transaction rolls the statement back.
     """
     balance_sign, held_sign = OPERATION_EFFECTS[type]
     operation = BalanceOperation(
@@ -143,7 +149,18 @@ def append_operation(
         reference=reference, actor_id=operation.actor_id, idempotency_key=idempotency_key,
         created_at=operation.created_at, prev_hash=operation.prev_hash,
     )
-    row = sql.fetch_one(sql.INSERT_OPERATION_SQL, sql.row_params(operation, exclude=sql.OPERATION_INSERT_EXCLUDE))
+    params = sql.row_params(operation, exclude=sql.OPERATION_INSERT_EXCLUDE)
+    if take_from_lots is None:
+        row = sql.fetch_one(sql.INSERT_OPERATION_SQL, params)
+    else:
+        statement = (sql.INSERT_OPERATION_DRAW_LOTS_SQL if take_from_lots == "draw"
+                     else sql.INSERT_OPERATION_RESERVE_LOTS_SQL)
+        now = operation.created_at
+        row = sql.fetch_one(statement, [*params, wallet.pk, now, amount, amount, now])
+        operation.lot_takes = list(zip(row[1], row[2], strict=True))
+        taken = sum(row[2])
+        if taken < amount:
+            raise InsufficientEnergy(required=amount, available=taken)
     operation.pk = row[0]
     operation._state.adding = False
     operation._state.db = connection.alias

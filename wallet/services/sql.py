@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from django.db import connection, models
 
-from wallet.models import BalanceOperation, Hold, Wallet
+from wallet.models import LOT_ORDER_SQL, BalanceOperation, EnergyLot, Hold, LotConsumption, Wallet
 
 
 def columns(model: type[models.Model], *, exclude: Iterable[str] = ()) -> tuple[str, ...]:
@@ -83,6 +83,86 @@ UPDATE_WALLET_SQL = (
 RESOLVE_HOLD_SQL = (
     "UPDATE wallet_hold SET status = %s, captured_amount = %s, resolved_at = %s WHERE id = %s AND status = 'pending'"
 )
+
+
+# --- Energy lots -------------------------------------------------------------------------------
+
+LOT_INSERT_EXCLUDE = ("id",)
+LOT_COLUMNS = columns(EnergyLot)
+CONSUMPTION_COLUMNS = columns(LotConsumption, exclude=("id",))
+
+
+def _lots_pick_sql(kind: str) -> str:
+    """CTEs `pick` (lot, take) .. `moved_rows`: take up to `amount` from the wallet's live,
+    unexpired lots in THE consumption order (one window pass), move it (`draw`: remaining -,
+    `reserve`: reserved +) and write one consumption row per lot for the operation `op`.
+    Parameters: wallet id, now, amount, amount, now."""
+    column, sign = {"draw": ("remaining", "-"), "reserve": ("reserved", "+")}[kind]
+    return f"""
+    candidates AS (
+        SELECT l.id, l.remaining - l.reserved AS free,
+               (SUM(l.remaining - l.reserved) OVER (ORDER BY {LOT_ORDER_SQL}))::bigint AS upto
+        FROM wallet_energylot l
+        WHERE l.wallet_id = %s AND l.remaining > l.reserved AND (l.expires_at IS NULL OR l.expires_at > %s)
+    ), pick AS (
+        SELECT id, LEAST(free, %s - (upto - free)) AS take FROM candidates WHERE upto - free < %s
+    ), moved AS (
+        UPDATE wallet_energylot l SET {column} = l.{column} {sign} p.take FROM pick p WHERE l.id = p.id
+        RETURNING l.id, p.take
+    ), moved_rows AS (
+        INSERT INTO wallet_lotconsumption ({', '.join(CONSUMPTION_COLUMNS)})
+        SELECT moved.id, op.id, '{kind}', moved.take, %s FROM moved, op
+        RETURNING lot_id, amount
+    )"""
+
+
+def _operation_and_lots_sql(kind: str) -> str:
+    """ONE statement: insert the operation (INSERT_OPERATION_SQL's parameters first) and take
+    its amount from the lots; answers (operation id, lot ids, amounts taken)."""
+    return (f"WITH op AS ({INSERT_OPERATION_SQL}), {_lots_pick_sql(kind)} "
+            "SELECT op.id, array_remove(array_agg(r.lot_id), NULL), array_remove(array_agg(r.amount), NULL) "
+            "FROM op LEFT JOIN moved_rows r ON true GROUP BY op.id")
+
+
+# The consume path's second statement (a debit's draw, a freeze's reservation).
+INSERT_OPERATION_DRAW_LOTS_SQL = _operation_and_lots_sql("draw")
+INSERT_OPERATION_RESERVE_LOTS_SQL = _operation_and_lots_sql("reserve")
+INSERT_LOT_SQL = insert_sql(EnergyLot, exclude=LOT_INSERT_EXCLUDE, returning="id")
+# The energy a wallet can draw now (its live, unexpired, unreserved lots).
+LOTS_DRAWABLE_SQL = ("SELECT COALESCE(SUM(remaining - reserved), 0) FROM wallet_energylot "
+                     "WHERE wallet_id = %s AND remaining > reserved AND (expires_at IS NULL OR expires_at > %s)")
+
+
+# A pending hold's reservations: (lot id, lot expiry, amount), in the consumption order.
+HOLD_RESERVATIONS_SQL = f"""
+SELECT l.id, l.expires_at, c.amount
+FROM wallet_lotconsumption c
+JOIN wallet_balanceoperation o ON o.id = c.operation_id
+JOIN wallet_energylot l ON l.id = c.lot_id
+WHERE o.hold_id = %s AND o.type = 'freeze' AND c.kind = 'reserve'
+ORDER BY {LOT_ORDER_SQL}
+"""
+
+
+def lots_apply_sql(rows: int) -> str:
+    """Move energy on lots as given by `rows` (operation id, lot id, kind, amount) tuples: one
+    UPDATE of every lot touched (net per lot), one INSERT of the consumption rows."""
+    values = ", ".join(["(%s::bigint, %s::bigint, %s::varchar, %s::bigint)"] * rows)
+    return f"""
+    WITH v(operation_id, lot_id, kind, amount) AS (VALUES {values}),
+    per_lot AS (
+        SELECT lot_id,
+               SUM(CASE kind WHEN 'draw' THEN -amount WHEN 'restore' THEN amount ELSE 0 END) AS remaining_delta,
+               SUM(CASE kind WHEN 'reserve' THEN amount WHEN 'unreserve' THEN -amount ELSE 0 END) AS reserved_delta
+        FROM v GROUP BY lot_id
+    ), moved AS (
+        UPDATE wallet_energylot l SET remaining = l.remaining + p.remaining_delta,
+                                      reserved = l.reserved + p.reserved_delta
+        FROM per_lot p WHERE l.id = p.lot_id RETURNING l.id
+    )
+    INSERT INTO wallet_lotconsumption ({', '.join(CONSUMPTION_COLUMNS)})
+    SELECT lot_id, operation_id, kind, amount, %s FROM v
+    """
 
 
 def fetch_one(statement: str, params) -> tuple | None:

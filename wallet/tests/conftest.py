@@ -50,9 +50,11 @@ def append_only_trigger_disabled():
     rolls the DDL back anyway, this also restores it within the test."""
     sql("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses while deferred FK checks are pending
     sql("ALTER TABLE wallet_balanceoperation DISABLE TRIGGER wallet_balanceoperation_append_only")
+    sql("ALTER TABLE wallet_lotconsumption DISABLE TRIGGER wallet_lotconsumption_append_only")
     try:
         yield
     finally:
+        sql("ALTER TABLE wallet_lotconsumption ENABLE TRIGGER wallet_lotconsumption_append_only")
         sql("ALTER TABLE wallet_balanceoperation ENABLE TRIGGER wallet_balanceoperation_append_only")
 
 

@@ -85,7 +85,10 @@ def test_end_user_naming_another_user_gets_404_and_nothing_happens(user_client, 
 def test_satellite_acts_for_any_user_and_must_name_one(satellite_client, registered_user):
     response = satellite_client.post("/luna/energy/check", {"user_id": uid(registered_user)}, format="json")
     assert response.status_code == 200
-    assert response.json() == {"balance": WELCOME, "held": 0, "available": WELCOME, "unlimited": False}
+    body = response.json()
+    assert body.pop("next_expiry")["amount"] == WELCOME  # the welcome lot expires (validity setting)
+    assert body == {"balance": WELCOME, "held": 0, "available": WELCOME, "paid": 0, "free": WELCOME,
+                    "unlimited": False}
     missing = satellite_client.post("/luna/energy/check", {}, format="json")
     assert missing.status_code == 400 and missing.json()["error"] == "user_id_required"
     unknown = satellite_client.post("/luna/energy/check", {"user_id": "00000000-0000-0000-0000-000000000000"},
@@ -496,4 +499,6 @@ def test_an_unlimited_event_cannot_claim_energy(registered_user):
 def test_profile_has_the_energy_section(user_client, registered_user):
     services.wallet_freeze(user=registered_user, amount=20, action_code="a", ttl_seconds=60)
     body = user_client.get("/auth/profile").json()
-    assert body["energy"] == {"balance": 85, "held": 20, "available": 65}
+    next_expiry = body["energy"].pop("next_expiry")
+    assert body["energy"] == {"balance": 85, "held": 20, "available": 65, "paid": 0, "free": 85}
+    assert next_expiry["amount"] == 85 and next_expiry["expires_at"] > body["date_joined"]

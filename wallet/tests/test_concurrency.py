@@ -16,8 +16,9 @@ from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import UserFactory
 from wallet import services
 from wallet.errors import HoldNotPending, InsufficientEnergy
-from wallet.models import BalanceOperation, Hold, HoldStatus, UsageEvent
+from wallet.models import BalanceOperation, EnergyLot, Hold, HoldStatus, LotCategory, LotConsumption, UsageEvent
 from wallet.selectors import wallet_balance
+from wallet.services import LotGrant
 from wallet.tests.conftest import assert_wallet_consistent
 from wallet.tests.factories import WalletFactory, hold_create
 
@@ -205,3 +206,35 @@ def test_concurrent_retries_of_one_key_apply_once(live_server, race):
     assert len({body["transaction_id"] for _, body in results}) == 1
     assert wallet_balance(user)["available"] == 85 - 15
     assert UsageEvent.objects.filter(user=user).count() == 1
+
+
+def test_fifty_consumers_over_lots_with_different_expiries(race):
+    """No lot below zero, the consumption order respected (each debit drew the soonest-expiring
+    lots left at its turn, so the lots empty in order), health clean."""
+    cost = 7
+    wallet = WalletFactory()
+    now = timezone.now()
+    grants = [LotGrant(40, LotCategory.PROMOTIONAL, expires_at=now + timedelta(days=2)),
+              LotGrant(50, LotCategory.PAID, expires_at=now + timedelta(days=5)),
+              LotGrant(30, LotCategory.BONUS, expires_at=now + timedelta(days=9)),
+              LotGrant(60, LotCategory.PAID)]
+    services.wallet_credit(user=wallet.user, amount=180, source="admin", reason="lots", lots=grants)
+    lots = list(EnergyLot.objects.filter(wallet=wallet).order_by("id"))  # created in the order above
+
+    results = race(50, lambda i: services.wallet_debit(user=wallet.user, amount=cost, source="api",
+                                                       reason="race", reference="conseil_rapide"))
+
+    debits = [r for r in results if isinstance(r, BalanceOperation)]
+    assert kinds(results) == Counter({"BalanceOperation": 180 // cost, "InsufficientEnergy": 50 - 180 // cost})
+    remaining = [EnergyLot.objects.get(pk=lot.pk).remaining for lot in lots]
+    assert all(value >= 0 for value in remaining)
+    assert remaining == [0, 0, 0, 180 % cost]  # drained in the consumption order
+    # In ledger order, each debit drew from the earliest lots still holding energy.
+    position = {lot.pk: index for index, lot in enumerate(lots)}
+    highest = -1
+    for operation in sorted(debits, key=lambda op: op.seq):
+        drawn = sorted(position[lot_id] for lot_id in
+                       LotConsumption.objects.filter(operation=operation).values_list("lot_id", flat=True))
+        assert drawn[0] >= highest and drawn == list(range(drawn[0], drawn[-1] + 1))
+        highest = drawn[-1]
+    assert_wallet_consistent(wallet)

@@ -46,7 +46,8 @@ def test_held_above_balance(busy_wallet):
 
 def test_balance_that_does_not_match_the_ledger_replay(busy_wallet):
     sql("UPDATE wallet_wallet SET balance = balance + 7 WHERE id = %s", [busy_wallet.pk])
-    assert codes(busy_wallet) == {"ledger_balance_mismatch": "critical"}
+    # The lots (still summing to the true balance) disagree too.
+    assert codes(busy_wallet) == {"ledger_balance_mismatch": "critical", "lots_balance_mismatch": "critical"}
     finding = wallet_health_findings()[0]
     assert finding.detail == {"balance": 92, "replay_balance": 85}
 
@@ -71,11 +72,15 @@ def test_altered_amounts_with_consistent_arithmetic_are_still_caught(busy_wallet
         sql("UPDATE wallet_balanceoperation SET amount = 1, balance_after = balance_before - 1 "
             "WHERE wallet_id = %s AND seq = 2", [busy_wallet.pk])
     sql("UPDATE wallet_wallet SET balance = balance + 9 WHERE id = %s", [busy_wallet.pk])
-    assert codes(busy_wallet) == {"hash_chain_broken": "critical", "ledger_discontinuity": "critical"}
+    # The debit's lot rows still say 10, and the lots still hold the true balance.
+    assert codes(busy_wallet) == {"hash_chain_broken": "critical", "ledger_discontinuity": "critical",
+                                  "operation_lots_mismatch": "critical", "lots_balance_mismatch": "critical"}
 
 
 def test_deleted_operation_breaks_the_chain(busy_wallet):
     with append_only_trigger_disabled():
+        sql("DELETE FROM wallet_lotconsumption WHERE operation_id IN "
+            "(SELECT id FROM wallet_balanceoperation WHERE wallet_id = %s AND seq = 2)", [busy_wallet.pk])
         sql("DELETE FROM wallet_balanceoperation WHERE wallet_id = %s AND seq = 2", [busy_wallet.pk])
     found = codes(busy_wallet)
     assert found["hash_chain_broken"] == found["ledger_balance_mismatch"] == "critical"
@@ -84,9 +89,12 @@ def test_deleted_operation_breaks_the_chain(busy_wallet):
 def test_deleted_last_operation_breaks_the_chain_head(busy_wallet):
     # The last operation was the freeze of 20; remove it and the hold so only the head
     # (wallet.last_seq / last_hash) and the replay can tell.
+    last = "(SELECT max(seq) FROM wallet_balanceoperation WHERE wallet_id = %s)"
     with append_only_trigger_disabled():
-        sql("DELETE FROM wallet_balanceoperation WHERE wallet_id = %s AND seq = "
-            "(SELECT max(seq) FROM wallet_balanceoperation WHERE wallet_id = %s)", [busy_wallet.pk, busy_wallet.pk])
+        sql("DELETE FROM wallet_lotconsumption WHERE operation_id IN (SELECT id FROM wallet_balanceoperation "
+            f"WHERE wallet_id = %s AND seq = {last})", [busy_wallet.pk, busy_wallet.pk])
+        sql(f"DELETE FROM wallet_balanceoperation WHERE wallet_id = %s AND seq = {last}",
+            [busy_wallet.pk, busy_wallet.pk])
     found = codes(busy_wallet)
     assert found["hash_chain_broken"] == "critical"
     detail = next(f.detail for f in wallet_health_findings() if f.code == "hash_chain_broken")
@@ -103,7 +111,7 @@ def test_forged_operation_inserted_with_a_made_up_hash(busy_wallet):
     }, exclude=OPERATION_INSERT_EXCLUDE, source="wallet_wallet WHERE id = %s"), [busy_wallet.pk])
     sql("UPDATE wallet_wallet SET balance = balance + 1000, last_seq = last_seq + 1, last_hash = repeat('a', 64) "
         "WHERE id = %s", [busy_wallet.pk])
-    assert codes(busy_wallet) == {"hash_chain_broken": "critical"}
+    assert codes(busy_wallet) == {"hash_chain_broken": "critical", "lots_balance_mismatch": "critical"}
 
 
 def test_held_differs_from_pending_holds_is_a_warning(busy_wallet):
@@ -118,4 +126,4 @@ def test_the_health_check_is_one_query_whatever_the_number_of_wallets(django_ass
         sql("UPDATE wallet_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
     with django_assert_num_queries(1):
         findings = wallet_health_findings()
-    assert len(findings) == 5
+    assert len({f.wallet_id for f in findings}) == 5

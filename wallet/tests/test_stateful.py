@@ -1,10 +1,14 @@
-"""Random operation sequences (Hypothesis) against a simple in-memory model of the wallet."""
+"""Random operation sequences (Hypothesis) against a simple in-memory model of the wallet, its
+lots included: credits of every category with and without expiry, time passing with the
+lot-expiry job, and after every step balance = sum of the lots' remaining, held = sum of their
+reserved, and every operation's consumption rows add up to it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from django.db import models
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -22,12 +26,18 @@ from hypothesis.stateful import (
 from phoenix.core.errors import IdempotencyConflict
 from wallet import services
 from wallet.errors import AlreadyRefunded, HoldNotPending, InsufficientEnergy
-from wallet.models import Hold, HoldStatus
-from wallet.selectors import wallet_health_findings
+from wallet.models import OPERATION_EFFECTS, EnergyLot, Hold, HoldStatus, LotCategory, LotConsumption
+from wallet.selectors import energy_lots_for_user, wallet_health_findings
+from wallet.services import LotGrant
 from wallet.tests.conftest import ledger_replay
 from wallet.tests.factories import WalletFactory
 
 amounts = st.integers(min_value=1, max_value=60)
+categories = st.sampled_from([c for c in LotCategory.values if c != LotCategory.LEGACY])
+expiry_days = st.sampled_from([None, 1, 2, 5])
+# What each operation type's consumption rows add up to, by kind (the rest is 0).
+ROWS_BY_TYPE = {"debit": {"draw"}, "lot_expiry": {"draw"}, "commit": {"draw", "unreserve"},
+                "freeze": {"reserve"}, "release": {"unreserve"}, "credit": {"restore"}}
 
 
 class WalletMachine(RuleBasedStateMachine):
@@ -43,6 +53,7 @@ class WalletMachine(RuleBasedStateMachine):
         self.pending: dict = {}  # hold id -> amount
         self.refunded: set[int] = set()
         self.keyed: dict[str, tuple] = {}  # idempotency key -> (request, result pk)
+        self.clock_days = 0  # how far the lot-expiry job's clock is ahead of real time
 
     @property
     def held(self) -> int:
@@ -56,6 +67,27 @@ class WalletMachine(RuleBasedStateMachine):
     def credit(self, amount):
         services.wallet_credit(user=self.wallet.user, amount=amount, source="admin", reason="m")
         self.balance += amount
+
+    @rule(amount=amounts, category=categories, days=expiry_days, priority=st.sampled_from([10, 50]))
+    def credit_lot(self, amount, category, days, priority):
+        expires_at = None if days is None else timezone.now() + timedelta(days=days)
+        services.wallet_credit(user=self.wallet.user, amount=amount, source="admin", reason="m",
+                               lots=[LotGrant(amount, category, expires_at=expires_at, priority=priority)])
+        self.balance += amount
+
+    @rule(days=st.integers(min_value=1, max_value=3))
+    def time_passes(self, days):
+        """The lot-expiry job runs `days` later: its dry run lists exactly what it expires; after
+        it no lot past its expiry has unreserved energy."""
+        self.clock_days += days
+        now = timezone.now() + timedelta(days=self.clock_days)
+        mine = {lot.pk for lot in EnergyLot.objects.filter(wallet=self.wallet)}
+        planned = [(e.lot_id, e.amount) for e in services.wallet_lots_expire(now=now, dry_run=True).due]
+        expired = [(e.lot_id, e.amount) for e in services.wallet_lots_expire(now=now).expired]
+        assert planned == expired
+        self.balance -= sum(amount for lot_id, amount in expired if lot_id in mine)
+        assert not EnergyLot.objects.filter(wallet=self.wallet, expires_at__lte=now,
+                                            remaining__gt=models.F("reserved")).exists()
 
     @rule(target=debits, amount=amounts, key=st.sampled_from([None, "k1", "k2"]))
     def debit(self, amount, key):
@@ -76,8 +108,14 @@ class WalletMachine(RuleBasedStateMachine):
                                       idempotency_key=key)
             assert (caught.value.required, caught.value.available) == (amount, self.available)
             return multiple()
+        order = [(lot.pk, lot.unreserved) for lot in energy_lots_for_user(self.wallet.user) if lot.unreserved]
         operation = services.wallet_debit(user=self.wallet.user, amount=amount, source="api", reason="m",
                                           idempotency_key=key)
+        # The consumption order: the lots drawn are a prefix of the order, all but the last emptied.
+        taken = dict(operation.lot_takes)
+        prefix = order[:len(taken)]
+        assert {lot_id for lot_id, _ in prefix} == set(taken)
+        assert all(taken[lot_id] == free for lot_id, free in prefix[:-1])
         self.balance -= amount
         if key is not None:
             self.keyed[key] = (request, operation.pk)
@@ -152,6 +190,24 @@ class WalletMachine(RuleBasedStateMachine):
         # The ledger replays to the wallet and the health check finds nothing.
         assert ledger_replay(self.wallet) == (self.wallet.balance, self.wallet.held)
         assert wallet_health_findings(wallet_ids=[self.wallet.pk]) == []
+
+    @invariant()
+    def lots_hold_the_balance_and_every_consumption_adds_up(self):
+        lots = list(EnergyLot.objects.filter(wallet=self.wallet).values_list("amount", "remaining", "reserved"))
+        assert sum(remaining for _, remaining, _ in lots) == self.balance
+        assert sum(reserved for _, _, reserved in lots) == self.held
+        assert all(0 <= reserved <= remaining <= amount for amount, remaining, reserved in lots)
+        sums: dict[int, dict[str, int]] = {}
+        types: dict[int, str] = {}
+        for operation_id, op_type, kind, amount in LotConsumption.objects.filter(
+                operation__wallet=self.wallet).values_list("operation_id", "operation__type", "kind", "amount"):
+            sums.setdefault(operation_id, {}).setdefault(kind, 0)
+            sums[operation_id][kind] += amount
+            types[operation_id] = op_type
+        op_amounts = dict(self.wallet.operations.filter(pk__in=sums).values_list("pk", "amount"))
+        for operation_id, by_kind in sums.items():
+            assert types[operation_id] in OPERATION_EFFECTS
+            assert by_kind == dict.fromkeys(ROWS_BY_TYPE[types[operation_id]], op_amounts[operation_id])
 
 
 @pytest.mark.django_db

@@ -52,7 +52,8 @@ AUTH_ONLY = {401: UNAUTHENTICATED_RESPONSE}
 PROFILE_BODY = {
     **USER_REF, "date_joined": EXAMPLE_TIME,
     "access": {"type": "TRIAL", "premium": True, "unlimited": False, "trial_ends_at": "2026-12-08T22:16:02.502965Z"},
-    "energy": {"balance": 85, "held": 0, "available": 85},
+    "energy": {"balance": 85, "held": 0, "available": 85, "paid": 0, "free": 85,
+               "next_expiry": {"amount": 85, "expires_at": "2027-03-02T10:00:00Z"}},
 }
 PROFILE = [success_example("profile", PROFILE_BODY)]
 

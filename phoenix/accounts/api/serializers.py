@@ -27,10 +27,19 @@ class AccessSectionSerializer(serializers.Serializer):
     trial_ends_at = serializers.DateTimeField(allow_null=True)
 
 
+class ProfileNextExpirySerializer(serializers.Serializer):
+    amount = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
 class EnergySectionSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     held = serializers.IntegerField()
     available = serializers.IntegerField()
+    paid = serializers.IntegerField(help_text="Of the balance: purchased energy.")
+    free = serializers.IntegerField(help_text="Of the balance: welcome, bonus and granted energy.")
+    next_expiry = ProfileNextExpirySerializer(allow_null=True,
+                                              help_text="The soonest expiry (amount, date); null if none.")
 
 
 class ProfileSerializer(UserRefSerializer):

@@ -251,4 +251,5 @@ def test_registration_opens_trial_access_and_wallet_shown_in_profile(api_client)
     assert body["access"]["premium"] is True
     assert body["access"]["unlimited"] is False
     assert body["access"]["trial_ends_at"]
-    assert body["energy"] == {"balance": 85, "held": 0, "available": 85}
+    assert body["energy"].pop("next_expiry")["amount"] == 85  # the welcome lot's validity
+    assert body["energy"] == {"balance": 85, "held": 0, "available": 85, "paid": 0, "free": 85}
