@@ -10,6 +10,7 @@ class BillingConfig(AppConfig):
         # (billing.products.PRODUCT_KINDS) are listed explicitly: nothing to register here.
         from billing import dashboard, receivers, signals
         from licenses.signals import billable_seats_changed, license_assignment_pending
+        from phoenix.accounts.signals import user_erased
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
 
         license_assignment_pending.connect(
@@ -20,6 +21,9 @@ class BillingConfig(AppConfig):
         signals.stripe_subscription_cancel_requested.connect(
             receivers.on_stripe_subscription_cancel_requested, dispatch_uid="billing.cancel_stripe_subscription"
         )
+        signals.webhook_event_settled.connect(receivers.on_webhook_event_settled,
+                                              dispatch_uid="billing.sync_stripe_mirror")
+        user_erased.connect(receivers.on_user_erased, dispatch_uid="billing.erase_stripe_customer")
 
         # The admin dashboard's money and open-incident panels.
         register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",

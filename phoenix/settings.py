@@ -237,6 +237,8 @@ BILLING_CHECKOUT_SUCCESS_URL = env.str(
 BILLING_CHECKOUT_CANCEL_URL = env.str(
     "BILLING_CHECKOUT_CANCEL_URL", default="http://localhost:8000/billing/canceled"
 )
+# Where Stripe's customer portal (POST /billing/portal) sends the user back.
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default="http://localhost:8000/")
 
 # --- E-mail ------------------------------------------------------------------------
 
