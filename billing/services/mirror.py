@@ -94,9 +94,9 @@ def _ordered(refs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted(unique, key=lambda ref: order.index(ref[0]))
 
 
-def mirror_sync_object(*, kind: str, stripe_id: str, api_key: str) -> bool:
-    """Fetch one object from Stripe and upsert it (and what it points to) into the mirror.
-    False when Stripe does not know it."""
+def mirror_sync_object(*, kind: str, stripe_id: str, api_key: str) -> dict[str, Any] | None:
+    """Fetch one object from Stripe and upsert it (and what it points to) into the mirror;
+    returns Stripe's object, or None when Stripe does not know it."""
     model = MIRRORED[kind]
     try:
         data = model.stripe_class.retrieve(
@@ -105,19 +105,32 @@ def mirror_sync_object(*, kind: str, stripe_id: str, api_key: str) -> bool:
         )
     except stripe.InvalidRequestError as exc:
         if getattr(exc, "code", None) == "resource_missing":
-            return False
+            return None
         raise
     with transaction.atomic():
         model.sync_from_stripe_data(data, api_key=api_key)
-    return True
+    return data.to_dict()
 
 
 def mirror_sync_refs(refs: list[tuple[str, str]], *, report: MirrorSyncReport) -> MirrorSyncReport:
+    """Sync ``refs`` and, transitively, every mirrored object they name (a checkout
+    session's payment intent, that intent's charge, the charge's refunds, ...), each once."""
     api_key = gateway.djstripe_api_key()
-    for kind, stripe_id in _ordered(refs):
-        ok = gateway.djstripe_call("mirror_sync", mirror_sync_object, kind=kind, stripe_id=stripe_id,
-                                   api_key=api_key)
-        (report.synced if ok else report.missing).append(f"{kind}:{stripe_id}")
+    seen: set[tuple[str, str]] = set()
+    pending = _ordered(refs)
+    while pending:
+        ref = pending.pop(0)
+        if ref in seen:
+            continue
+        seen.add(ref)
+        kind, stripe_id = ref
+        data = gateway.djstripe_call("mirror_sync", mirror_sync_object, kind=kind, stripe_id=stripe_id,
+                                     api_key=api_key)
+        if data is None:
+            report.missing.append(f"{kind}:{stripe_id}")
+            continue
+        report.synced.append(f"{kind}:{stripe_id}")
+        pending = _ordered(pending + [r for r in stripe_references(data) if r not in seen])
     return report
 
 

@@ -27,7 +27,7 @@ from billing.stripe_payloads import dispute as dispute_payload
 from billing.stripe_payloads import invoice as invoice_payload
 from billing.stripe_payloads import subscription as subscription_payload
 
-SECRET_KEY = "sk_test_phoenix_local"
+SECRET_KEY = "sk_test_PhoenixLocalStripeServer00000001"  # the shape dj-stripe checks
 
 
 def _new_id(prefix: str) -> str:
