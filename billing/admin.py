@@ -1,8 +1,9 @@
 """Billing in the back office: payments, webhook events (re-playable), shortfalls, incidents.
 
 Records are read-only here: money state changes only through the services (webhooks, the
-operator actions below, each audited). dj-stripe registers its own admin for the Stripe
-objects it mirrors.
+operator actions below, each audited). Of dj-stripe's admin, only the mirrored objects an
+operator needs stay (the "Stripe mirror" group), read-only; the rest is unregistered. A
+payment links to its mirror rows, and those rows link back to the payment.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html_join
+from djstripe import models as djstripe_models
 
 from billing import operator
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent, WebhookEventStatus
@@ -37,6 +40,19 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     inlines = [PaymentReversalInline]
+    readonly_fields = ["stripe_mirror"]
+
+    @admin.display(description="Stripe mirror")
+    def stripe_mirror(self, payment: Payment):
+        rows = [row for row in (payment.mirror_checkout_session(), payment.mirror_payment_intent(),
+                                payment.mirror_charge()) if row is not None]
+        if not rows:
+            return "not mirrored yet"
+        return format_html_join(", ", '<a href="{}">{}</a>', ((_mirror_url(row), row.id) for row in rows))
+
+
+def _mirror_url(row) -> str:
+    return reverse(f"admin:djstripe_{row._meta.model_name}_change", args=[row.pk])
 
 
 @admin.register(WebhookEvent)
@@ -125,3 +141,49 @@ class ReconciliationIncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admi
         operator.reconciliation_incident_resolve_by_operator(incident=incident, actor=request.user,
                                                              reason=data["reason"])
         return "Incident resolved."
+
+
+# --- the Stripe mirror (dj-stripe's tables) ----------------------------------------------
+
+STRIPE_MIRROR_MODELS = (
+    djstripe_models.Customer, djstripe_models.Session, djstripe_models.PaymentIntent,
+    djstripe_models.Charge, djstripe_models.Refund, djstripe_models.Dispute,
+    djstripe_models.Subscription, djstripe_models.Invoice, djstripe_models.Event,
+)
+
+
+def _phoenix_payments(row) -> str:
+    """The Payments a mirrored session, intent or charge belongs to (the link back)."""
+    lookup = {
+        djstripe_models.Session: "stripe_checkout_session_id", djstripe_models.PaymentIntent:
+        "stripe_payment_intent_id",
+    }.get(type(row))
+    if lookup:
+        payments = Payment.objects.filter(**{lookup: row.id})
+    elif isinstance(row, djstripe_models.Charge):
+        payments = Payment.objects.filter(stripe_payment_intent_id=row.payment_intent_id or "-")
+    else:
+        return "-"
+    return format_html_join(", ", '<a href="{}">{}</a>', (
+        (reverse("admin:billing_payment_change", args=[p.pk]), p.public_id) for p in payments)) or "-"
+
+
+class StripeMirrorAdminMixin(ReadOnlyAdminMixin):
+    """dj-stripe's admin for a mirrored model, read-only (the mirror follows Stripe; it is
+    never edited here), with the link back to Phoenix's payment."""
+
+    actions = None
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "phoenix_payment"]
+
+    @admin.display(description="Phoenix payment")
+    def phoenix_payment(self, row):
+        return _phoenix_payments(row)
+
+
+for _model in [m for m in list(admin.site._registry) if m._meta.app_label == "djstripe"]:
+    _original = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    if _model in STRIPE_MIRROR_MODELS:
+        admin.site.register(_model, type(f"Mirror{_original.__name__}", (StripeMirrorAdminMixin, _original), {}))

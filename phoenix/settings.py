@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "djstripe",
+    "billing.apps.StripeMirrorConfig",  # dj-stripe, as the admin's "Stripe mirror" group
     "django_structlog",
     "phoenix.core",
     "phoenix.accounts",

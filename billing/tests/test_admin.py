@@ -12,6 +12,8 @@ from billing import webhooks
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent
 from billing.services.payments import payment_reverse, payment_succeed
 from billing.stripe_payloads import stripe_id
+from billing.tests.helpers import buy_pack
+from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core import roles
 from phoenix.core.models import AdminAction
 from phoenix.core.tests.operator import op_url, spy, staff
@@ -110,3 +112,24 @@ def test_settle_a_shortfall_and_resolve_a_reconciliation_incident(finance_client
     assert incident.status == "resolved"
     assert set(AdminAction.objects.values_list("action", flat=True)) == {
         "payment_shortfall_resolve", "reconciliation_incident_resolve"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stripe_mirror_group_is_read_only_links_both_ways_and_hides_the_rest(
+        client, buyer, stripe_keys, eager_celery, plans):
+    payment, _event = buy_pack(client, stripe_keys, buyer)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    index = client.get("/admin/").content.decode()
+    assert "Stripe mirror" in index
+    assert "/admin/djstripe/charge/" in index and "/admin/djstripe/plan/" not in index
+    assert client.get("/admin/djstripe/plan/").status_code == 404
+    payment_page = client.get(f"/admin/billing/payment/{payment.pk}/change/").content.decode()
+    charge = payment.mirror_charge()
+    assert f"/admin/djstripe/charge/{charge.pk}/change/" in payment_page
+    charge_page = client.get(f"/admin/djstripe/charge/{charge.pk}/change/")
+    assert charge_page.status_code == 200
+    assert f"/admin/billing/payment/{payment.pk}/change/" in charge_page.content.decode()
+    assert b'name="_save"' not in charge_page.content
+    session_page = client.get(f"/admin/djstripe/session/{payment.mirror_checkout_session().pk}/change/")
+    assert f"/admin/billing/payment/{payment.pk}/change/" in session_page.content.decode()

@@ -11,7 +11,7 @@ from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventSta
 from billing.services.mirror import mirror_backfill
 from billing.tasks import sync_stripe_mirror
 from billing.tests import factories as f
-from billing.tests.helpers import access, balance, credits_for, f_token, start_monthly
+from billing.tests.helpers import access, balance, buy_pack, credits_for, f_token, start_monthly
 from subscriptions.models import AccessType
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,17 +24,6 @@ def mirror_rows() -> dict[str, list[tuple]]:
     """Every mirrored row with its last-synced data: a sync that changes nothing leaves it equal."""
     return {model.__name__: sorted((row.id, str(row.stripe_data)) for row in model.objects.all())
             for model in MIRROR_MODELS}
-
-
-def buy_pack(client, stripe, user, *, product="cafe_luna"):
-    response = f_token(user).post("/billing/checkout", {"product": product}, format="json")
-    assert response.status_code == 201, response.content
-    payment = Payment.objects.get(public_id=response.json()["payment_id"])
-    session = stripe.complete_session(payment.stripe_checkout_session_id)
-    event = f.event("checkout.session.completed", session)
-    assert f.post_event(client, event).status_code == 200
-    payment.refresh_from_db()
-    return payment, event
 
 
 def test_pack_purchase_leaves_customer_session_intent_and_charge_in_the_mirror(
