@@ -7,15 +7,19 @@ import pytest
 from django.core.management import call_command
 from djstripe import models as dj
 
+from billing import gateway
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
-from billing.services.mirror import mirror_backfill
+from billing.selectors import reconciliation_findings
+from billing.services.mirror import mirror_backfill, mirror_sync_object
 from billing.tasks import sync_stripe_mirror
 from billing.tests import factories as f
+from billing.tests.conftest import make_buyer
 from billing.tests.helpers import access, balance, buy_pack, credits_for, f_token, start_monthly
 from subscriptions.models import AccessType
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+MIRROR_CODES = {"charge_without_payment", "payment_stripe_mismatch", "subscription_status_mismatch"}
 MIRROR_MODELS = [dj.Customer, dj.Session, dj.PaymentIntent, dj.Charge, dj.Refund, dj.Dispute,
                  dj.Subscription, dj.Invoice, dj.Price, dj.Product, dj.Event]
 
@@ -113,3 +117,24 @@ def test_backfill_resyncs_what_phoenix_knows(client, buyer, stripe_keys, plans):
 
     assert payment.mirror_charge().payment_intent_id == payment.stripe_payment_intent_id
     assert dj.Session.objects.filter(id=payment.stripe_checkout_session_id).exists()
+
+
+def test_reconciliation_reads_the_mirror(client, buyer, stripe_keys, eager_celery, plans):
+    payment, _ = buy_pack(client, stripe_keys, buyer)
+    _monthly, sub, _ = start_monthly(client, stripe_keys, make_buyer())
+    assert not [x for x in reconciliation_findings() if x.code in MIRROR_CODES]
+
+    # A charge Stripe took with no Payment (a session created outside Phoenix), a refund
+    # Stripe made that no event told us of, and a subscription ended at Stripe only.
+    stray = stripe_keys.pay_intent(stripe_keys._create_intent({"amount": 500, "currency": "eur"})["id"])
+    stripe_keys.refund_charge(payment.mirror_charge().id)
+    stripe_keys.subscriptions[sub["id"]]["status"] = "canceled"
+    call_command("billing_mirror_sync")
+    assert mirror_sync_object(kind="charge", stripe_id=stray["latest_charge"], api_key=gateway.djstripe_api_key())
+
+    found = {(x.code, x.subject) for x in reconciliation_findings() if x.code in MIRROR_CODES}
+    assert found == {
+        ("charge_without_payment", f"charge:{stray['latest_charge']}"),
+        ("payment_stripe_mismatch", f"payment:{payment.pk}"),
+        ("subscription_status_mismatch", f"access:{access(_monthly.user).pk}"),
+    }
