@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.errors import StripeNotConfigured, StripeUnavailable
 from billing.services.mirror import mirror_backfill
 
 
@@ -15,7 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List the objects; sync nothing.")
 
     def handle(self, *args, dry_run=False, **options):
-        report = mirror_backfill(dry_run=dry_run)
+        try:
+            report = mirror_backfill(dry_run=dry_run)
+        except (StripeNotConfigured, StripeUnavailable) as exc:
+            raise CommandError(f"{exc.code}: {exc.detail}") from exc
         if report.skipped_locked:
             raise CommandError("another backfill holds the lock; nothing done")
         for step in report.steps:
