@@ -16,8 +16,10 @@ from djstripe import models as djstripe_models
 
 from billing import operator
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent, WebhookEventStatus
+from licenses.models import ProAccount
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
+from subscriptions.models import Access
 
 
 class PaymentReversalInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -152,8 +154,24 @@ STRIPE_MIRROR_MODELS = (
 )
 
 
+def _admin_links(rows) -> str:
+    return format_html_join(", ", '<a href="{}">{}</a>', (
+        (reverse(f"admin:{r._meta.app_label}_{r._meta.model_name}_change", args=[r.pk]), str(r)) for r in rows))
+
+
+def _phoenix_rows(row) -> str:
+    """The Phoenix rows a mirrored object belongs to (the link back): a customer's user, a
+    subscription's access or pro account, a session's, intent's or charge's payment."""
+    if isinstance(row, djstripe_models.Customer):
+        return _admin_links([row.subscriber] if row.subscriber_id else []) or "-"
+    if isinstance(row, djstripe_models.Subscription):
+        rows = [*Access.objects.filter(stripe_subscription_id=row.id),
+                *ProAccount.objects.filter(stripe_subscription_id=row.id)]
+        return _admin_links(rows) or "-"
+    return _phoenix_payments(row)
+
+
 def _phoenix_payments(row) -> str:
-    """The Payments a mirrored session, intent or charge belongs to (the link back)."""
     lookup = {
         djstripe_models.Session: "stripe_checkout_session_id", djstripe_models.PaymentIntent:
         "stripe_payment_intent_id",
@@ -170,16 +188,16 @@ def _phoenix_payments(row) -> str:
 
 class StripeMirrorAdminMixin(ReadOnlyAdminMixin):
     """dj-stripe's admin for a mirrored model, read-only (the mirror follows Stripe; it is
-    never edited here), with the link back to Phoenix's payment."""
+    never edited here), with the link back to Phoenix's rows."""
 
     actions = None
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "phoenix_payment"]
+        return [*super().get_readonly_fields(request, obj), "phoenix_link"]
 
-    @admin.display(description="Phoenix payment")
-    def phoenix_payment(self, row):
-        return _phoenix_payments(row)
+    @admin.display(description="In Phoenix")
+    def phoenix_link(self, row):
+        return _phoenix_rows(row)
 
 
 for _model in [m for m in list(admin.site._registry) if m._meta.app_label == "djstripe"]:

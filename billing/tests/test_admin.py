@@ -6,17 +6,19 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from djstripe import models as djstripe_models
 
 from billing import operator as billing_operator
 from billing import webhooks
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent
 from billing.services.payments import payment_reverse, payment_succeed
 from billing.stripe_payloads import stripe_id
-from billing.tests.helpers import buy_pack
+from billing.tests.helpers import buy_pack, start_monthly
 from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core import roles
 from phoenix.core.models import AdminAction
 from phoenix.core.tests.operator import op_url, spy, staff
+from subscriptions.models import Access
 from wallet import services as wallet_services
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +135,18 @@ def test_stripe_mirror_group_is_read_only_links_both_ways_and_hides_the_rest(
     assert b'name="_save"' not in charge_page.content
     session_page = client.get(f"/admin/djstripe/session/{payment.mirror_checkout_session().pk}/change/")
     assert f"/admin/billing/payment/{payment.pk}/change/" in session_page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mirrored_subscription_and_customer_link_to_the_access_and_the_user(
+        client, buyer, stripe_keys, eager_celery, plans):
+    _payment, sub, _ = start_monthly(client, stripe_keys, buyer)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    mirrored = djstripe_models.Subscription.objects.get(id=sub["id"])
+    access_row = Access.objects.get(user=buyer)
+
+    page = client.get(f"/admin/djstripe/subscription/{mirrored.pk}/change/").content.decode()
+    assert f"/admin/subscriptions/access/{access_row.pk}/change/" in page
+    customer = djstripe_models.Customer.objects.get(subscriber=buyer)
+    page = client.get(f"/admin/djstripe/customer/{customer.pk}/change/").content.decode()
+    assert f"/admin/accounts/user/{buyer.pk}/change/" in page
