@@ -205,3 +205,23 @@ for _model in [m for m in list(admin.site._registry) if m._meta.app_label == "dj
     admin.site.unregister(_model)
     if _model in STRIPE_MIRROR_MODELS:
         admin.site.register(_model, type(f"Mirror{_original.__name__}", (StripeMirrorAdminMixin, _original), {}))
+
+
+class StripeSubscriptionLinkMixin:
+    """On the access and pro account pages (their apps' admins, which know nothing of
+    Stripe): the link to the mirrored subscription."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "stripe_mirror"]
+
+    @admin.display(description="Stripe mirror")
+    def stripe_mirror(self, obj):
+        sub_id = obj.stripe_subscription_id
+        mirrored = djstripe_models.Subscription.objects.filter(id=sub_id).first() if sub_id else None
+        return _admin_links([mirrored]) if mirrored else "not mirrored"
+
+
+for _model in (Access, ProAccount):
+    _original = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_original.__name__, (StripeSubscriptionLinkMixin, _original), {}))

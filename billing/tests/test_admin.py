@@ -13,7 +13,7 @@ from billing import webhooks
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent
 from billing.services.payments import payment_reverse, payment_succeed
 from billing.stripe_payloads import stripe_id
-from billing.tests.helpers import buy_pack, start_monthly
+from billing.tests.helpers import buy_pack, monthly_pro, start_monthly
 from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core import roles
 from phoenix.core.models import AdminAction
@@ -147,6 +147,22 @@ def test_mirrored_subscription_and_customer_link_to_the_access_and_the_user(
 
     page = client.get(f"/admin/djstripe/subscription/{mirrored.pk}/change/").content.decode()
     assert f"/admin/subscriptions/access/{access_row.pk}/change/" in page
+    page = client.get(f"/admin/subscriptions/access/{access_row.pk}/change/").content.decode()
+    assert f"/admin/djstripe/subscription/{mirrored.pk}/change/" in page
     customer = djstripe_models.Customer.objects.get(subscriber=buyer)
     page = client.get(f"/admin/djstripe/customer/{customer.pk}/change/").content.decode()
     assert f"/admin/accounts/user/{buyer.pk}/change/" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pro_account_and_its_mirrored_grouped_subscription_link_both_ways(
+        client, packs, stripe_keys, eager_celery, plans):
+    owner, account = monthly_pro(client, stripe_keys, quantity=2)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    mirrored = djstripe_models.Subscription.objects.get(id=account.stripe_subscription_id)
+    assert mirrored.customer == djstripe_models.Customer.objects.get(subscriber=owner)  # the owner's customer
+
+    page = client.get(f"/admin/licenses/proaccount/{account.pk}/change/").content.decode()
+    assert f"/admin/djstripe/subscription/{mirrored.pk}/change/" in page
+    page = client.get(f"/admin/djstripe/subscription/{mirrored.pk}/change/").content.decode()
+    assert f"/admin/licenses/proaccount/{account.pk}/change/" in page
