@@ -8,7 +8,7 @@ from djstripe import models as dj
 
 from billing.models import Payment
 from billing.tests.conftest import make_buyer
-from billing.tests.helpers import f_token
+from billing.tests.helpers import f_token, monthly_pro, quantity_writes, stripe_quantity
 from phoenix.accounts.services import user_erase
 from phoenix.core.models import IdempotentResponse
 
@@ -147,3 +147,19 @@ def test_gdpr_erasure_with_stripe_down_fails_whole(stripe_keys, packs):
     assert response.status_code == 503
     user.refresh_from_db()
     assert user.erased_at is None and user.is_active
+
+
+def test_same_key_seat_purchase_changes_the_quantity_once(client, stripe_keys, packs, plans):
+    owner, account = monthly_pro(client, stripe_keys, quantity=2)
+    writes_before = len(quantity_writes(stripe_keys))
+
+    answers = [f_token(owner).post("/pro/licenses/purchase", {"kind": "monthly", "quantity": 1}, format="json",
+                                   HTTP_IDEMPOTENCY_KEY="seats-2041") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [201] * 3
+    assert len({tuple(a.json()["license_ids"]) for a in answers}) == 1
+    assert len(quantity_writes(stripe_keys)) == writes_before + 1
+    assert stripe_quantity(stripe_keys, account) == 3
+    write_key = [key for method, path, _, key in stripe_keys.requests
+                 if method == "POST" and path.startswith("/v1/subscription_items/")][-1]
+    assert write_key.startswith("phoenix-seats-") and "seats-2041" not in write_key  # derived, not the raw key
