@@ -4,7 +4,7 @@ event (through the Celery task, run eagerly), its outage behaviour and the backf
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from djstripe import models as dj
 
 from billing import gateway
@@ -138,3 +138,15 @@ def test_reconciliation_reads_the_mirror(client, buyer, stripe_keys, eager_celer
         ("payment_stripe_mismatch", f"payment:{payment.pk}"),
         ("subscription_status_mismatch", f"access:{access(_monthly.user).pk}"),
     }
+
+
+def test_backfill_command_as_the_readme_gives_it_runs_without_keys(settings, capsys):
+    settings.STRIPE_SECRET_KEY = ""
+    payment = f.PaymentFactory()
+
+    call_command("billing_mirror_sync", "--dry-run")
+
+    out = capsys.readouterr().out
+    assert f"[dry-run] would sync: payment_intent:{payment.stripe_payment_intent_id}" in out
+    with pytest.raises(CommandError, match="stripe_not_configured"):
+        call_command("billing_mirror_sync")
