@@ -3,7 +3,9 @@
 Records are read-only here: money state changes only through the services (webhooks, the
 operator actions below, each audited). Of dj-stripe's admin, only the mirrored objects an
 operator needs stay (the "Stripe mirror" group), read-only; the rest is unregistered. A
-payment links to its mirror rows, and those rows link back to the payment.
+payment links to its mirror rows, and those rows link back to the payment; the access and pro
+account pages (subscriptions' and licenses' admins, re-registered here with one extra field,
+as those apps know nothing of Stripe) link to their mirrored subscription, and it back to them.
 """
 
 from __future__ import annotations
