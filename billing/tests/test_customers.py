@@ -163,3 +163,14 @@ def test_same_key_seat_purchase_changes_the_quantity_once(client, stripe_keys, p
     write_key = [key for method, path, _, key in stripe_keys.requests
                  if method == "POST" and path.startswith("/v1/subscription_items/")][-1]
     assert write_key.startswith("phoenix-seats-") and "seats-2041" not in write_key  # derived, not the raw key
+
+
+def test_payment_intents_and_checkouts_of_one_user_share_the_customer(stripe_keys, packs):
+    user = make_buyer()
+    assert f_token(user).post(CHECKOUT, {"product": "cafe_luna"}, format="json").status_code == 201
+    intent = f_token(user).post("/billing/create-intent", {"product": "cafe_luna"}, format="json")
+
+    assert intent.status_code == 201, intent.content
+    customer = dj.Customer.objects.get(subscriber=user)
+    assert stripe_keys.intents[intent.json()["payment_intent_id"]]["customer"] == customer.id
+    assert len(stripe_keys.customers) == 1
