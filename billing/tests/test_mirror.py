@@ -150,3 +150,15 @@ def test_backfill_command_as_the_readme_gives_it_runs_without_keys(settings, cap
     assert f"[dry-run] would sync: payment_intent:{payment.stripe_payment_intent_id}" in out
     with pytest.raises(CommandError, match="stripe_not_configured"):
         call_command("billing_mirror_sync")
+
+
+def test_dispute_leaves_the_dispute_in_the_mirror(client, buyer, stripe_keys, eager_celery, plans):
+    payment, _ = buy_pack(client, stripe_keys, buyer)
+    dispute = stripe_keys.dispute_charge(payment.mirror_charge().id)
+
+    assert f.post_event(client, f.event("charge.dispute.created", dispute)).status_code == 200
+
+    mirrored = dj.Dispute.objects.get(id=dispute["id"])
+    assert mirrored.stripe_data["charge"] == payment.mirror_charge().id
+    payment.refresh_from_db()
+    assert payment.disputed_at is not None
