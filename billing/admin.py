@@ -1,8 +1,11 @@
 """Billing in the back office: payments, webhook events (re-playable), shortfalls, incidents.
 
 Records are read-only here: money state changes only through the services (webhooks, the
-operator actions below, each audited). dj-stripe registers its own admin for the Stripe
-objects it mirrors.
+operator actions below, each audited). Of dj-stripe's admin, only the mirrored objects an
+operator needs stay (the "Stripe mirror" group), read-only; the rest is unregistered. A
+payment links to its mirror rows, and those rows link back to the payment; the access and pro
+account pages (subscriptions' and licenses' admins, re-registered here with one extra field,
+as those apps know nothing of Stripe) link to their mirrored subscription, and it back to them.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html_join
+from djstripe import models as djstripe_models
 
 from billing import operator
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent, WebhookEventStatus
+from licenses.models import ProAccount
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
+from subscriptions.models import Access
 
 
 class PaymentReversalInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -37,6 +44,19 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     inlines = [PaymentReversalInline]
+    readonly_fields = ["stripe_mirror"]
+
+    @admin.display(description="Stripe mirror")
+    def stripe_mirror(self, payment: Payment):
+        rows = [row for row in (payment.mirror_checkout_session(), payment.mirror_payment_intent(),
+                                payment.mirror_charge()) if row is not None]
+        if not rows:
+            return "not mirrored yet"
+        return format_html_join(", ", '<a href="{}">{}</a>', ((_mirror_url(row), row.id) for row in rows))
+
+
+def _mirror_url(row) -> str:
+    return reverse(f"admin:djstripe_{row._meta.model_name}_change", args=[row.pk])
 
 
 @admin.register(WebhookEvent)
@@ -125,3 +145,85 @@ class ReconciliationIncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admi
         operator.reconciliation_incident_resolve_by_operator(incident=incident, actor=request.user,
                                                              reason=data["reason"])
         return "Incident resolved."
+
+
+# --- the Stripe mirror (dj-stripe's tables) ----------------------------------------------
+
+STRIPE_MIRROR_MODELS = (
+    djstripe_models.Customer, djstripe_models.Session, djstripe_models.PaymentIntent,
+    djstripe_models.Charge, djstripe_models.Refund, djstripe_models.Dispute,
+    djstripe_models.Subscription, djstripe_models.Invoice, djstripe_models.Event,
+)
+
+
+def _admin_links(rows) -> str:
+    return format_html_join(", ", '<a href="{}">{}</a>', (
+        (reverse(f"admin:{r._meta.app_label}_{r._meta.model_name}_change", args=[r.pk]), str(r)) for r in rows))
+
+
+def _phoenix_rows(row) -> str:
+    """The Phoenix rows a mirrored object belongs to (the link back): a customer's user, a
+    subscription's access or pro account, a session's, intent's or charge's payment."""
+    if isinstance(row, djstripe_models.Customer):
+        return _admin_links([row.subscriber] if row.subscriber_id else []) or "-"
+    if isinstance(row, djstripe_models.Subscription):
+        rows = [*Access.objects.filter(stripe_subscription_id=row.id),
+                *ProAccount.objects.filter(stripe_subscription_id=row.id)]
+        return _admin_links(rows) or "-"
+    return _phoenix_payments(row)
+
+
+def _phoenix_payments(row) -> str:
+    lookup = {
+        djstripe_models.Session: "stripe_checkout_session_id", djstripe_models.PaymentIntent:
+        "stripe_payment_intent_id",
+    }.get(type(row))
+    if lookup:
+        payments = Payment.objects.filter(**{lookup: row.id})
+    elif isinstance(row, djstripe_models.Charge):
+        payments = Payment.objects.filter(stripe_payment_intent_id=row.payment_intent_id or "-")
+    else:
+        return "-"
+    return format_html_join(", ", '<a href="{}">{}</a>', (
+        (reverse("admin:billing_payment_change", args=[p.pk]), p.public_id) for p in payments)) or "-"
+
+
+class StripeMirrorAdminMixin(ReadOnlyAdminMixin):
+    """dj-stripe's admin for a mirrored model, read-only (the mirror follows Stripe; it is
+    never edited here), with the link back to Phoenix's rows."""
+
+    actions = None
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "phoenix_link"]
+
+    @admin.display(description="In Phoenix")
+    def phoenix_link(self, row):
+        return _phoenix_rows(row)
+
+
+for _model in [m for m in list(admin.site._registry) if m._meta.app_label == "djstripe"]:
+    _original = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    if _model in STRIPE_MIRROR_MODELS:
+        admin.site.register(_model, type(f"Mirror{_original.__name__}", (StripeMirrorAdminMixin, _original), {}))
+
+
+class StripeSubscriptionLinkMixin:
+    """On the access and pro account pages (their apps' admins, which know nothing of
+    Stripe): the link to the mirrored subscription."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "stripe_mirror"]
+
+    @admin.display(description="Stripe mirror")
+    def stripe_mirror(self, obj):
+        sub_id = obj.stripe_subscription_id
+        mirrored = djstripe_models.Subscription.objects.filter(id=sub_id).first() if sub_id else None
+        return _admin_links([mirrored]) if mirrored else "not mirrored"
+
+
+for _model in (Access, ProAccount):
+    _original = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_original.__name__, (StripeSubscriptionLinkMixin, _original), {}))

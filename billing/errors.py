@@ -101,3 +101,10 @@ class ForeignStripeObject(Exception):
 
 class PaymentNotYetKnown(Exception):
     """A charge of ours arrived before the event linking it to its payment: retry later."""
+
+
+class StripeCustomerMissing(ConflictError):
+    """The user has no Stripe Customer yet (no purchase): nothing for the portal to show."""
+
+    code = "stripe_customer_missing"
+    default_detail = "You have no Stripe customer yet: make a purchase first."

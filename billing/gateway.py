@@ -69,6 +69,7 @@ def checkout_session_create(
     metadata: dict[str, str],
     client_reference_id: str,
     customer_email: str | None = None,
+    customer_id: str | None = None,
     success_url: str,
     cancel_url: str,
     idempotency_key: str | None = None,
@@ -80,7 +81,7 @@ def checkout_session_create(
         mode="payment", price_data={"currency": currency, "unit_amount": amount_cents},
         product_name=product_name, quantity=quantity, metadata=metadata,
         client_reference_id=client_reference_id, customer_email=customer_email,
-        success_url=success_url, cancel_url=cancel_url,
+        customer_id=customer_id, success_url=success_url, cancel_url=cancel_url,
     )
     # Copied onto the PaymentIntent, so charges/refunds/disputes can be traced back.
     params["payment_intent_data"] = {"metadata": metadata}
@@ -90,7 +91,7 @@ def checkout_session_create(
 def _checkout_params(
     *, mode: str, price_data: dict[str, Any], product_name: str, quantity: int,
     metadata: dict[str, str], client_reference_id: str, customer_email: str | None,
-    success_url: str, cancel_url: str,
+    customer_id: str | None, success_url: str, cancel_url: str,
 ) -> dict[str, Any]:
     """A Checkout Session's parameters for one line item priced inline."""
     params: dict[str, Any] = {
@@ -103,7 +104,9 @@ def _checkout_params(
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
-    if customer_email:
+    if customer_id:  # the user's Customer: Stripe refuses customer_email alongside it
+        params["customer"] = customer_id
+    elif customer_email:
         params["customer_email"] = customer_email
     return params
 
@@ -125,6 +128,7 @@ def payment_intent_create(
     currency: str,
     metadata: dict[str, str],
     description: str,
+    customer_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     client = _client()
@@ -135,6 +139,8 @@ def payment_intent_create(
         "description": description,
         "automatic_payment_methods": {"enabled": True},
     }
+    if customer_id:
+        params["customer"] = customer_id
     return _call(
         "payment_intent_create",
         client.v1.payment_intents.create,
@@ -158,6 +164,7 @@ def checkout_subscription_session_create(
     metadata: dict[str, str],
     client_reference_id: str,
     customer_email: str | None = None,
+    customer_id: str | None = None,
     success_url: str,
     cancel_url: str,
     idempotency_key: str | None = None,
@@ -174,7 +181,7 @@ def checkout_subscription_session_create(
                     "recurring": {"interval": interval}},
         product_name=product_name, quantity=quantity, metadata=metadata,
         client_reference_id=client_reference_id, customer_email=customer_email,
-        success_url=success_url, cancel_url=cancel_url,
+        customer_id=customer_id, success_url=success_url, cancel_url=cancel_url,
     )
     params["subscription_data"] = {"metadata": metadata}
     return _checkout_session_create("checkout_subscription_session_create", params, idempotency_key)
@@ -262,3 +269,57 @@ def invoices_open_for_subscription(*, subscription_id: str, limit: int = 10) -> 
         params={"subscription": subscription_id, "status": "open", "limit": limit},
     )
     return list(page.get("data") or [])
+
+
+# --- customers and the customer portal --------------------------------------------------
+
+
+def customer_create(*, email: str, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+    """A Stripe Customer for one Phoenix user (``metadata`` names the user)."""
+    client = _client()
+    return _call("customer_create", client.v1.customers.create,
+                 params={"email": email, "metadata": metadata}, options=_options(idempotency_key))
+
+
+def customer_erase_personal_data(*, customer_id: str) -> dict[str, Any]:
+    """GDPR erasure at Stripe: unset the customer's personal fields (an empty string unsets a
+    field); the customer, its payments and invoices stay (financial records)."""
+    client = _client()
+    return _call(
+        "customer_erase_personal_data", client.v1.customers.update, customer_id,
+        params={"email": "", "name": "", "phone": "", "description": "", "address": "", "shipping": ""},
+    )
+
+
+def billing_portal_session_create(*, customer_id: str, return_url: str,
+                                  idempotency_key: str | None = None) -> dict[str, Any]:
+    """A Stripe Billing Portal session (cards, invoices, cancel) for one customer."""
+    client = _client()
+    return _call("billing_portal_session_create", client.v1.billing_portal.sessions.create,
+                 params={"customer": customer_id, "return_url": return_url},
+                 options=_options(idempotency_key))
+
+
+# --- dj-stripe's own calls ------------------------------------------------------------
+
+
+def djstripe_api_key() -> str:
+    """The secret key for dj-stripe's sync calls, with the global ``stripe`` module (which
+    dj-stripe uses) pointed at ``STRIPE_API_BASE``: dj-stripe takes its key per call but its
+    host only from the module. Read per call, as settings may change (tests); every Phoenix
+    process talks to one Stripe, so the module-wide setting is the same for everyone."""
+    ensure_configured()
+    stripe.api_base = settings.STRIPE_API_BASE.rstrip("/")
+    return settings.STRIPE_SECRET_KEY
+
+
+def djstripe_call(operation: str, fn, *args, **kwargs):
+    """Run a dj-stripe sync step, mapping Stripe's errors as ``_call`` does."""
+    try:
+        return fn(*args, **kwargs)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        logger.warning("stripe_unavailable", operation=operation, error=str(exc))
+        raise StripeUnavailable() from exc
+    except stripe.StripeError as exc:
+        logger.error("stripe_request_refused", operation=operation, error=str(exc))
+        raise StripeUnavailable("Stripe refused the request.", code="stripe_request_refused") from exc

@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from djstripe.models import Charge, PaymentIntent, Session
 
 
 class PaymentStatus(models.TextChoices):
@@ -101,6 +102,23 @@ class Payment(models.Model):
     def idempotency_key(self) -> str:
         """The wallet key for this payment's fulfilment: one credit per payment."""
         return f"payment:{self.pk}"
+
+    # The link to the dj-stripe mirror: its rows are keyed by the Stripe ids kept here.
+    def mirror_checkout_session(self):
+        session_id = self.stripe_checkout_session_id
+        return Session.objects.filter(id=session_id).first() if session_id else None
+
+    def mirror_payment_intent(self):
+        intent_id = self.stripe_payment_intent_id
+        return PaymentIntent.objects.filter(id=intent_id).first() if intent_id else None
+
+    def mirror_charge(self):
+        """The charge that paid it (a checkout's payment only names its intent)."""
+        if self.stripe_charge_id:
+            return Charge.objects.filter(id=self.stripe_charge_id).first()
+        if self.stripe_payment_intent_id:
+            return Charge.objects.filter(payment_intent_id=self.stripe_payment_intent_id).order_by("-created").first()
+        return None
 
 
 class WebhookEventStatus(models.TextChoices):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, F, QuerySet, Sum
+from djstripe.models import Charge, PaymentIntent, Subscription
 
 from billing.models import (
     IncidentStatus,
@@ -18,8 +19,9 @@ from billing.models import (
     WebhookEvent,
     WebhookEventStatus,
 )
-from licenses.models import ProAccount
+from licenses.models import ProAccount, ProAccountStatus
 from licenses.selectors import seat_quantity_overview
+from subscriptions.models import Access, AccessType
 from wallet.models import BalanceOperation, OperationSource, OperationType
 
 # Product kinds whose fulfilment is one ledger credit keyed "payment:<pk>".
@@ -66,7 +68,9 @@ def reconciliation_findings() -> list[ReconciliationFinding]:
     - ``duplicate_credit``: more than one credit referencing one payment;
     - ``credit_amount_mismatch``: the credit's amount or wallet owner differs from the payment;
     - ``credit_without_payment``: a Stripe credit naming no payment, or one not succeeded;
-    - ``seat_quantity_mismatch``: see ``seat_quantity_findings``.
+    - ``seat_quantity_mismatch``: see ``seat_quantity_findings``;
+    - ``charge_without_payment``, ``payment_stripe_mismatch``, ``subscription_status_mismatch``:
+      see ``mirror_findings``.
 
     Two queries (payments, credits), one pass in memory: linear in their number.
     """
@@ -122,6 +126,79 @@ def reconciliation_findings() -> list[ReconciliationFinding]:
                  "payment_status": payment["status"] if payment else None},
             ))
     findings.extend(seat_quantity_findings())
+    findings.extend(mirror_findings())
+    return findings
+
+
+# Stripe subscription statuses that mean it no longer bills (nor grants anything).
+ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired", "unpaid")
+
+
+def mirror_findings() -> list[ReconciliationFinding]:
+    """What the dj-stripe mirror (Stripe's objects as last synced) says against our rows.
+
+    - ``charge_without_payment``: a succeeded one-off charge (not an invoice's) whose
+      payment intent and id no Payment names: money taken that Phoenix never delivered;
+    - ``payment_stripe_mismatch``: a settled Payment whose mirrored payment intent did not
+      succeed, or whose charge's refund state disagrees (refunded at Stripe, not here, or
+      the other way round);
+    - ``subscription_status_mismatch``: a PREMIUM access or an active pro account whose
+      mirrored subscription has ended, or an expired access / pro account whose
+      subscription is still active at Stripe.
+
+    Only mirrored objects are compared (never a Stripe call); four queries.
+    """
+    findings: list[ReconciliationFinding] = []
+    payments = list(Payment.objects.values("id", "status", "stripe_payment_intent_id", "stripe_charge_id"))
+    by_intent = {p["stripe_payment_intent_id"]: p for p in payments if p["stripe_payment_intent_id"]}
+    charge_ids = {p["stripe_charge_id"] for p in payments if p["stripe_charge_id"]}
+    intents = dict(PaymentIntent.objects.values_list("id", "stripe_data"))
+    for charge_id, data in Charge.objects.values_list("id", "stripe_data"):
+        intent_id = data.get("payment_intent") or ""
+        payment = by_intent.get(intent_id)
+        if payment is None and charge_id not in charge_ids:
+            if data.get("status") == "succeeded" and data.get("paid") and not data.get("invoice"):
+                findings.append(ReconciliationFinding(
+                    "charge_without_payment", f"charge:{charge_id}", None,
+                    {"payment_intent": intent_id, "amount": data.get("amount"), "currency": data.get("currency")},
+                ))
+            continue
+        if payment is None:
+            continue
+        refunded_at_stripe = bool(data.get("refunded"))
+        refunded_here = payment["status"] == PaymentStatus.REFUNDED
+        settled = payment["status"] in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+        if settled and refunded_at_stripe != refunded_here:
+            findings.append(ReconciliationFinding(
+                "payment_stripe_mismatch", f"payment:{payment['id']}", payment["id"],
+                {"charge": charge_id, "payment_status": payment["status"], "stripe_refunded": refunded_at_stripe},
+            ))
+    for intent_id, payment in by_intent.items():
+        intent = intents.get(intent_id)
+        settled = payment["status"] in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+        if intent is not None and settled and intent.get("status") != "succeeded":
+            findings.append(ReconciliationFinding(
+                "payment_stripe_mismatch", f"payment:{payment['id']}", payment["id"],
+                {"payment_intent": intent_id, "payment_status": payment["status"],
+                 "stripe_status": intent.get("status")},
+            ))
+    subscriptions = dict(Subscription.objects.values_list("id", "stripe_data__status"))
+    holders = [("access", pk, sub, kind in (AccessType.PREMIUM,), kind == AccessType.EXPIRED)
+               for pk, sub, kind in Access.objects.exclude(stripe_subscription_id="")
+               .values_list("pk", "stripe_subscription_id", "type")]
+    holders += [("pro_account", pk, sub, status == ProAccountStatus.ACTIVE, status == ProAccountStatus.EXPIRED)
+                for pk, sub, status in ProAccount.objects.exclude(stripe_subscription_id="")
+                .values_list("pk", "stripe_subscription_id", "status")]
+    for holder, pk, sub_id, granting, ended in holders:
+        stripe_status = subscriptions.get(sub_id)
+        if stripe_status is None:
+            continue
+        if (granting and stripe_status in ENDED_SUBSCRIPTION) or (ended and stripe_status == "active"):
+            findings.append(ReconciliationFinding(
+                "subscription_status_mismatch", f"{holder}:{pk}", None,
+                {"stripe_subscription_id": sub_id, "stripe_status": stripe_status,
+                 "phoenix_state": "granting" if granting else "ended"},
+            ))
     return findings
 
 

@@ -10,3 +10,7 @@ from django.dispatch import Signal
 
 # kwargs: subscription_id (str), reason (str). Sent inside the fulfilment's transaction.
 stripe_subscription_cancel_requested = Signal()
+
+# kwargs: webhook_event_id (int). Sent inside the event's transaction once it is processed
+# or acknowledged (again on every redelivery): the mirror syncs after the commit.
+webhook_event_settled = Signal()

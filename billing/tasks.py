@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import IntegrityError
 
 from billing.errors import SeatPurchaseInProgress, StripeNotConfigured, StripeUnavailable
 from billing.services import pro_seats
 from billing.services import subscriptions as subscription_billing
+from billing.services.mirror import mirror_backfill, mirror_sync_event
 from billing.services.reconciliation import payments_reconcile
 
 
@@ -69,3 +71,24 @@ def sync_pro_seat_quantity(self, *, pro_account_id: int, reason: str = "") -> st
         pro_seats.pro_seat_quantity_sync_failed(pro_account_id=pro_account_id, reason=exc.code,
                                                 detail=f"{reason}: {exc.detail}" if reason else exc.detail)
         return "failed"
+
+
+@shared_task(name="billing.sync_stripe_mirror", bind=True, max_retries=8, default_retry_delay=30)
+def sync_stripe_mirror(self, *, webhook_event_id: int) -> dict:
+    """After an event's domain effect committed: sync its objects into dj-stripe's tables.
+    Retried with backoff (30 s, 1 min, 2 min, ...) while Stripe is unreachable, and at once
+    when a concurrent sync inserted the same object first."""
+    try:
+        return mirror_sync_event(webhook_event_id=webhook_event_id).summary()
+    except StripeUnavailable as exc:
+        if _retryable(exc):
+            raise self.retry(exc=exc, countdown=self.default_retry_delay * 2 ** self.request.retries) from exc
+        raise
+    except IntegrityError as exc:
+        # Another event's sync inserted the same Stripe object first: again, it is an update now.
+        raise self.retry(exc=exc, countdown=1) from exc
+
+
+@shared_task(name="billing.backfill_stripe_mirror")
+def backfill_stripe_mirror() -> dict:
+    return mirror_backfill().summary()

@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "djstripe",
+    "billing.apps.StripeMirrorConfig",  # dj-stripe, as the admin's "Stripe mirror" group
     "django_structlog",
     "phoenix.core",
     "phoenix.accounts",
@@ -246,6 +246,8 @@ BILLING_CHECKOUT_SUCCESS_URL = env.str(
 BILLING_CHECKOUT_CANCEL_URL = env.str(
     "BILLING_CHECKOUT_CANCEL_URL", default="http://localhost:8000/billing/canceled"
 )
+# Where Stripe's customer portal (POST /billing/portal) sends the user back.
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default="http://localhost:8000/")
 
 # --- E-mail ------------------------------------------------------------------------
 

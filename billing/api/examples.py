@@ -8,6 +8,7 @@ from billing.errors import (
     NoOpenInvoice,
     PaymentNotFound,
     SeatPurchaseInProgress,
+    StripeCustomerMissing,
     StripeNotConfigured,
     StripeUnavailable,
     UnknownProduct,
@@ -212,5 +213,19 @@ REGULARIZE_RESPONSES = {
                                       summary="pro_account_not_suspended: nothing to regularize"),
                         error_example(NoOpenInvoice, summary="no_open_invoice: no unpaid invoice at Stripe"),
                         IDEMPOTENCY_CONFLICT),
+    503: STRIPE_ERRORS,
+}
+
+PORTAL = [
+    request_example("for a satellite's user", {"user_id": EXAMPLE_USER_ID, "idempotency_key": "portal-2041"}),
+    success_example("portal", {"url": "https://billing.stripe.com/p/session/test_YWNjdF8xUWZa",
+                               "customer_id": "cus_RbCdEfGhIjKlMn"}, status=201,
+                    summary="Redirect the user to url"),
+]
+PORTAL_RESPONSES = {
+    400: error_response(USER_ID_REQUIRED, INVALID_IDEMPOTENCY_KEY),
+    401: UNAUTHENTICATED_RESPONSE,
+    404: error_response(USER_NOT_FOUND),
+    409: error_response(error_example(StripeCustomerMissing), IDEMPOTENCY_CONFLICT),
     503: STRIPE_ERRORS,
 }

@@ -38,6 +38,11 @@ class CheckoutResponseSerializer(serializers.Serializer):
     checkout_url = serializers.URLField()
 
 
+class PortalResponseSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="The Stripe customer portal session: redirect the user there.")
+    customer_id = serializers.CharField(help_text="The user's Stripe Customer.")
+
+
 class CreateIntentResponseSerializer(serializers.Serializer):
     payment_id = serializers.UUIDField()
     payment_intent_id = serializers.CharField()

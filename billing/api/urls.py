@@ -11,5 +11,6 @@ urlpatterns = [
     path("checkout", views.CheckoutView.as_view(), name="billing-checkout"),
     path("create-intent", views.CreateIntentView.as_view(), name="billing-create-intent"),
     path("confirm-payment", views.ConfirmPaymentView.as_view(), name="billing-confirm-payment"),
+    path("portal", views.PortalView.as_view(), name="billing-portal"),
     path("history/<str:user_id>", views.PaymentHistoryView.as_view(), name="billing-history"),
 ]

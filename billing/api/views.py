@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,21 +18,38 @@ from billing.api import examples as ex
 from billing.api import serializers as s
 from billing.products import ENERGY_PACK, PLAN
 from billing.products.plans import individual_plan_code
+from billing.services import customers as customer_billing
 from billing.services import payments as payment_services
 from billing.services import pro_seats as pro_seat_billing
 from billing.services import subscriptions as subscription_billing
 from billing.services.webhooks import webhook_receive
 from phoenix.core.api import IsUserOrSatellite, resolve_subject_user
-from phoenix.core.idempotency import idempotent
+from phoenix.core.idempotency import (
+    idempotent,
+    request_fingerprint,
+    request_idempotency_key,
+    request_principal,
+)
 from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
 from subscriptions.api.serializers import AccessSerializer
 from subscriptions.selectors import access_summary
 
 
+def stripe_request_key(request) -> str | None:
+    """The client's ``Idempotency-Key``, scoped to the caller and the request (``@idempotent``
+    already refused a reuse with another body), as the base of the key sent to Stripe: a
+    retry whose first attempt reached Stripe but not our commit gets the same Stripe object."""
+    key = request_idempotency_key(request)
+    if key is None:
+        return None
+    scoped = f"{request_principal(request)}\n{key}\n{request_fingerprint(request)}"
+    return hashlib.sha256(scoped.encode()).hexdigest()[:32]
+
+
 def _checkout(request, *, user_id, kind: str, code: str) -> Response:
     user = resolve_subject_user(request, user_id)
     payment, url = payment_services.payment_checkout_start(
-        user=user, product_kind=kind, product_code=code
+        user=user, product_kind=kind, product_code=code, request_key=stripe_request_key(request),
     )
     return Response({"payment_id": payment.public_id, "checkout_url": url}, status=status.HTTP_201_CREATED)
 
@@ -99,7 +118,7 @@ class CreateIntentView(APIView):
         user = resolve_subject_user(request, data.validated_data.get("user_id"))
         kind, code = s.split_product(data.validated_data["product"])
         payment, intent = payment_services.payment_intent_start(
-            user=user, product_kind=kind, product_code=code
+            user=user, product_kind=kind, product_code=code, request_key=stripe_request_key(request),
         )
         body = {
             "payment_id": payment.public_id,
@@ -202,7 +221,9 @@ class _CancelFlagView(APIView):
         data = s.SubjectRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = resolve_subject_user(request, data.validated_data.get("user_id"))
-        subscription_billing.premium_set_cancel_at_period_end(user=user, cancel=self.cancel)
+        subscription_billing.premium_set_cancel_at_period_end(
+            user=user, cancel=self.cancel, request_key=stripe_request_key(request),
+        )
         return Response(AccessSerializer(access_summary(user)).data)
 
 
@@ -252,7 +273,8 @@ class ProSeatPurchaseView(APIView):
         data = s.SeatPurchaseRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = pro_seat_billing.pro_seats_purchase(
-            owner=request.user, kind=data.validated_data["kind"], quantity=data.validated_data["quantity"]
+            owner=request.user, kind=data.validated_data["kind"], quantity=data.validated_data["quantity"],
+            request_key=stripe_request_key(request),
         )
         if result.outcome == "checkout":
             snapshot = result.payment.metadata.get("product") or {}
@@ -289,3 +311,23 @@ class ProAccountRegularizeView(APIView):
     def post(self, request):
         invoice = pro_seat_billing.pro_account_regularize(owner=request.user)
         return Response(s.RegularizeResponseSerializer(invoice).data)
+
+
+class PortalView(APIView):
+    permission_classes = [IsUserOrSatellite]
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_HEADER], tags=["billing"], request=s.SubjectRequestSerializer,
+        responses={201: s.PortalResponseSerializer, **ex.PORTAL_RESPONSES}, examples=ex.PORTAL,
+        summary="A Stripe customer portal session (cards, invoices, cancel) to redirect the user to.",
+        description="For a user with a Stripe customer (made by their first purchase); without one, 409 "
+        "`stripe_customer_missing`. The portal returns to `BILLING_PORTAL_RETURN_URL`.\n\n" + USER_ID_RULE,
+    )
+    @idempotent
+    def post(self, request):
+        data = s.SubjectRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = resolve_subject_user(request, data.validated_data.get("user_id"))
+        session = customer_billing.stripe_customer_portal_open(user=user, request_key=stripe_request_key(request))
+        return Response({"url": session["url"], "customer_id": session["customer"]},
+                        status=status.HTTP_201_CREATED)

@@ -39,6 +39,7 @@ from billing.models import (
     PaymentStatus,
 )
 from billing.products import product_kind_get
+from billing.services.customers import stripe_customer_ensure
 
 logger = structlog.get_logger("phoenix.billing")
 
@@ -92,26 +93,35 @@ def _quote(kind, *, user, code: str, purchasing: bool, quantity: int = 1):
 # --- Starting a payment --------------------------------------------------------------
 
 
+def stripe_idempotency_key(prefix: str, request_key: str | None) -> str:
+    """The key sent to Stripe: derived from the client's request key (``request_key``, see
+    ``billing.api.views``) so a retry of the same request asks Stripe for the same object;
+    random without one (each call is then a new request)."""
+    return f"phoenix-{prefix}-{request_key or uuid.uuid4()}"
+
+
 def payment_checkout_start(
-    *, user, product_kind: str, product_code: str, quantity: int = 1
+    *, user, product_kind: str, product_code: str, quantity: int = 1, request_key: str | None = None,
 ) -> tuple[Payment, str]:
     """Create a Checkout Session for a product; returns the payment and the checkout URL.
 
     The product's quote decides the mode: a one-off payment, or a subscription (monthly
-    plan, first monthly seats) whose metadata Stripe copies onto the subscription.
+    plan, first monthly seats) whose metadata Stripe copies onto the subscription. The
+    session bills the user's Stripe Customer (created on the first purchase).
     """
     gateway.ensure_configured()
     kind = product_kind_get(product_kind)
     quote = _quote(kind, user=user, code=product_code, purchasing=True, quantity=quantity)
+    customer = stripe_customer_ensure(user=user)
     common = {
         "currency": quote.currency,
         "product_name": quote.label,
         "metadata": _metadata(user=user, kind=product_kind, code=product_code, quantity=quote.quantity),
         "client_reference_id": str(user.public_id),
-        "customer_email": user.email if user.is_active else None,
+        "customer_id": customer.id,
         "success_url": settings.BILLING_CHECKOUT_SUCCESS_URL,
         "cancel_url": settings.BILLING_CHECKOUT_CANCEL_URL,
-        "idempotency_key": f"phoenix-checkout-{uuid.uuid4()}",
+        "idempotency_key": stripe_idempotency_key("checkout", request_key),
     }
     if quote.mode == "subscription":
         session = gateway.checkout_subscription_session_create(
@@ -129,20 +139,23 @@ def payment_checkout_start(
 
 
 def payment_intent_start(
-    *, user, product_kind: str, product_code: str
+    *, user, product_kind: str, product_code: str, request_key: str | None = None,
 ) -> tuple[Payment, dict[str, Any]]:
-    """Create a PaymentIntent for a product; returns the payment and the intent."""
+    """Create a PaymentIntent for a product (for the user's Stripe Customer); returns the
+    payment and the intent."""
     gateway.ensure_configured()
     kind = product_kind_get(product_kind)
     quote = _quote(kind, user=user, code=product_code, purchasing=True)
     if quote.mode != "payment":
         raise CheckoutRequired()
+    customer = stripe_customer_ensure(user=user)
     intent = gateway.payment_intent_create(
+        customer_id=customer.id,
         amount_cents=quote.amount_cents,
         currency=quote.currency,
         metadata=_metadata(user=user, kind=product_kind, code=product_code),
         description=quote.label,
-        idempotency_key=f"phoenix-intent-{uuid.uuid4()}",
+        idempotency_key=stripe_idempotency_key("intent", request_key),
     )
     payment = _payment_get_or_create(
         lookup={"stripe_payment_intent_id": intent["id"]},

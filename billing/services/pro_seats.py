@@ -82,7 +82,8 @@ class SeatPurchase:
     quote: Any = None
 
 
-def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None = None) -> SeatPurchase:
+def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None = None,
+                       request_key: str | None = None) -> SeatPurchase:
     """Buy ``quantity`` seats of ``kind`` for the owner's pro account.
 
     Lifetime seats, and the first monthly seats (which start the grouped cycle), go
@@ -96,7 +97,8 @@ def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None 
     account = pro_account_for_owner(owner)
     if kind == LicenseKind.LIFETIME or account.billing_anchor_day is None or not account.stripe_subscription_id:
         payment, url = payment_checkout_start(
-            user=owner, product_kind=PRO_SEATS, product_code=kind, quantity=quantity
+            user=owner, product_kind=PRO_SEATS, product_code=kind, quantity=quantity,
+            request_key=request_key,
         )
         return SeatPurchase("checkout", payment=payment, checkout_url=url)
     if account.status == ProAccountStatus.SUSPENDED:
@@ -113,7 +115,7 @@ def pro_seats_purchase(*, owner, kind: str, quantity: int, now: datetime | None 
         item = subscription_first_item(subscription)
         if item is None:
             raise StripeUnavailable("The grouped subscription has no item.", code="stripe_request_refused")
-        key = uuid.uuid4()
+        key = request_key or uuid.uuid4()
         gateway.subscription_item_set_quantity(
             item_id=item["id"], quantity=int(item.get("quantity") or 0) + quantity,
             proration_date=int(now.timestamp()), idempotency_key=f"phoenix-seats-{key}",

@@ -32,7 +32,8 @@ logger = structlog.get_logger("phoenix.billing.subscriptions")
 # --- individual: cancel at period end / resume ---------------------------------------
 
 
-def premium_set_cancel_at_period_end(*, user, cancel: bool, now: datetime | None = None):
+def premium_set_cancel_at_period_end(*, user, cancel: bool, now: datetime | None = None,
+                                     request_key: str | None = None):
     """Cancel the user's monthly subscription at its period end (``cancel=True``) or
     withdraw that cancellation, at Stripe, then apply Stripe's answer to the access.
 
@@ -46,7 +47,7 @@ def premium_set_cancel_at_period_end(*, user, cancel: bool, now: datetime | None
     subscription_id = access.stripe_subscription_id
     subscription = gateway.subscription_set_cancel_at_period_end(
         subscription_id=subscription_id, cancel=cancel,
-        idempotency_key=f"phoenix-cancel-at-period-end-{uuid.uuid4()}",
+        idempotency_key=f"phoenix-cancel-at-period-end-{cancel}-{request_key or uuid.uuid4()}",
     )
     service = access_set_cancel_at_period_end if subscription.get("cancel_at_period_end") else access_resume
     return service(user=user, event_time=now or timezone.now(), stripe_subscription_id=subscription_id)

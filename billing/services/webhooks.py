@@ -34,6 +34,7 @@ from billing.errors import (
     WebhookProcessingFailed,
 )
 from billing.models import WebhookEvent, WebhookEventStatus
+from billing.signals import webhook_event_settled
 
 logger = structlog.get_logger("phoenix.billing.webhooks")
 
@@ -96,12 +97,14 @@ def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
     with transaction.atomic():
         record = WebhookEvent.objects.select_for_update().get(pk=webhook_event_id)
         if record.status in _DONE:
+            webhook_event_settled.send(sender=WebhookEvent, webhook_event_id=record.pk)
             return record
         now = timezone.now()
         if not webhooks.handlers_for(record.type):
             record.status = WebhookEventStatus.IGNORED
             record.processed_at = now
             record.save(update_fields=["status", "processed_at"])
+            webhook_event_settled.send(sender=WebhookEvent, webhook_event_id=record.pk)
             return record
         record.attempts += 1
         record.last_attempt_at = now
@@ -119,6 +122,8 @@ def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
         record.save(
             update_fields=["status", "processed_at", "error", "attempts", "last_attempt_at"]
         )
+        if failure is None:
+            webhook_event_settled.send(sender=WebhookEvent, webhook_event_id=record.pk)
     if failure is not None:
         logger.error(
             "webhook_processing_failed",

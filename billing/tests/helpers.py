@@ -284,3 +284,15 @@ def bought(client, user):
     payload = completed_event(user)
     assert f.post_event(client, payload).status_code == 200
     return Payment.objects.get(stripe_checkout_session_id=payload["data"]["object"]["id"])
+
+
+def buy_pack(client, stripe, user, *, product="cafe_luna"):
+    """The user buys a pack through the API, pays, and Stripe reports it."""
+    response = f_token(user).post("/billing/checkout", {"product": product}, format="json")
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get(public_id=response.json()["payment_id"])
+    session = stripe.complete_session(payment.stripe_checkout_session_id)
+    event = f.event("checkout.session.completed", session)
+    assert f.post_event(client, event).status_code == 200
+    payment.refresh_from_db()
+    return payment, event

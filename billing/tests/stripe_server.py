@@ -1,9 +1,13 @@
 """A tiny local Stripe-compatible HTTP server for tests (never the network).
 
-It implements only the endpoints billing's gateway calls, answering in Stripe's object
-shapes and error format, so the real ``stripe`` client is exercised end to end (form
-encoding, auth header, idempotency keys, error mapping). Point ``STRIPE_API_BASE`` at
-``server.url``.
+It implements the endpoints billing's gateway calls and the GETs dj-stripe's sync makes
+(account, customers, checkout sessions, payment intents, charges, refunds, disputes,
+subscriptions, invoices, prices, products; billing portal sessions), answering in
+Stripe's object shapes and error format, so the real ``stripe`` client is exercised end
+to end (form encoding, auth header, error mapping). Like Stripe, a POST repeated with the
+same ``Idempotency-Key`` replays the first answer (and a different body with the same key
+is refused). ``down()`` makes it refuse connections until ``up()``. Point
+``STRIPE_API_BASE`` at ``server.url``.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from billing.stripe_objects import add_one_month, invoice_subscription_id, timestamp
+from billing.stripe_payloads import charge as charge_payload
+from billing.stripe_payloads import dispute as dispute_payload
 from billing.stripe_payloads import invoice as invoice_payload
 from billing.stripe_payloads import subscription as subscription_payload
 
-SECRET_KEY = "sk_test_phoenix_local"
+SECRET_KEY = "sk_test_PhoenixLocalStripeServer00000001"  # the shape dj-stripe checks
 
 
 def _new_id(prefix: str) -> str:
@@ -57,35 +63,97 @@ class LocalStripe:
         self.intents: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
+        self.products: dict[str, dict[str, Any]] = {}
+        self.prices: dict[str, dict[str, Any]] = {}
+        self.portal_sessions: dict[str, dict[str, Any]] = {}
+        self.account = {
+            "id": "acct_test_phoenix", "object": "account", "business_profile": {"name": "Phoenix (local)"},
+            "business_type": "company", "charges_enabled": True, "country": "FR", "created": 1_700_000_000,
+            "default_currency": "eur", "details_submitted": True, "email": "billing@phoenix.example.com",
+            "metadata": {}, "payouts_enabled": True, "settings": {"dashboard": {"display_name": "Phoenix"}},
+            "type": "standard",
+        }
+        self._replies: dict[str, tuple[str, tuple[int, dict[str, Any]]]] = {}  # Idempotency-Key -> answer
         self.prorations: list[dict[str, Any]] = []  # pending invoice items from quantity changes
         self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.failures: list[int] = []  # HTTP statuses to answer the next requests with
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._port = self._httpd.server_address[1]
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._port}"
 
     def start(self) -> LocalStripe:
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def down(self) -> None:
+        """Stripe is unreachable: the port refuses connections (the state is kept)."""
+        self.stop()
+
+    def up(self) -> None:
+        """Stripe is back, on the same address, with the same objects."""
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler_class())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
 
     # --- what a customer does on Stripe's side ---------------------------------------
 
     def pay_intent(self, intent_id: str) -> dict[str, Any]:
         with self._lock:
-            intent = self.intents[intent_id]
-            intent["status"] = "succeeded"
-            intent["amount_received"] = intent["amount"]
-            intent["latest_charge"] = intent.get("latest_charge") or _new_id("ch")
-            return dict(intent)
+            return dict(self._succeed_intent(self.intents[intent_id]))
+
+    def _succeed_intent(self, intent: dict[str, Any]) -> dict[str, Any]:
+        """The card was charged: the intent succeeds with its Charge."""
+        intent["status"] = "succeeded"
+        intent["amount_received"] = intent["amount"]
+        if not intent.get("latest_charge"):
+            charge = charge_payload(payment_intent_id=intent["id"], amount=intent["amount"],
+                                    currency=intent["currency"], metadata=intent.get("metadata") or {})
+            charge.update({"customer": intent.get("customer"), "balance_transaction": None,
+                           "created": int(time.time())})
+            self.charges[charge["id"]] = charge
+            intent["latest_charge"] = charge["id"]
+        return intent
+
+    def refund_charge(self, charge_id: str, *, amount: int | None = None) -> dict[str, Any]:
+        """An operator refunded (part of) a charge on Stripe's dashboard; returns the charge
+        as ``charge.refunded`` carries it."""
+        with self._lock:
+            charge = self.charges[charge_id]
+            amount = amount or charge["amount"] - charge["amount_refunded"]
+            refund = {"id": _new_id("re"), "object": "refund", "amount": amount, "balance_transaction": None,
+                      "charge": charge_id, "created": int(time.time()), "currency": charge["currency"],
+                      "metadata": {}, "payment_intent": charge["payment_intent"], "reason": None,
+                      "status": "succeeded"}
+            self.refunds[refund["id"]] = refund
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            charge["refunds"]["data"].insert(0, refund)
+            charge["refunds"]["total_count"] += 1
+            return json.loads(json.dumps(charge))
+
+    def dispute_charge(self, charge_id: str) -> dict[str, Any]:
+        with self._lock:
+            charge = self.charges[charge_id]
+            dispute = dispute_payload(payment_intent_id=charge["payment_intent"], charge_id=charge_id,
+                                      amount=charge["amount"], currency=charge["currency"])
+            self.disputes[dispute["id"]] = dispute
+            charge["disputed"] = True
+            return dict(dispute)
 
     def cancel_intent(self, intent_id: str) -> dict[str, Any]:
         with self._lock:
@@ -110,11 +178,43 @@ class LocalStripe:
                     unit_amount=int(item["price_data"]["unit_amount"]),
                     currency=item["price_data"]["currency"],
                 )
+                sub["customer"] = session["customer"]
+                self._register_price(sub["items"]["data"][0]["price"], item["price_data"])
                 self.subscriptions[sub["id"]] = sub
-                session.update({"subscription": sub["id"], "invoice": _new_id("in")})
+                first = invoice_payload(
+                    subscription_id=sub["id"], metadata=sub.get("metadata") or {},
+                    billing_reason="subscription_create", status="paid", period_start=start,
+                    period_end=sub["items"]["data"][0]["current_period_end"],
+                    quantity=int(item.get("quantity", 1)), unit_amount=int(item["price_data"]["unit_amount"]),
+                    currency=item["price_data"]["currency"], customer=session["customer"],
+                    item_id=sub["items"]["data"][0]["id"],
+                )
+                self.invoices[first["id"]] = first
+                sub["latest_invoice"] = first["id"]
+                session.update({"subscription": sub["id"], "invoice": first["id"]})
             else:
-                session["payment_intent"] = _new_id("pi")
+                intent = self._create_intent({
+                    "amount": session["amount_total"], "currency": session["currency"],
+                    "metadata": session["_intent_metadata"], "customer": session["customer"],
+                })
+                self._succeed_intent(intent)
+                session["payment_intent"] = intent["id"]
             return self.public(session)
+
+    def _register_price(self, price: dict[str, Any], price_data: dict[str, Any]) -> None:
+        """A price created inline (``price_data``) exists at Stripe with its product."""
+        product_id = price["product"]
+        self.products[product_id] = {
+            "id": product_id, "object": "product", "active": True, "created": int(time.time()),
+            "description": None, "images": [], "livemode": False, "metadata": {},
+            "name": (price_data.get("product_data") or {}).get("name") or "Phoenix",
+            "type": "service", "updated": int(time.time()), "url": None,
+        }
+        self.prices[price["id"]] = {
+            **price, "billing_scheme": "per_unit", "created": int(time.time()), "livemode": False,
+            "lookup_key": None, "metadata": {}, "nickname": None, "tax_behavior": "unspecified",
+            "unit_amount_decimal": str(price["unit_amount"]),
+        }
 
     @staticmethod
     def public(session: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +323,7 @@ class LocalStripe:
             "client_reference_id": params.get("client_reference_id"),
             "created": int(time.time()),
             "currency": item["price_data"]["currency"],
-            "customer": None,
+            "customer": params.get("customer"),
             "customer_email": params.get("customer_email"),
             "expires_at": int(time.time()) + 24 * 3600,
             "livemode": False,
@@ -239,6 +339,7 @@ class LocalStripe:
             # Private: what Stripe keeps to create the subscription on completion.
             "_line_item": item,
             "_subscription_metadata": (params.get("subscription_data") or {}).get("metadata", {}),
+            "_intent_metadata": (params.get("payment_intent_data") or {}).get("metadata", {}),
         }
         self.sessions[session_id] = session
         return session
@@ -254,6 +355,7 @@ class LocalStripe:
             "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
             "created": int(time.time()),
             "currency": params["currency"],
+            "customer": params.get("customer"),
             "description": params.get("description"),
             "last_payment_error": None,
             "latest_charge": None,
@@ -272,31 +374,98 @@ class LocalStripe:
                 return self.failures.pop(0), _error("api_error", "Simulated Stripe failure.")
             if auth != f"Bearer {SECRET_KEY}":
                 return 401, _error("invalid_request_error", "Invalid API Key provided.")
-            if method == "POST" and path == "/v1/checkout/sessions":
-                return 200, self.public(self._create_session(params))
-            if method == "POST" and path == "/v1/payment_intents":
-                return 200, self._create_intent(params)
-            if (method == "GET" and (m := re.fullmatch(r"/v1/payment_intents/([\w]+)", path))
-                    and m.group(1) in self.intents):
-                return 200, self.intents[m.group(1)]
-            if (method == "GET" and (m := re.fullmatch(r"/v1/checkout/sessions/([\w]+)", path))
-                    and m.group(1) in self.sessions):
-                return 200, self.public(self.sessions[m.group(1)])
-            if m := re.fullmatch(r"/v1/subscriptions/([\w]+)", path):
-                if method == "GET" and m.group(1) in self.subscriptions:
-                    return 200, self.subscriptions[m.group(1)]
-                if method == "POST":
-                    return self._update_subscription(m.group(1), params)
-                if method == "DELETE":
-                    return self._cancel_subscription(m.group(1))
-            if method == "GET" and path == "/v1/invoices":
-                return self._list_invoices(params)
-            if method == "GET" and (m := re.fullmatch(r"/v1/invoices/([\w]+)", path)) and m.group(1) in self.invoices:
-                return 200, self.invoices[m.group(1)]
-            if method == "POST" and (m := re.fullmatch(r"/v1/subscription_items/([\w]+)", path)):
-                return self._update_item(m.group(1), params)
-            return 404, _error("invalid_request_error", f"No such resource: {path}",
-                               code="resource_missing")
+            if method != "POST" or not idempotency_key:
+                return self._route(method, path, params)
+            # Stripe's idempotency: the same key replays the first answer; another request
+            # under the same key is refused.
+            signature = json.dumps([path, params], sort_keys=True)
+            if idempotency_key in self._replies:
+                first_signature, answer = self._replies[idempotency_key]
+                if first_signature != signature:
+                    return 400, _error("idempotency_error", "Keys for idempotent requests can only be used "
+                                       "with the same parameters they were first used with.")
+                return answer
+            answer = self._route(method, path, params)
+            if answer[0] < 500:
+                self._replies[idempotency_key] = (signature, json.loads(json.dumps(answer)))
+            return answer
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if method == "GET" and path == "/v1/account":
+            return 200, self.account
+        if method == "POST" and path == "/v1/checkout/sessions":
+            return 200, self.public(self._create_session(params))
+        if method == "POST" and path == "/v1/payment_intents":
+            return 200, self._create_intent(params)
+        if method == "POST" and path == "/v1/customers":
+            return 200, self._create_customer(params)
+        if method == "POST" and path == "/v1/billing_portal/sessions":
+            return self._create_portal_session(params)
+        if m := re.fullmatch(r"/v1/customers/([\w]+)", path):
+            if m.group(1) not in self.customers:
+                return _missing("customer", m.group(1))
+            if method == "POST":
+                return 200, self._update_customer(self.customers[m.group(1)], params)
+            return 200, self.customers[m.group(1)]
+        if m := re.fullmatch(r"/v1/subscriptions/([\w]+)", path):
+            if method == "GET" and m.group(1) in self.subscriptions:
+                return 200, self.subscriptions[m.group(1)]
+            if method == "POST":
+                return self._update_subscription(m.group(1), params)
+            if method == "DELETE":
+                return self._cancel_subscription(m.group(1))
+        if method == "GET" and path == "/v1/invoices":
+            return self._list_invoices(params)
+        if method == "POST" and (m := re.fullmatch(r"/v1/subscription_items/([\w]+)", path)):
+            return self._update_item(m.group(1), params)
+        if method == "GET" and (m := re.fullmatch(r"/v1/([a-z_]+(?:/sessions)?)/([\w]+)", path)):
+            store = {
+                "payment_intents": self.intents, "checkout/sessions": self.sessions,
+                "invoices": self.invoices, "charges": self.charges, "refunds": self.refunds,
+                "disputes": self.disputes, "products": self.products, "prices": self.prices,
+            }.get(m.group(1))
+            if store is not None and m.group(2) in store:
+                return 200, self.public(store[m.group(2)])
+        return 404, _error("invalid_request_error", f"No such resource: {path}", code="resource_missing")
+
+    def _create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
+        customer = {
+            "id": _new_id("cus"), "object": "customer", "address": None, "balance": 0,
+            "created": int(time.time()), "currency": None, "default_source": None, "delinquent": False,
+            "description": params.get("description"), "discount": None, "email": params.get("email"),
+            "invoice_prefix": secrets.token_hex(4).upper(),
+            "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                 "rendering_options": None},
+            "livemode": False, "metadata": params.get("metadata", {}), "name": params.get("name") or None,
+            "phone": params.get("phone") or None, "preferred_locales": [], "shipping": None,
+            "tax_exempt": "none", "test_clock": None,
+        }
+        self.customers[customer["id"]] = customer
+        return customer
+
+    @staticmethod
+    def _update_customer(customer: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        for field in ("email", "name", "phone", "description", "address", "shipping"):
+            if field in params:
+                customer[field] = params[field] or None  # Stripe: an empty string unsets a field
+        if "metadata" in params:
+            metadata = params["metadata"] if isinstance(params["metadata"], dict) else {}
+            customer["metadata"] = {k: v for k, v in {**customer["metadata"], **metadata}.items() if v != ""}
+        return customer
+
+    def _create_portal_session(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        customer_id = params.get("customer")
+        if customer_id not in self.customers:
+            return _missing("customer", str(customer_id))
+        session_id = _new_id("bps")
+        session = {
+            "id": session_id, "object": "billing_portal.session", "configuration": _new_id("bpc"),
+            "created": int(time.time()), "customer": customer_id, "flow": None, "livemode": False,
+            "locale": None, "on_behalf_of": None, "return_url": params.get("return_url"),
+            "url": f"https://billing.stripe.com/p/session/{session_id}",
+        }
+        self.portal_sessions[session_id] = session
+        return 200, session
 
     def _handler_class(self):
         stripe = self
@@ -332,6 +501,10 @@ class LocalStripe:
                 pass
 
         return Handler
+
+
+def _missing(kind: str, object_id: str) -> tuple[int, dict[str, Any]]:
+    return 404, _error("invalid_request_error", f"No such {kind}: '{object_id}'", code="resource_missing")
 
 
 def _error(error_type: str, message: str, *, code: str | None = None) -> dict[str, Any]:

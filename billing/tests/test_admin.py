@@ -6,15 +6,19 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from djstripe import models as djstripe_models
 
 from billing import operator as billing_operator
 from billing import webhooks
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent
 from billing.services.payments import payment_reverse, payment_succeed
 from billing.stripe_payloads import stripe_id
+from billing.tests.helpers import buy_pack, monthly_pro, start_monthly
+from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core import roles
 from phoenix.core.models import AdminAction
 from phoenix.core.tests.operator import op_url, spy, staff
+from subscriptions.models import Access
 from wallet import services as wallet_services
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +114,55 @@ def test_settle_a_shortfall_and_resolve_a_reconciliation_incident(finance_client
     assert incident.status == "resolved"
     assert set(AdminAction.objects.values_list("action", flat=True)) == {
         "payment_shortfall_resolve", "reconciliation_incident_resolve"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stripe_mirror_group_is_read_only_links_both_ways_and_hides_the_rest(
+        client, buyer, stripe_keys, eager_celery, plans):
+    payment, _event = buy_pack(client, stripe_keys, buyer)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    index = client.get("/admin/").content.decode()
+    assert "Stripe mirror" in index
+    assert "/admin/djstripe/charge/" in index and "/admin/djstripe/plan/" not in index
+    assert client.get("/admin/djstripe/plan/").status_code == 404
+    payment_page = client.get(f"/admin/billing/payment/{payment.pk}/change/").content.decode()
+    charge = payment.mirror_charge()
+    assert f"/admin/djstripe/charge/{charge.pk}/change/" in payment_page
+    charge_page = client.get(f"/admin/djstripe/charge/{charge.pk}/change/")
+    assert charge_page.status_code == 200
+    assert f"/admin/billing/payment/{payment.pk}/change/" in charge_page.content.decode()
+    assert b'name="_save"' not in charge_page.content
+    session_page = client.get(f"/admin/djstripe/session/{payment.mirror_checkout_session().pk}/change/")
+    assert f"/admin/billing/payment/{payment.pk}/change/" in session_page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mirrored_subscription_and_customer_link_to_the_access_and_the_user(
+        client, buyer, stripe_keys, eager_celery, plans):
+    _payment, sub, _ = start_monthly(client, stripe_keys, buyer)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    mirrored = djstripe_models.Subscription.objects.get(id=sub["id"])
+    access_row = Access.objects.get(user=buyer)
+
+    page = client.get(f"/admin/djstripe/subscription/{mirrored.pk}/change/").content.decode()
+    assert f"/admin/subscriptions/access/{access_row.pk}/change/" in page
+    page = client.get(f"/admin/subscriptions/access/{access_row.pk}/change/").content.decode()
+    assert f"/admin/djstripe/subscription/{mirrored.pk}/change/" in page
+    customer = djstripe_models.Customer.objects.get(subscriber=buyer)
+    page = client.get(f"/admin/djstripe/customer/{customer.pk}/change/").content.decode()
+    assert f"/admin/accounts/user/{buyer.pk}/change/" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pro_account_and_its_mirrored_grouped_subscription_link_both_ways(
+        client, packs, stripe_keys, eager_celery, plans):
+    owner, account = monthly_pro(client, stripe_keys, quantity=2)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    mirrored = djstripe_models.Subscription.objects.get(id=account.stripe_subscription_id)
+    assert mirrored.customer == djstripe_models.Customer.objects.get(subscriber=owner)  # the owner's customer
+
+    page = client.get(f"/admin/licenses/proaccount/{account.pk}/change/").content.decode()
+    assert f"/admin/djstripe/subscription/{mirrored.pk}/change/" in page
+    page = client.get(f"/admin/djstripe/subscription/{mirrored.pk}/change/").content.decode()
+    assert f"/admin/licenses/proaccount/{account.pk}/change/" in page

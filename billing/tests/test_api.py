@@ -61,8 +61,12 @@ def test_luna_purchase_creates_a_checkout_session(buyer_client, buyer, stripe_ke
     assert session["metadata"] == {"phoenix_user_id": str(buyer.public_id),
                                    "phoenix_kind": "energy_pack", "phoenix_product": "cafe_luna"}
     assert session["client_reference_id"] == str(buyer.public_id)
-    [(method, path, params, idempotency_key)] = stripe_keys.requests
-    assert (method, path) == ("POST", "/v1/checkout/sessions")
+    # The first purchase creates the user's Stripe Customer; the session bills it.
+    posts = [(path, params, key) for method, path, params, key in stripe_keys.requests if method == "POST"]
+    assert [path for path, _, _ in posts] == ["/v1/customers", "/v1/checkout/sessions"]
+    (_, params, idempotency_key) = posts[1]
+    assert params["customer"] == session["customer"] == buyer.djstripe_customers.get().id
+    assert "customer_email" not in params
     assert params["payment_intent_data"]["metadata"] == session["metadata"]
     assert params["line_items"][0]["price_data"]["unit_amount"] == "299"
     assert idempotency_key
