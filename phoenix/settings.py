@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "phoenix.core",
     "phoenix.accounts",
+    "phoenix.outbound",
     "subscriptions",
     "wallet",
     "licenses",
@@ -237,6 +238,17 @@ BILLING_CHECKOUT_SUCCESS_URL = env.str(
 BILLING_CHECKOUT_CANCEL_URL = env.str(
     "BILLING_CHECKOUT_CANCEL_URL", default="http://localhost:8000/billing/canceled"
 )
+
+# --- Outbound webhooks (phoenix/outbound) ------------------------------------------
+
+# Endpoint URLs: https only, public addresses only, unless these allow http / loopback and
+# private addresses (development and tests).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_BALANCE_LOW_DEFAULT = env.int("WEBHOOK_BALANCE_LOW_DEFAULT", default=20)
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 
 # --- E-mail ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from wallet.errors import AlreadyRefunded, OperationNotFound, OperationNotRefundable
+from wallet.events import operation_events_emit
 from wallet.models import REFUNDABLE_TYPES, BalanceOperation, OperationSource, OperationType, Wallet
 from wallet.services.ledger import (
     append_operation,
@@ -60,6 +61,7 @@ def wallet_credit(
         reference=reference, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
     )
     save_wallet(wallet)
+    operation_events_emit(operation)
     return operation
 
 
@@ -84,6 +86,7 @@ def wallet_debit(
         reference=reference, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
     )
     save_wallet(wallet)
+    operation_events_emit(operation)
     return operation
 
 
@@ -111,6 +114,7 @@ def wallet_clawback(
         reference=reference, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
     )
     save_wallet(wallet)
+    operation_events_emit(operation)
     return ClawbackResult(operation=operation, debited=debited, shortfall=amount - debited)
 
 
@@ -146,4 +150,5 @@ def wallet_refund_debit(
         refund_of=original, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
     )
     save_wallet(wallet)
+    operation_events_emit(operation)
     return operation
