@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from phoenix.outbound.catalogue import SUBSCRIBABLE_TYPES
 from phoenix.outbound.services import delivery as delivery_services
-from phoenix.outbound.services.endpoints import endpoint_create
-from phoenix.outbound.tests.receiver import Receiver
+from phoenix.outbound.tests.receiver import Receiver, endpoint_for
 
 
 @pytest.fixture
@@ -19,9 +17,7 @@ def receiver():
 
 @pytest.fixture
 def endpoint(db, receiver):
-    created = endpoint_create(url=receiver.url, event_types=list(SUBSCRIBABLE_TYPES), description="letters")
-    receiver.secret = created.secret
-    return created
+    return endpoint_for(receiver, description="letters")
 
 
 def deliver_due() -> list:

@@ -10,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from phoenix.outbound.catalogue import SUBSCRIBABLE_TYPES
+from phoenix.outbound.services.endpoints import endpoint_create
+
 
 @dataclass
 class Received:
@@ -83,3 +86,10 @@ class Receiver:
 
     def unique_ids(self) -> set[str]:
         return {r.webhook_id for r in self.received}
+
+
+def endpoint_for(receiver: Receiver, **fields):
+    """An endpoint subscribed to every event type, pointing at `receiver` (which learns its secret)."""
+    created = endpoint_create(**{"url": receiver.url, "event_types": list(SUBSCRIBABLE_TYPES), **fields})
+    receiver.secret = created.secret
+    return created

@@ -1,5 +1,6 @@
-"""Outbound webhooks end to end: real call sites emit, a loopback receiver verifies every
-delivery with the standardwebhooks library; retries with time advanced (time-machine)."""
+"""Outbound webhooks end to end (whole-site: every app's call sites emit): a loopback
+receiver verifies every delivery with the standardwebhooks library; retries with time
+advanced (time-machine), never slept."""
 
 from __future__ import annotations
 
@@ -23,13 +24,25 @@ from phoenix.outbound.selectors import outbound_summary
 from phoenix.outbound.services.delivery import RETRY_DELAYS_S, deliveries_dispatch, delivery_payload
 from phoenix.outbound.services.endpoints import endpoint_create, endpoint_disable, endpoint_secret_rotate
 from phoenix.outbound.tests.conftest import deliver_due
-from phoenix.outbound.tests.receiver import Receiver
+from phoenix.outbound.tests.receiver import Receiver, endpoint_for
 from subscriptions.services import access_grant_lifetime
 from wallet import services as wallet_services
 from wallet.models import OperationSource
 from wallet.services.energy import energy_consume
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def endpoint(db, receiver):
+    return endpoint_for(receiver)
 
 
 def _credit(user, amount):
