@@ -191,6 +191,8 @@ another body is 409 `idempotency_conflict`. Errors are not stored: a retry after
 a human text, and extra fields for some codes (`fields` for `validation_error`, `retry_after` for
 `throttled`, `energy_required`, `available` and `required_pack` for `insufficient_energy`).""",
     "VERSION": "1.0.0",
+    # 3.1: the version with a `webhooks` section (the events POSTed to the satellites).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -203,6 +205,8 @@ a human text, and extra fields for some codes (`fields` for `validation_error`, 
         "AccessTypeEnum": ["TRIAL", "PREMIUM", "LIFETIME", "LICENSED", "EXPIRED"],
         "SeatKindEnum": ["monthly", "lifetime"],
     },
+    # What Phoenix POSTs to the satellites' endpoints (phoenix/outbound/catalogue.py).
+    "WEBHOOKS": "phoenix.outbound.openapi.WEBHOOKS",
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
