@@ -5,10 +5,12 @@ advanced (time-machine), never slept."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -18,6 +20,7 @@ from licenses import services as license_services
 from licenses.models import License
 from licenses.tests.factories import linked_collaborator, pro_account_with_seats
 from phoenix.accounts.tests.factories import UserFactory
+from phoenix.outbound.catalogue import EVENT_TYPES
 from phoenix.outbound.models import Delivery, DeliveryAttempt, DeliveryStatus, DisabledReason, Endpoint, Event
 from phoenix.outbound.outbox import emit
 from phoenix.outbound.selectors import outbound_summary
@@ -302,3 +305,27 @@ def test_emit_with_endpoints_is_still_one_statement(endpoint, django_assert_num_
 def test_emit_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError):
         emit(type="wallet.credited", subject="user:1", body={})
+
+
+def test_a_consume_adds_one_emit_statement_with_or_without_a_subscriber(receiver):
+    user = UserFactory()
+    _credit(user, 100)
+
+    def emit_statements():
+        with CaptureQueriesContext(connection) as queries:
+            energy_consume(user=user, action_code="format_lettre")
+        return sum("outbound_subjectsequence" in q["sql"] for q in queries.captured_queries)
+
+    assert emit_statements() == 1
+    endpoint_for(receiver)
+    assert emit_statements() == 1  # 92 -> 84 crosses no threshold: the same statement writes nothing
+    assert Event.objects.count() == 0
+
+
+def test_the_readme_documents_every_event_type_and_field():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Outbound webhooks"):readme.index("## Operating the admin")]
+    for event in EVENT_TYPES.values():
+        (row,) = [line for line in section.splitlines() if line.startswith(f"| `{event.name}` |")]
+        for name in event.fields:
+            assert f"`{name}`" in row, (event.name, name)

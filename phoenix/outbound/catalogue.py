@@ -34,7 +34,7 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in (
     EventType(
         "wallet.credited", "user", "Energy was added: a pack, its bonus, a grant, a refunded action.",
         {"user_id": _USER, "operation_id": ("integer", "The ledger operation."),
-         "amount": ("integer", "Points added."), "source": ("string", "stripe | admin | system | api."),
+         "amount": ("integer", "Points added."), "source": ("string", "stripe, admin, system or api."),
          "reason": ("string", "Why (free text)."), "reference": ("string", "e.g. the pack or payment."),
          "balance": ("integer", "Posted balance after."), "available": _AVAILABLE},
         {"user_id": 42, "operation_id": 1017, "amount": 100, "source": "stripe", "reason": "pack cafe_luna",
@@ -75,7 +75,7 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in (
         "license.changed", "pro_account", "A seat license of a pro account changed status or assignee.",
         {"pro_account_id": ("string", "The pro account (public uuid)."),
          "license_id": ("string", "The license (public uuid)."), "kind": ("string", "license_assigned, ..."),
-         "license_kind": ("string", "monthly | lifetime."), "from_status": ("string", "Status before."),
+         "license_kind": ("string", "monthly or lifetime."), "from_status": ("string", "Status before."),
          "to_status": ("string", "Status after (empty: the license was deleted)."),
          "assignee_user_id": ("integer|null", "The collaborator holding it, if any.")},
         {"pro_account_id": "0b6a2d4e-1f7c-4f3a-8e44-5c1b9a7d2e10", "license_id": "c3a1e2f4-6b7d-4c8e-9f00-112233445566",
@@ -103,7 +103,7 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in (
     EventType(
         "payment.refunded", "user", "A refund or dispute reversed (part of) a payment; says what was clawed back.",
         {"user_id": _USER, "payment_id": ("string", "The payment (public uuid)."),
-         "reversal_kind": ("string", "refund | dispute."), "amount_cents": ("integer", "Money reversed now."),
+         "reversal_kind": ("string", "refund or dispute."), "amount_cents": ("integer", "Money reversed now."),
          "amount_refunded_cents": ("integer", "Money refunded in total."),
          "requested": ("integer", "What this reversal takes back (points / seats)."),
          "recovered": ("integer", "What was clawed back."), "shortfall": ("integer", "What could not be.")},
