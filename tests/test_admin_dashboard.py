@@ -38,7 +38,7 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
     response = superuser_client.get("/admin/")
     assert response.status_code == 200
     data = panels(response)
-    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "money", "access", "pro"]
+    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "money", "access", "pro", "webhooks-out"]
 
     health = data["wallet-health"]
     assert (health["open_critical"], health["open_warning"], health["status"]) == (1, 0, "critical")

@@ -329,3 +329,20 @@ def test_the_readme_documents_every_event_type_and_field():
         (row,) = [line for line in section.splitlines() if line.startswith(f"| `{event.name}` |")]
         for name in event.fields:
             assert f"`{name}`" in row, (event.name, name)
+
+
+def test_the_dashboard_panel_shows_deliveries_failing_endpoints_and_the_oldest_undelivered(
+        finance_client, receiver, endpoint):
+    receiver.answers = [200, 500]  # the later attempt fails: the endpoint is failing since then
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        _credit(UserFactory(), 10)
+        _credit(UserFactory(), 10)
+        deliver_due()
+        clock.shift(timedelta(minutes=3))
+        page = finance_client.get("/admin/").content.decode()
+    assert 'data-stat="webhooks-delivered-24h">1<' in page
+    assert 'data-stat="webhooks-failed-attempts-24h">1<' in page
+    assert 'data-stat="webhooks-failing-endpoints">1<' in page
+    assert 'data-stat="webhooks-oldest-undelivered">180 s · 1 pending<' in page
+    endpoint_disable(endpoint=endpoint, reason=DisabledReason.FAILING)
+    assert 'data-incident="failing"' in finance_client.get("/admin/").content.decode()

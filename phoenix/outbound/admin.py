@@ -10,7 +10,7 @@ from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
 from phoenix.outbound import operator
 from phoenix.outbound.catalogue import SUBSCRIBABLE_TYPES
-from phoenix.outbound.models import URL_MAX_LENGTH, Delivery, DeliveryAttempt, Endpoint, Event
+from phoenix.outbound.models import URL_MAX_LENGTH, Delivery, DeliveryAttempt, Endpoint, Event, SubjectSequence
 
 
 class EndpointForm(OperatorForm):
@@ -134,3 +134,9 @@ class DeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started_at", "delivery", "number", "status_code", "latency_ms", "succeeded", "error")
     list_filter = ("succeeded", "status_code")
     date_hierarchy = "started_at"
+
+
+@admin.register(SubjectSequence)
+class SubjectSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("subject", "last_sequence")
+    search_fields = ("subject",)
