@@ -346,3 +346,14 @@ def test_the_dashboard_panel_shows_deliveries_failing_endpoints_and_the_oldest_u
     assert 'data-stat="webhooks-oldest-undelivered">180 s · 1 pending<' in page
     endpoint_disable(endpoint=endpoint, reason=DisabledReason.FAILING)
     assert 'data-incident="failing"' in finance_client.get("/admin/").content.decode()
+
+
+def test_an_expired_hold_delivers_hold_expired(receiver, endpoint):
+    user = UserFactory()
+    _credit(user, 50)
+    hold = wallet_services.wallet_freeze(user=user, amount=15, action_code="lettre_motivation", ttl_seconds=60)
+    wallet_services.hold_expire(hold_id=hold.pk, now=timezone.now() + timedelta(seconds=61))
+    deliver_due()
+    (expired,) = receiver.of_type("hold.expired")
+    assert expired["data"] == {"user_id": user.pk, "hold_id": str(hold.pk), "amount": 15,
+                               "action_code": "lettre_motivation", "available": 50}
