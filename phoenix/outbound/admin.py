@@ -43,7 +43,8 @@ class EndpointAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     operator_actions = (
         OperatorAction("create", "Add endpoint", roles.MANAGE_WEBHOOK_ENDPOINT, "run_create", EndpointForm,
                        on_object=False, description="Register a receiver; its secret is shown once."),
-        OperatorAction("change", "Change endpoint", roles.MANAGE_WEBHOOK_ENDPOINT, "run_change", EndpointForm),
+        OperatorAction("change", "Change endpoint", roles.MANAGE_WEBHOOK_ENDPOINT, "run_change", EndpointForm,
+                       initial_from="endpoint_initial"),
         OperatorAction("rotate", "Rotate secret", roles.MANAGE_WEBHOOK_ENDPOINT, "run_rotate",
                        description="A new secret, shown once; the old one keeps signing during the overlap "
                                    "(WEBHOOK_SECRET_OVERLAP_HOURS)."),
@@ -53,6 +54,10 @@ class EndpointAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                        "run_redeliver_failed"),
         OperatorAction("test", "Send test event", roles.MANAGE_WEBHOOK_ENDPOINT, "run_test", TestEventForm),
     )
+
+    def endpoint_initial(self, endpoint: Endpoint) -> dict:
+        return {"url": endpoint.url, "event_types": list(endpoint.event_types), "description": endpoint.description,
+                "balance_low_threshold": endpoint.balance_low_threshold}
 
     def is_enabled(self, endpoint: Endpoint) -> bool:
         return endpoint.enabled

@@ -143,3 +143,24 @@ def test_admin_redeliver_every_failed_event_of_an_endpoint(finance_client, recei
 def test_support_cannot_manage_endpoints(support_client):
     response = support_client.get(reverse("admin:outbound_endpoint_operator_create"))
     assert response.status_code == 403
+
+
+def test_admin_change_starts_from_the_current_values_and_is_audited(finance_client, endpoint):
+    url = reverse("admin:outbound_endpoint_operator_change", args=[endpoint.pk])
+    assert endpoint.url in finance_client.get(url).content.decode()
+    finance_client.post(url, {"url": endpoint.url, "event_types": ["wallet.depleted"], "description": "cv",
+                              "balance_low_threshold": "5", "reason": "only depletion"})
+    endpoint.refresh_from_db()
+    assert (endpoint.event_types, endpoint.description, endpoint.balance_low_threshold) == (
+        ["wallet.depleted"], "cv", 5)
+    action = AdminAction.objects.get(action="webhook_endpoint_change")
+    assert action.before["description"] == "letters" and action.after["event_types"] == ["wallet.depleted"]
+
+
+def test_admin_rotate_shows_the_new_secret_once(finance_client, endpoint):
+    old = endpoint.secret
+    response = finance_client.post(reverse("admin:outbound_endpoint_operator_rotate", args=[endpoint.pk]),
+                                   {"reason": "leaked"}, follow=True)
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    assert endpoint.secret in response.content.decode()
