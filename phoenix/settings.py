@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "phoenix.core",
     "phoenix.accounts",
+    "phoenix.outbound",
     "subscriptions",
     "wallet",
     "licenses",
@@ -199,6 +200,8 @@ another body is 409 `idempotency_conflict`. Errors are not stored: a retry after
 a human text, and extra fields for some codes (`fields` for `validation_error`, `retry_after` for
 `throttled`, `energy_required`, `available` and `required_pack` for `insufficient_energy`).""",
     "VERSION": "1.0.0",
+    # 3.1: the version with a `webhooks` section (the events POSTed to the satellites).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -211,6 +214,8 @@ a human text, and extra fields for some codes (`fields` for `validation_error`, 
         "AccessTypeEnum": ["TRIAL", "PREMIUM", "LIFETIME", "LICENSED", "EXPIRED"],
         "SeatKindEnum": ["monthly", "lifetime"],
     },
+    # What Phoenix POSTs to the satellites' endpoints (phoenix/outbound/catalogue.py).
+    "WEBHOOKS": "phoenix.outbound.openapi.WEBHOOKS",
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
@@ -248,6 +253,17 @@ BILLING_CHECKOUT_CANCEL_URL = env.str(
 )
 # Where Stripe's customer portal (POST /billing/portal) sends the user back.
 BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default="http://localhost:8000/")
+
+# --- Outbound webhooks (phoenix/outbound) ------------------------------------------
+
+# Endpoint URLs: https only, public addresses only, unless these allow http / loopback and
+# private addresses (development and tests).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_BALANCE_LOW_DEFAULT = env.int("WEBHOOK_BALANCE_LOW_DEFAULT", default=20)
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 
 # --- E-mail ------------------------------------------------------------------------
 

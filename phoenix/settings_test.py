@@ -12,6 +12,9 @@ os.environ.setdefault(
     "PHOENIX_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".devdata" / "test")
 )
 os.environ.setdefault("LOG_FORMAT", "console")
+# The tests' webhook receivers listen on loopback over plain http.
+os.environ.setdefault("WEBHOOK_ALLOW_HTTP", "true")
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
 
 from phoenix.settings import *  # noqa: F403
 

@@ -29,3 +29,14 @@ def test_bench_wallet_runs_in_a_throwaway_database():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [f"phoenix_bench_{os.getpid()}"])
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_webhooks_runs_in_a_throwaway_database():
+    database_before = connection.settings_dict["NAME"]
+    out = io.StringIO()
+    call_command("bench_webhooks", "--consumes", "3", "--deliveries", "4", stdout=out)
+    text = out.getvalue()
+    assert text.count("| consume (energy_consume) |") == 2 and text.count("| credit (wallet_credit) |") == 2
+    assert "| 1 | 4 |" in text and "| 4 | 4 |" in text and text.count("| yes |") == 2
+    assert connection.settings_dict["NAME"] == database_before

@@ -31,6 +31,7 @@ from billing.errors import (
     PaymentNotFound,
     UnknownProduct,
 )
+from billing.events import payment_refunded_emit, payment_succeeded_emit
 from billing.models import (
     PAYMENT_TRANSITIONS,
     Payment,
@@ -258,6 +259,7 @@ def payment_succeed(
     payment.fulfilled_at = now or timezone.now()
     payment.save(update_fields=["fulfilled_quantity", "fulfilled_at", "updated_at"])
     logger.info("payment_succeeded", payment_id=payment.pk, quantity=payment.fulfilled_quantity)
+    payment_succeeded_emit(payment)
     return payment
 
 
@@ -366,6 +368,7 @@ def payment_reverse(
     )
     if shortfall:
         logger.warning("clawback_shortfall", payment_id=payment.pk, shortfall=shortfall)
+    payment_refunded_emit(payment, reversal)
     return reversal
 
 

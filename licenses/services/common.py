@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import transaction
 
 from licenses.errors import LicenseNotFound
+from licenses.events import license_event_emit
 from licenses.models import License, LicenseEvent, LicenseKind, LicenseStatus, PendingAssignment, ProAccount
 from licenses.signals import billable_seats_changed
 from subscriptions import services as access_services
@@ -31,11 +32,13 @@ def lock_license(license_id: int, *, pro_account: ProAccount) -> License:
 def license_event(account: ProAccount, kind: str, *, now: datetime, lic: License | None = None,
                   from_status: str = "", to_status: str = "", collaborator=None, actor=None,
                   reference: str = "", **detail) -> LicenseEvent:
-    return LicenseEvent.objects.create(
+    event = LicenseEvent.objects.create(
         pro_account=account, license_pk=lic.pk if lic is not None else None, kind=kind,
         from_status=from_status, to_status=to_status, collaborator=collaborator, actor=actor,
         event_time=now, reference=reference, detail=detail,
     )
+    license_event_emit(event, account=account, lic=lic)
+    return event
 
 
 def billing_guard(account: ProAccount, *, kind: str, event_time: datetime, reference: str) -> str | None:

@@ -75,6 +75,7 @@ class OperatorAction:
     on_object: bool = True  # False: acts on the collection (optionally on ?ids=...)
     offered_when: str | None = None  # ModelAdmin method (obj) -> bool: show the button?
     description: str = ""
+    initial_from: str | None = None  # ModelAdmin method (obj) -> dict: the form's initial values
 
 
 class OperatorActionsMixin:
@@ -131,7 +132,8 @@ class OperatorActionsMixin:
             target = list(self.get_queryset(request).filter(pk__in=ids)) if ids else None
             done_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
 
-        form = action.form_class(request.POST or None)
+        initial = getattr(self, action.initial_from)(target) if action.initial_from and action.on_object else None
+        form = action.form_class(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
                 message = getattr(self, action.method)(request, target, form.cleaned_data)

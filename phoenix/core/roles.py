@@ -20,7 +20,7 @@ FINANCE = "finance"
 
 # Apps whose models support may view: Phoenix's own, plus the Stripe mirror and the
 # beat schedules (both shown by their own admins on our site).
-PHOENIX_APPS = ("accounts", "core", "wallet", "billing", "subscriptions", "licenses")
+PHOENIX_APPS = ("accounts", "core", "outbound", "wallet", "billing", "subscriptions", "licenses")
 VIEW_APPS = (*PHOENIX_APPS, "djstripe", "django_celery_beat")
 
 # The operator permissions are declared on their models' ``Meta.permissions`` (Django creates
@@ -33,10 +33,11 @@ RESOLVE_INCIDENT = "wallet.resolve_incident"
 REPROCESS_WEBHOOK = "billing.reprocess_webhookevent"
 RESOLVE_BILLING_INCIDENT = "billing.resolve_billing_incident"
 SUSPEND_PRO_ACCOUNT = "licenses.suspend_proaccount"
+MANAGE_WEBHOOK_ENDPOINT = "outbound.manage_endpoint"
 
 OPERATOR_PERMISSIONS = (
     ADJUST_WALLET, CORRECT_WALLET_WARNING, RUN_HEALTH_CHECK, RELEASE_HOLD, RESOLVE_INCIDENT,
-    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, SUSPEND_PRO_ACCOUNT,
+    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, SUSPEND_PRO_ACCOUNT, MANAGE_WEBHOOK_ENDPOINT,
 )
 
 # role -> (apps whose every model it may view, the "app_label.codename" permissions it has)

@@ -27,6 +27,7 @@ from subscriptions.errors import (
     NeedsCancelExisting,
     NotPremium,
 )
+from subscriptions.events import access_changed_emit, access_stored_flags
 from subscriptions.models import Access, AccessEvent, AccessType, LicenseOverlay
 from subscriptions.selectors import fallback_type, type_after_license_revoked
 
@@ -58,11 +59,13 @@ def _lock(user) -> Access:
 
 def access_transition_record(access: Access, *, kind: str, from_type: str, event_time: datetime,
             reference: str = "", **detail) -> None:
+    before = access_stored_flags(access)
     access.save()
     AccessEvent.objects.create(
         access=access, kind=kind, from_type=from_type, to_type=access.type,
         event_time=event_time, reference=reference, detail=detail,
     )
+    access_changed_emit(access=access, before=before, kind=kind)
 
 
 def _billing_guard(access: Access, *, kind: str, event_time: datetime, reference: str) -> str | None:

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from wallet.errors import AlreadyRefunded, OperationNotFound, OperationNotRefundable
+from wallet.events import operation_events_emit
 from wallet.models import REFUNDABLE_TYPES, BalanceOperation, LotConsumptionKind, OperationSource, OperationType, Wallet
 from wallet.services.ledger import (
     append_operation,
@@ -83,6 +84,7 @@ def wallet_credit(
     )
     lots_create(wallet=wallet, operation=operation, lots=lots)
     save_wallet(wallet)
+    operation_events_emit(operation)
     return operation
 
 
@@ -109,6 +111,7 @@ def wallet_debit(
         take_from_lots="draw",
     )
     save_wallet(wallet)
+    operation_events_emit(operation)
     return operation
 
 
@@ -148,6 +151,7 @@ def wallet_clawback(
         lots_apply([(operation.pk, lot_id, LotConsumptionKind.DRAW, take) for lot_id, take in plan], now=now)
         operation.lot_takes = plan
     save_wallet(wallet)
+    operation_events_emit(operation)
     return ClawbackResult(operation=operation, debited=debited, shortfall=amount - debited,
                           lots=tuple(operation.lot_takes))
 
@@ -186,4 +190,5 @@ def wallet_refund_debit(
     )
     lots_restore(wallet=wallet, original=original, credit=operation, now=timezone.now())
     save_wallet(wallet)
+    operation_events_emit(operation)
     return operation

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from wallet.errors import HoldExpired, HoldNotPending, InvalidAmount, WalletValidationError
+from wallet.events import hold_expired_emit, operation_events_emit
 from wallet.models import BalanceOperation, Hold, HoldStatus, OperationSource, OperationType
 from wallet.services.ledger import (
     append_operation,
@@ -53,12 +54,13 @@ def wallet_freeze(
     hold = insert_hold(wallet=wallet, amount=amount, action_code=action_code, source=source,
                        idempotency_key=idempotency_key, created_at=now,
                        expires_at=now + timedelta(seconds=ttl_seconds))
-    append_operation(
+    freeze = append_operation(
         wallet, type=OperationType.FREEZE, amount=amount, source=source, reason=reason,
         reference=action_code, hold=hold, idempotency_key=idempotency_key, fingerprint=request,
         take_from_lots="reserve",
     )
     save_wallet(wallet)
+    operation_events_emit(freeze)
     return hold
 
 
@@ -154,4 +156,5 @@ def hold_expire(*, hold_id, now: datetime) -> Hold | None:
         ),
     )
     save_wallet(wallet)
+    hold_expired_emit(hold, wallet)
     return hold

@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from wallet.errors import WalletValidationError
+from wallet.events import lot_expired_emit
 from wallet.models import (
     DEFAULT_LOT_PRIORITY,
     BalanceOperation,
@@ -272,4 +273,5 @@ def lot_expire(*, wallet: Wallet, lot_id: int, now: datetime) -> tuple[BalanceOp
     operation = append_operation(wallet, type=OperationType.LOT_EXPIRY, amount=amount,
                                  source=OperationSource.SYSTEM, reason="lot expired", reference=f"lot:{lot_id}")
     lots_apply([(operation.pk, lot_id, LotConsumptionKind.DRAW, amount)], now=now)
+    lot_expired_emit(operation, lot_id=lot_id)
     return operation, amount

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class OutboundConfig(AppConfig):
+    name = "phoenix.outbound"
+    label = "outbound"
+    verbose_name = "Outbound webhooks"
+
+    def ready(self) -> None:
+        from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+        from phoenix.outbound import dashboard
+
+        register_dashboard_panel(DashboardPanel(key="webhooks-out", title="Outbound webhooks",
+                                                template="admin/dashboard/outbound.html",
+                                                build=dashboard.outbound_panel, order=60))
