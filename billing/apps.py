@@ -8,7 +8,7 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         # Webhook handlers (billing.webhooks.HANDLERS) and product kinds
         # (billing.products.PRODUCT_KINDS) are listed explicitly: nothing to register here.
-        from billing import dashboard, receivers, signals
+        from billing import dashboard, metrics, receivers, signals
         from licenses.signals import billable_seats_changed, license_assignment_pending
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
 
@@ -20,6 +20,8 @@ class BillingConfig(AppConfig):
         signals.stripe_subscription_cancel_requested.connect(
             receivers.on_stripe_subscription_cancel_requested, dispatch_uid="billing.cancel_stripe_subscription"
         )
+
+        metrics.register()  # failed webhook events, reconciliation mismatches (phoenix.core.metrics)
 
         # The admin dashboard's money and open-incident panels.
         register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",

@@ -37,6 +37,7 @@ from wallet.selectors.health import (
 from wallet.selectors.ledger import (
     hold_for_user,
     holds_due_for_expiry,
+    holds_pending_count,
     holds_stuck,
     incidents_open,
     wallet_balance,
@@ -49,7 +50,8 @@ __all__ = [
     "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
     "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
     "energy_consumed_by_action", "energy_consumed_totals", "energy_leaderboard", "energy_pack_covering",
-    "energy_pack_summary", "energy_packs_active", "hold_for_user", "holds_due_for_expiry", "holds_stuck",
+    "energy_pack_summary", "energy_packs_active", "hold_for_user", "holds_due_for_expiry", "holds_pending_count",
+    "holds_stuck",
     "incidents_open", "leaderboard_alias", "usage_events_for_user", "usage_narrative", "wallet_balance",
     "wallet_for_user", "wallet_health_findings", "wallet_health_overview", "wallet_operations_for_user",
 ]
