@@ -18,14 +18,14 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-# Key words (split on anything not a letter or digit) that make a key's value secret.
+# Key words (split on anything not a letter) that make a key's value secret.
 _SECRET_WORDS = frozenset({
     "password", "passwd", "pwd", "secret", "token", "authorization", "cookie", "cookies", "csrftoken",
     "sessionid", "card", "cvc", "cvv", "pan", "iban", "email", "mail", "signature", "dsn", "credentials",
 })
 _SECRET_PAIRS = frozenset({("api", "key"), ("apikey",), ("private", "key"), ("secret", "key"),
                            ("client", "secret"), ("access", "key"), ("set", "cookie")})
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[a-z]+")  # digits split words too: new_password1, password2
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Stripe: secret/restricted keys, webhook secrets, PaymentIntent/SetupIntent client secrets.
