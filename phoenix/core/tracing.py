@@ -101,3 +101,14 @@ def bind_trace_id_as_request_id(request=None, logger=None, **kwargs) -> None:
     trace_id = current_trace_id() if _state["configured"] else None
     if trace_id:
         structlog.contextvars.bind_contextvars(request_id=trace_id)
+
+
+def tracing_uninstrument() -> None:
+    """Remove every instrumentation (the provider stays, recording nothing new): the
+    process goes back to untraced requests. For a test that turned tracing on."""
+    if not _state["configured"]:
+        return
+    for instrumentor in (DjangoInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor(),
+                         CeleryInstrumentor(), RequestsInstrumentor()):
+        instrumentor.uninstrument()
+    _state["configured"] = False
