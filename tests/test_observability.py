@@ -207,7 +207,7 @@ def spans():
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
-        spans, stripe_keys, packs, plans):  # noqa: F811 (fixtures imported above)
+        spans, stripe_keys, packs, plans, caplog):  # noqa: F811 (fixtures imported above)
     client = Client()
     buyer = make_buyer()
     _, subscription, _ = start_monthly(client, stripe_keys, buyer)
@@ -216,6 +216,14 @@ def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
     payment = Payment.objects.get(public_id=response.json()["payment_id"])
     session = stripe_keys.complete_session(payment.stripe_checkout_session_id)
     event = f.event("checkout.session.completed", session)
+    # The request's log lines carry its trace id as their request id (checked before the
+    # worker starts: Celery's worker set-up takes over the logging handlers).
+    checkout_traces = {format(s.context.trace_id, "032x") for s in spans.get_finished_spans()
+                       if s.name == "POST billing/checkout"}
+    logged = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "request_finished"
+              and r.msg.get("request") == "POST /billing/checkout"]
+    assert len(checkout_traces) == 2 and {line["request_id"] for line in logged} == checkout_traces
+    assert all(line["trace_id"] == line["request_id"] for line in logged)
 
     with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
         spans.clear()
