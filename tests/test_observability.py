@@ -24,7 +24,10 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
 
+from billing import gateway
+from billing.errors import StripeUnavailable
 from billing.models import Payment
 from billing.tests import factories as f
 from billing.tests.conftest import make_buyer, packs, plans, stripe_keys, stripe_server  # noqa: F401 (fixtures)
@@ -32,7 +35,9 @@ from billing.tests.helpers import f_token, start_monthly
 from phoenix.accounts.services import user_register
 from phoenix.celery import app as celery_app
 from phoenix.core import tracing
-from wallet.services import wallet_debit
+from wallet.services import wallet_debit, wallet_freeze
+from wallet.tasks import wallet_health_check
+from wallet.tests.factories import hold_vanish, wallet_balance_drift
 
 ROOT = Path(settings.BASE_DIR)
 METRICS_TOKEN = "scrape-token-" + "q7Lm2xVb" * 4
@@ -254,6 +259,7 @@ def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
     assert ran[0].parent.span_id == published[0].context.span_id  # continued in the worker from the headers
     assert stripe_calls and stripe_calls[0].parent.span_id == ran[0].context.span_id  # the outbound Stripe call
     assert {s.context.trace_id for s in sql + published + ran + stripe_calls} == {trace_id}
+    assert _sample("phoenix_stripe_api_calls_total", operation="subscription_cancel", outcome="ok") >= 1
 
 
 # --- The consume path's cost ---------------------------------------------------------------------
@@ -278,3 +284,37 @@ def test_metrics_add_no_statements_to_the_consume_path(user_client):
     with override_settings(MIDDLEWARE=plain):
         without_http_metrics = _consume_statements(user_client)
     assert (with_metrics, without_http_metrics) == (CONSUME_STATEMENTS, CONSUME_STATEMENTS)
+
+
+# --- Job summaries and Stripe calls, in-process -------------------------------------------------
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.django_db
+def test_a_health_run_sets_the_findings_by_severity_and_its_outcome():
+    critical_runs = _sample("phoenix_job_runs_total", job="wallet.health_check", outcome="critical")
+    first, _ = user_register(email="drift@example.com", password="Str0ng-pass-phrase!")
+    second, _ = user_register(email="vanish@example.com", password="Str0ng-pass-phrase!")
+    wallet_balance_drift(first.wallet, delta=7)  # CRITICAL
+    wallet_freeze(user=second, amount=10, action_code="mirror_match", ttl_seconds=300)
+    hold_vanish(second.wallet)  # WARNING
+    summary = wallet_health_check.apply().get()  # through Celery's task signals, as in the worker
+    assert (summary["critical"], summary["warnings"]) == (1, 1)
+    assert _sample("phoenix_job_runs_total", job="wallet.health_check", outcome="critical") == critical_runs + 1
+    assert _sample("phoenix_health_findings", severity="critical") == 1
+    assert _sample("phoenix_health_findings", severity="warning") == 1
+
+
+@pytest.mark.django_db
+def test_an_unreachable_stripe_is_counted_as_unavailable(settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_" + "x" * 24
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    before = _sample("phoenix_stripe_api_calls_total", operation="payment_intent_retrieve", outcome="unavailable")
+    with pytest.raises(StripeUnavailable):
+        gateway.payment_intent_retrieve(payment_intent_id="pi_123")
+    assert _sample("phoenix_stripe_api_calls_total", operation="payment_intent_retrieve",
+                   outcome="unavailable") == before + 1
+    assert _sample("phoenix_stripe_api_call_duration_seconds_count", operation="payment_intent_retrieve") >= 1
