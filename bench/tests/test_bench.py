@@ -29,3 +29,15 @@ def test_bench_wallet_runs_in_a_throwaway_database():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [f"phoenix_bench_{os.getpid()}"])
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_bench_observability_prints_each_mode_with_the_same_statements():
+    out = io.StringIO()
+    call_command("bench_observability", "--rounds", "1", "--requests", "3", stdout=out)
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if line.startswith(("| shipped", "| no-http-metrics", "| tracing-on"))]
+    assert len(rows) == 3, text
+    assert len({row.rsplit("|", 2)[1].strip() for row in rows}) == 1  # statements: one figure for all modes
+    assert "spans per request" in text and "load average at end" in text

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 EXPORTERS = ("otlp", "console")
-_state = {"configured": False}
+_state: dict = {"configured": False, "provider": None}
 
 
 def tracing_exporter_name() -> str:
@@ -65,10 +65,12 @@ def tracing_configure(*, exporter: SpanExporter | None = None) -> bool:
         processor = BatchSpanProcessor(OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter())
     else:
         processor = SimpleSpanProcessor(exporter)
-    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or "phoenix"})
-    provider = TracerProvider(resource=resource)
+    provider = _state.get("provider")
+    if provider is None:  # the global provider can be set once per process: re-used after uninstrument
+        resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or "phoenix"})
+        provider = _state["provider"] = TracerProvider(resource=resource)
+        trace.set_tracer_provider(provider)
     provider.add_span_processor(processor)
-    trace.set_tracer_provider(provider)
     # /metrics and /health/ are scraped every few seconds: not worth a trace each.
     DjangoInstrumentor().instrument(excluded_urls="metrics,health/")
     PsycopgInstrumentor().instrument(enable_commenter=False)
