@@ -41,6 +41,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from phoenix.core.idempotency import REPLAY_HEADER
+
 # --- The metric objects ------------------------------------------------------------------------
 
 ENERGY_OPERATIONS = Counter(
@@ -111,7 +113,6 @@ OUTCOME_OK = "ok"
 OUTCOME_REPLAY = "idempotent_replay"
 OUTCOME_INSUFFICIENT = "insufficient_energy"
 OUTCOME_ERROR = "error"
-_REPLAY_HEADER = "Idempotent-Replayed"  # phoenix.core.idempotency.REPLAY_HEADER (that module imports the DB)
 
 
 def count_energy_operation(operation: str, *, action_field: str | None = None):
@@ -131,7 +132,7 @@ def count_energy_operation(operation: str, *, action_field: str | None = None):
                 _count(operation, request, action_field, outcome)
                 raise
             if 200 <= response.status_code < 300:
-                outcome = OUTCOME_REPLAY if response.headers.get(_REPLAY_HEADER) == "true" else OUTCOME_OK
+                outcome = OUTCOME_REPLAY if response.headers.get(REPLAY_HEADER) == "true" else OUTCOME_OK
             else:
                 outcome = OUTCOME_ERROR
             _count(operation, request, action_field, outcome)
