@@ -318,3 +318,23 @@ def test_an_unreachable_stripe_is_counted_as_unavailable(settings):
     assert _sample("phoenix_stripe_api_calls_total", operation="payment_intent_retrieve",
                    outcome="unavailable") == before + 1
     assert _sample("phoenix_stripe_api_call_duration_seconds_count", operation="payment_intent_retrieve") >= 1
+
+
+@pytest.mark.django_db
+def test_consume_outcomes_replay_and_error_with_a_bounded_action_label(user_client):
+    labels = {"operation": "consume", "action": "conseil_rapide"}
+    ok, replay = _sample("phoenix_energy_operations_total", **labels, outcome="ok"), _sample(
+        "phoenix_energy_operations_total", **labels, outcome="idempotent_replay")
+    errors = _sample("phoenix_energy_operations_total", operation="consume", action="", outcome="error")
+    for _ in range(2):
+        answer = user_client.post("/luna/energy/consume", {"action": "conseil_rapide"}, format="json",
+                                  HTTP_IDEMPOTENCY_KEY="retry-1")
+        assert answer.status_code == 200
+    assert answer["Idempotent-Replayed"] == "true"
+    refused = user_client.post("/luna/energy/consume", {"action": "no-such-action-" + "x" * 20}, format="json")
+    assert refused.status_code in (400, 404)
+    assert _sample("phoenix_energy_operations_total", **labels, outcome="ok") == ok + 1
+    assert _sample("phoenix_energy_operations_total", **labels, outcome="idempotent_replay") == replay + 1
+    assert _sample("phoenix_energy_operations_total", operation="consume", action="", outcome="error") == errors + 1
+    assert _sample("phoenix_energy_operations_total", operation="consume", action="no-such-action-" + "x" * 20,
+                   outcome="error") == 0
