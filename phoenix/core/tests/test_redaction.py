@@ -6,6 +6,9 @@ import io
 import json
 import logging
 import logging.config
+import os
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -116,3 +119,41 @@ def test_sentry_events_get_the_same_redaction():
     redacted = redact_sentry_event(event, {})
     _assert_clean(json.dumps(redacted))
     assert redacted["user"]["id"] == 3
+
+
+SENTRY_PROBE = """
+import json, django, sentry_sdk
+from sentry_sdk.transport import Transport
+django.setup()
+from phoenix.core.logging import redact_sentry_event
+client = sentry_sdk.get_client()
+assert client.is_active() and client.options["before_send"] is redact_sentry_event
+assert client.options["send_default_pii"] is False
+sent = []
+class Capture(Transport):
+    def capture_envelope(self, envelope):
+        sent.extend(item.payload.json for item in envelope.items if item.payload.json)
+client.transport = Capture(client.options)
+sentry_sdk.set_user({"id": 3, "email": "alice.martin+luna@example.com"})
+try:
+    raise RuntimeError("Stripe refused sk_live_51HqLyjWDarjtT1zdp7dc for alice.martin+luna@example.com")
+except RuntimeError as exc:
+    sentry_sdk.capture_exception(exc)
+sentry_sdk.flush()
+print(json.dumps(sent))
+"""
+
+
+def test_sentry_is_on_by_its_dsn_and_sends_redacted_events():
+    """The real settings with SENTRY_DSN set (a fresh process: Sentry is set up at settings
+    import), the event caught at the transport, before any network."""
+    env = {**os.environ, "SENTRY_DSN": "https://public@sentry.invalid/1",
+           "DJANGO_SETTINGS_MODULE": "phoenix.settings_test"}
+    done = subprocess.run([sys.executable, "-c", SENTRY_PROBE], env=env, cwd=settings.BASE_DIR,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = json.loads(done.stdout.strip().splitlines()[-1])
+    assert events and events[0]["exception"]["values"][0]["type"] == "RuntimeError"
+    text = json.dumps(events)
+    assert "sk_live_51HqLyjWDarjtT1zdp7dc" not in text and "alice.martin" not in text
+    assert events[0]["user"]["id"] == 3
