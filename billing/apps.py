@@ -18,7 +18,7 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         # Webhook handlers (billing.webhooks.HANDLERS) and product kinds
         # (billing.products.PRODUCT_KINDS) are listed explicitly: nothing to register here.
-        from billing import dashboard, receivers, signals
+        from billing import dashboard, metrics, receivers, signals
         from licenses.signals import billable_seats_changed, license_assignment_pending
         from phoenix.accounts.signals import user_erased
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
@@ -34,6 +34,8 @@ class BillingConfig(AppConfig):
         signals.webhook_event_settled.connect(receivers.on_webhook_event_settled,
                                               dispatch_uid="billing.sync_stripe_mirror")
         user_erased.connect(receivers.on_user_erased, dispatch_uid="billing.erase_stripe_customer")
+
+        metrics.register()  # failed webhook events, reconciliation mismatches (phoenix.core.metrics)
 
         # The admin dashboard's money and open-incident panels.
         register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",

@@ -18,6 +18,7 @@ import structlog
 from django.conf import settings
 
 from billing.errors import StripeNotConfigured, StripeUnavailable
+from phoenix.core.metrics import StripeCallTimer
 
 logger = structlog.get_logger("phoenix.billing.gateway")
 
@@ -43,17 +44,20 @@ def _client() -> stripe.StripeClient:
 
 
 def _call(operation: str, fn, *args, **kwargs) -> dict[str, Any]:
-    try:
-        obj = fn(*args, **kwargs)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-        logger.warning("stripe_unavailable", operation=operation, error=str(exc))
-        raise StripeUnavailable() from exc
-    except stripe.StripeError as exc:
-        # A refused request (bad parameters, bad key): our bug or config, not the user's.
-        logger.error("stripe_request_refused", operation=operation, error=str(exc))
-        raise StripeUnavailable(
-            "Stripe refused the request.", code="stripe_request_refused"
-        ) from exc
+    with StripeCallTimer(operation) as call:  # phoenix_stripe_api_calls_total, ..._duration_seconds
+        try:
+            obj = fn(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            call.outcome = "unavailable"
+            logger.warning("stripe_unavailable", operation=operation, error=str(exc))
+            raise StripeUnavailable() from exc
+        except stripe.StripeError as exc:
+            # A refused request (bad parameters, bad key): our bug or config, not the user's.
+            call.outcome = "refused"
+            logger.error("stripe_request_refused", operation=operation, error=str(exc))
+            raise StripeUnavailable(
+                "Stripe refused the request.", code="stripe_request_refused"
+            ) from exc
     return obj.to_dict()
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+import sentry_sdk
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 
 from phoenix.core import embedded
+from phoenix.core.logging import redact_processor, redact_sentry_event
+from phoenix.core.tracing import add_trace_ids
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,6 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
+    "django_prometheus",
     "rest_framework",
     "rest_framework.authtoken",
     "rest_framework_api_key",
@@ -75,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware: preflights answered first
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -84,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "phoenix.urls"
@@ -304,6 +312,7 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 
 _shared_processors = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -328,6 +337,7 @@ LOGGING = {
             "processors": [
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_processor,  # last before rendering: the traceback's text is scrubbed too
                 structlog.processors.JSONRenderer(),
             ],
             "foreign_pre_chain": _shared_processors,
@@ -336,6 +346,8 @@ LOGGING = {
             "()": structlog.stdlib.ProcessorFormatter,
             "processors": [
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_processor,
                 structlog.dev.ConsoleRenderer(colors=False),
             ],
             "foreign_pre_chain": _shared_processors,
@@ -361,3 +373,39 @@ LOGGING = {
 }
 
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+
+# --- Observability: metrics, traces, error reports, CORS -----------------------------
+
+# /metrics (Prometheus): a scraper sends "Authorization: Bearer <METRICS_TOKEN>"; or, with
+# METRICS_ALLOW_LOOPBACK, a client on the loopback not behind a proxy. Neither: refused to all.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=False)
+PROMETHEUS_EXPORT_MIGRATIONS = False  # django-prometheus: no migration query at start-up
+
+# Traces: the standard OTEL_* variables (phoenix.core.tracing); off unless OTEL_TRACES_EXPORTER
+# is "otlp" or "console". Installed in CoreConfig.ready.
+
+# Error reports: Sentry when its DSN is set, with the log redaction applied to each event.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    sentry_sdk.init(
+        dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, send_default_pii=False,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE, max_request_body_size="never",
+        before_send=redact_sentry_event, before_send_transaction=redact_sentry_event,
+        before_breadcrumb=redact_sentry_event,
+    )
+
+# CORS (django-cors-headers): the website's and the satellites' front-ends, by exact origin
+# (scheme://host[:port]); nothing is allowed by default. Credentials (cookies) are not sent
+# cross-origin unless CORS_ALLOW_CREDENTIALS: front-ends authenticate with the
+# "Authorization: Token ..." header, which needs no credentials mode.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=600)
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After"]
+CORS_ALLOW_HEADERS = [
+    "accept", "authorization", "content-type", "idempotency-key", "x-request-id", "x-csrftoken",
+    "traceparent", "tracestate",
+]

@@ -13,7 +13,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 # The one module of `phoenix` that imports an app: the composition root (an `ignore_imports`
 # entry of the layers contract in pyproject.toml says so).
 from billing.api import views as billing_views
-from phoenix.core.views import HealthView
+from phoenix.core.views import HealthView, metrics_view
 
 # Through Stripe: served by billing under the prefixes of wallet, subscriptions and licenses.
 stripe_paths = [
@@ -35,6 +35,7 @@ urlpatterns = [
     path("pro/", include("licenses.api.urls")),
     path("billing/", include("billing.api.urls")),  # checkout, create-intent, confirm-payment, history
     path("health/", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

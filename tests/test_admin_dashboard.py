@@ -38,7 +38,8 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
     response = superuser_client.get("/admin/")
     assert response.status_code == 200
     data = panels(response)
-    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "energy-lots", "money", "access", "pro", "webhooks-out"]
+    assert list(data) == ["platform", "wallet-health", "incidents", "energy", "energy-lots", "money", "access", "pro",
+                          "webhooks-out"]
 
     health = data["wallet-health"]
     # The drifted balance disagrees with its ledger and with its energy lots: two CRITICALs.

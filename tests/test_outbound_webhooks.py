@@ -31,8 +31,8 @@ from phoenix.outbound.tests.receiver import Receiver, endpoint_for
 from subscriptions.services import access_grant_lifetime
 from wallet import services as wallet_services
 from wallet.models import EnergyLot, OperationSource
-from wallet.services.lots import LotGrant
 from wallet.services.energy import energy_consume
+from wallet.services.lots import LotGrant
 
 pytestmark = pytest.mark.django_db
 

@@ -15,6 +15,10 @@ class WalletConfig(AppConfig):
                                 dispatch_uid="wallet.open_wallet_on_registration")
         register_profile_section("energy", selectors.wallet_energy_summary)
 
+        from wallet import metrics
+
+        metrics.register()  # pending holds, health findings, expired holds (phoenix.core.metrics)
+
         # The admin dashboard's wallet panels.
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
         from wallet import dashboard

@@ -40,3 +40,15 @@ def test_bench_webhooks_runs_in_a_throwaway_database():
     assert text.count("| consume (energy_consume) |") == 2 and text.count("| credit (wallet_credit) |") == 2
     assert "| 1 | 4 |" in text and "| 4 | 4 |" in text and text.count("| yes |") == 2
     assert connection.settings_dict["NAME"] == database_before
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_bench_observability_prints_each_mode_with_the_same_statements():
+    out = io.StringIO()
+    call_command("bench_observability", "--rounds", "1", "--requests", "3", stdout=out)
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if line.startswith(("| shipped", "| no-http-metrics", "| tracing-on"))]
+    assert len(rows) == 3, text
+    assert len({row.rsplit("|", 2)[1].strip() for row in rows}) == 1  # statements: one figure for all modes
+    assert "spans per request" in text and "load average at end" in text

@@ -35,6 +35,7 @@ from billing.errors import (
 )
 from billing.models import WebhookEvent, WebhookEventStatus
 from billing.signals import webhook_event_settled
+from phoenix.core import metrics
 
 logger = structlog.get_logger("phoenix.billing.webhooks")
 
@@ -135,10 +136,29 @@ def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
 
 
 def webhook_receive(*, payload: bytes, signature_header: str | None) -> WebhookEvent:
-    """The whole pipeline for one delivery (the view's only call)."""
+    """The whole pipeline for one delivery (the view's only call), counted by type and
+    outcome (``phoenix_stripe_webhook_events_*``)."""
     event = webhook_verify(payload=payload, signature_header=signature_header)
+    type_label = metrics.webhook_event_type_label(event["type"], webhooks.HANDLERS)
+    metrics.WEBHOOK_EVENTS_RECEIVED.labels(type=type_label).inc()
     record = webhook_event_record(event=event)
-    return webhook_event_process(webhook_event_id=record.pk)
+    already_done = record.status in _DONE
+    try:
+        record = webhook_event_process(webhook_event_id=record.pk)
+    except WebhookProcessingFailed:
+        metrics.WEBHOOK_EVENTS_FAILED.labels(type=type_label).inc()
+        raise
+    if already_done:
+        outcome = "duplicate"
+    else:
+        outcome = "ignored" if record.status == WebhookEventStatus.IGNORED else "processed"
+        if record.stripe_created is not None:
+            lag = (timezone.now() - record.stripe_created).total_seconds()
+            metrics.WEBHOOK_PROCESSING_LAG.labels(type=type_label).observe(max(lag, 0.0))
+    metrics.WEBHOOK_EVENTS_PROCESSED.labels(type=type_label, outcome=outcome).inc()
+    logger.info("webhook_event_done", stripe_event_id=record.stripe_id, webhook_event_id=record.pk,
+                type=record.type, outcome=outcome)
+    return record
 
 
 def webhook_event_reprocess(*, webhook_event_id: int) -> WebhookEvent:

@@ -19,3 +19,18 @@ class CoreConfig(AppConfig):
         ))
         # Roles cover models added after their migration ran (phoenix/core/roles.py).
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="core.sync_roles")
+
+        # Observability: job-run metrics from every Celery task run (web, worker, eager),
+        # traces when OTEL_TRACES_EXPORTER names an exporter, request id = trace id.
+        from celery.signals import task_postrun, task_prerun, worker_process_shutdown
+        from django_structlog.signals import bind_extra_request_metadata
+
+        from phoenix.core import metrics, tracing
+
+        task_prerun.connect(metrics.on_task_prerun, dispatch_uid="core.metrics.task_prerun")
+        task_postrun.connect(metrics.on_task_postrun, dispatch_uid="core.metrics.task_postrun")
+        worker_process_shutdown.connect(metrics.on_worker_process_shutdown,
+                                        dispatch_uid="core.metrics.worker_process_shutdown")
+        bind_extra_request_metadata.connect(tracing.bind_trace_id_as_request_id,
+                                            dispatch_uid="core.tracing.request_id")
+        tracing.tracing_configure()

@@ -1,9 +1,12 @@
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from phoenix.core.metrics import metrics_exposition, metrics_request_allowed
 from phoenix.core.openapi import success_example
 from phoenix.core.selectors import health_report
 
@@ -49,3 +52,14 @@ class HealthView(APIView):
     def get(self, request):
         report = health_report()
         return Response(report, status=200 if report["status"] == "ok" else 503)
+
+
+@require_GET
+def metrics_view(request):
+    """Prometheus scrape: every process's metrics (multiprocess mode) and the scrape-time
+    gauges. Refused (403 ``metrics_forbidden``) unless ``metrics_request_allowed``."""
+    if not metrics_request_allowed(request):
+        return JsonResponse({"error": "metrics_forbidden",
+                             "detail": "Send the METRICS_TOKEN as a bearer token."}, status=403)
+    body, content_type = metrics_exposition()
+    return HttpResponse(body, content_type=content_type)

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
 from phoenix.core.idempotency import idempotent
+from phoenix.core.metrics import count_energy_operation
 from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
 from wallet import selectors
 from wallet.api import examples as ex
@@ -74,6 +75,7 @@ class ConsumeView(LunaView):
                     + USER_ID_RULE,
         responses={200: s.ConsumeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.CONSUME,
     )
+    @count_energy_operation("consume", action_field="action")
     @idempotent
     def post(self, request):
         data = self.valid(s.ConsumeRequestSerializer, request)
@@ -96,6 +98,7 @@ class FreezeView(LunaView):
                     "no hold (`hold_id` null), the event is recorded at once.\n\n" + USER_ID_RULE,
         responses={201: s.FreezeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.FREEZE,
     )
+    @count_energy_operation("freeze", action_field="action")
     @idempotent
     def post(self, request):
         data = self.valid(s.FreezeRequestSerializer, request)
@@ -119,6 +122,7 @@ class CommitView(LunaView):
                     "(another's: 404 `hold_not_found`); a satellite any hold.",
         responses=ex.COMMIT_RESPONSES, examples=ex.COMMIT,
     )
+    @count_energy_operation("commit")
     @idempotent
     def post(self, request):
         data = self.valid(s.CommitRequestSerializer, request)
@@ -141,6 +145,7 @@ class RefundView(LunaView):
                     "neither or both is 400 `validation_error`. An end user may only refund their own.",
         responses=ex.REFUND_RESPONSES, examples=ex.REFUND,
     )
+    @count_energy_operation("refund")
     @idempotent
     def post(self, request):
         data = self.valid(s.RefundRequestSerializer, request)

@@ -57,6 +57,11 @@ def holds_stuck(*, now: datetime) -> QuerySet[Hold]:
     return Hold.objects.filter(status=HoldStatus.PENDING, expires_at__lt=now)
 
 
+def holds_pending_count() -> int:
+    """Pending holds right now (the metrics scrape's gauge)."""
+    return Hold.objects.filter(status=HoldStatus.PENDING).count()
+
+
 def incidents_open() -> QuerySet[Incident]:
     return Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-severity", "-detected_at")
 

@@ -79,7 +79,8 @@ def wallet_holds_expire(*, now: datetime | None = None, dry_run: bool = False,
             if not expired_now:  # every due hold was resolved by someone else meanwhile
                 break
     if report.expired:
-        logger.info("wallet_holds_expired", count=len(report.expired))
+        logger.info("wallet_holds_expired", count=len(report.expired),
+                    hold_ids=[h.pk for h in report.expired], wallet_ids=sorted({h.wallet_id for h in report.expired}))
     return report
 
 

@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from phoenix.core.errors import IdempotencyConflict
+from phoenix.core.metrics import count_energy_moved_on_commit
 from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.errors import HoldNotFound, HoldNotPending, InsufficientEnergy, InvalidAmount, WalletValidationError
 from wallet.hashing import operation_hash
@@ -168,6 +169,7 @@ def append_operation(
     wallet.held = operation.held_after
     wallet.last_seq = operation.seq
     wallet.last_hash = operation.hash
+    count_energy_moved_on_commit(balance_sign=balance_sign, source=source, amount=amount)
     return operation
 
 
