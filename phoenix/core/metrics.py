@@ -106,6 +106,14 @@ STRIPE_API_DURATION = Histogram(
     "phoenix_stripe_api_call_duration_seconds", "Latency of outbound Stripe API calls (retries included).",
     ["operation"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+OUTBOUND_DELIVERY_ATTEMPTS = Counter(
+    "phoenix_outbound_delivery_attempts_total",
+    "Outbound webhook delivery attempts by outcome (delivered, retry, failed, gone).", ["outcome"],
+)
+OUTBOUND_DELIVERY_DURATION = Histogram(
+    "phoenix_outbound_delivery_duration_seconds", "Time a subscriber endpoint took to answer a delivery.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 # --- Energy operations at the API boundary -----------------------------------------------------
 

@@ -8,7 +8,9 @@ class OutboundConfig(AppConfig):
 
     def ready(self) -> None:
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
-        from phoenix.outbound import dashboard
+        from phoenix.outbound import dashboard, metrics
+
+        metrics.register()
 
         register_dashboard_panel(DashboardPanel(key="webhooks-out", title="Outbound webhooks",
                                                 template="admin/dashboard/outbound.html",

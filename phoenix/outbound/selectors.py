@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Min, Q
+from django.utils import timezone
 
 from phoenix.outbound.models import Delivery, DeliveryAttempt, DeliveryStatus, DisabledReason, Endpoint
 
@@ -36,3 +37,14 @@ def outbound_summary(*, now: datetime) -> dict[str, Any]:
         # Incidents: endpoints the system disabled (410 Gone, failing too long).
         "incidents": [e for e in endpoints if not e.enabled],
     }
+
+
+def outbound_backlog_count() -> int:
+    """Deliveries still to be made (pending, retries included): the /metrics backlog gauge."""
+    return Delivery.objects.filter(status=DeliveryStatus.PENDING).count()
+
+
+def outbound_oldest_undelivered_age_s() -> float:
+    """Age in seconds of the oldest pending delivery's event row (0 when none is pending)."""
+    oldest = Delivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(oldest=Min("created_at"))["oldest"]
+    return (timezone.now() - oldest).total_seconds() if oldest else 0.0

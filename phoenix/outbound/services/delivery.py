@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from phoenix.core import metrics
 from phoenix.core.jobs import JobReport, advisory_lock
 from phoenix.outbound.catalogue import BALANCE_LOW, envelope
 from phoenix.outbound.errors import InvalidEndpointUrl
@@ -149,6 +150,14 @@ def _attempt_record(delivery: Delivery, *, result: PostResult, started_at: datet
             delivery.next_attempt_at = now + delay
     delivery.save(update_fields=["attempts", "attempts_total", "last_attempt_at", "last_status_code", "status",
                                  "delivered_at", "next_attempt_at"])
+    if result.succeeded:
+        outcome = "delivered"
+    elif result.status_code == 410:
+        outcome = "gone"
+    else:
+        outcome = "failed" if delivery.status == DeliveryStatus.FAILED else "retry"
+    metrics.OUTBOUND_DELIVERY_ATTEMPTS.labels(outcome=outcome).inc()
+    metrics.OUTBOUND_DELIVERY_DURATION.observe(result.latency_ms / 1000)
     logger.info("webhook_attempt", delivery_id=delivery.pk, event_id=str(delivery.event_id),
                 endpoint_id=delivery.endpoint_id, status_code=result.status_code, error=result.error,
                 latency_ms=result.latency_ms, delivery_status=delivery.status)
