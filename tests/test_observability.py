@@ -267,7 +267,7 @@ def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
 # A warm consume with a key-less request, inside the test's transaction (savepoints included).
 # The metrics issue no SQL: the same count with django-prometheus' middlewares removed, and
 # phoenix's counters only touch process memory (or the multiprocess files).
-CONSUME_STATEMENTS = 13
+CONSUME_STATEMENTS = 15  # with energy lots and the outbox emit
 
 
 def _consume_statements(client) -> int:
@@ -298,13 +298,13 @@ def test_a_health_run_sets_the_findings_by_severity_and_its_outcome():
     critical_runs = _sample("phoenix_job_runs_total", job="wallet.health_check", outcome="critical")
     first, _ = user_register(email="drift@example.com", password="Str0ng-pass-phrase!")
     second, _ = user_register(email="vanish@example.com", password="Str0ng-pass-phrase!")
-    wallet_balance_drift(first.wallet, delta=7)  # CRITICAL
+    wallet_balance_drift(first.wallet, delta=7)  # CRITICAL twice: against its ledger and its lots
     wallet_freeze(user=second, amount=10, action_code="mirror_match", ttl_seconds=300)
     hold_vanish(second.wallet)  # WARNING
     summary = wallet_health_check.apply().get()  # through Celery's task signals, as in the worker
-    assert (summary["critical"], summary["warnings"]) == (1, 1)
+    assert (summary["critical"], summary["warnings"]) == (2, 1)
     assert _sample("phoenix_job_runs_total", job="wallet.health_check", outcome="critical") == critical_runs + 1
-    assert _sample("phoenix_health_findings", severity="critical") == 1
+    assert _sample("phoenix_health_findings", severity="critical") == 2
     assert _sample("phoenix_health_findings", severity="warning") == 1
 
 
