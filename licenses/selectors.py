@@ -13,6 +13,8 @@ from licenses.errors import PlanNotConfigured, ProAccountNotFound
 from licenses.grouped_dates import next_grouped_date, previous_grouped_date, prorated_amount_cents
 from licenses.models import (
     ENDING,
+    Invitation,
+    InvitationStatus,
     License,
     LicenseKind,
     LicenseStatus,
@@ -238,3 +240,22 @@ def pro_status_counts() -> dict[str, dict[str, int]]:
     for row in License.objects.values("status", "kind").annotate(n=Count("id")).order_by():
         licenses[row["status"]][row["kind"]] = row["n"]
     return {"accounts": accounts, "licenses": licenses}
+
+
+def invitation_status(invitation, *, now: datetime | None = None) -> str:
+    """The status the API shows: a pending invitation past its date is ``expired``."""
+    now = now or timezone.now()
+    if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= now:
+        return "expired"
+    return invitation.status
+
+
+def invitations_sent(*, pro_account: ProAccount):
+    return Invitation.objects.filter(pro_account=pro_account).order_by("-created_at", "-id")
+
+
+def invitations_received(*, user, now: datetime | None = None):
+    """The open invitations to the user's address (not expired)."""
+    now = now or timezone.now()
+    return (Invitation.objects.filter(email=user.email.lower(), status=InvitationStatus.PENDING, expires_at__gt=now)
+            .select_related("pro_account__owner").order_by("created_at", "id"))

@@ -238,6 +238,12 @@ BILLING_CHECKOUT_CANCEL_URL = env.str(
     "BILLING_CHECKOUT_CANCEL_URL", default="http://localhost:8000/billing/canceled"
 )
 
+# --- Pro invitations (licenses) ------------------------------------------------------
+
+PRO_INVITATION_DAYS = env.int("PRO_INVITATION_DAYS", default=7)
+# The e-mailed link; {token} is the signed invitation token (answered at POST /pro/invitations/respond).
+PRO_INVITATION_URL = env.str("PRO_INVITATION_URL", default="http://localhost:8000/pro/invitation?token={token}")
+
 # --- E-mail ------------------------------------------------------------------------
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
