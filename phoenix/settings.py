@@ -159,8 +159,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
-# Brute-force protection on /auth/login: per client IP and per e-mail address.
-LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="5/min")
+# Brute-force protection on /auth/login: per client IP, and per (client IP, e-mail address)
+# so that attempts from other IPs never lock a user out.
+LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="30/min")
+LOGIN_IP_EMAIL_THROTTLE_RATE = env.str("LOGIN_IP_EMAIL_THROTTLE_RATE", default="5/min")
 REGISTER_THROTTLE_RATE = env.str("REGISTER_THROTTLE_RATE", default="20/hour")
 # /luna API: per end user and per satellite API key.
 LUNA_USER_THROTTLE_RATE = env.str("LUNA_USER_THROTTLE_RATE", default="120/min")
@@ -275,6 +277,19 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Hardening (issue 14): input policy ----------------------------------------------
+# One policy for every JSON endpoint (phoenix.core.input_policy): body size, nesting depth,
+# storable text, strict query parameters.
+
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES  # Django's own limit (forms, raw bodies): the same
+# The API views whose query parameters are policed (third-party views such as the schema's own).
+API_POLICED_MODULES = ["phoenix.", "subscriptions.", "wallet.", "licenses.", "billing."]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "phoenix.core.middleware.InputPolicyMiddleware")
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["phoenix.core.input_policy.StrictJSONParser"]
 
 # --- Logging: JSON lines with a request id (django-structlog) -----------------------
 
