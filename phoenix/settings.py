@@ -291,6 +291,24 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddlewar
                   "phoenix.core.middleware.InputPolicyMiddleware")
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["phoenix.core.input_policy.StrictJSONParser"]
 
+# --- Hardening (issue 14): admin brute force (django-axes) ------------------------------
+# The admin login is locked for a (client IP, username) after AXES_FAILURE_LIMIT failures,
+# for AXES_COOLOFF_HOURS; every attempt is recorded; an operator unlocks from the admin
+# ("Access attempts" -> Unlock, audited). The API login has its own throttles (above).
+
+INSTALLED_APPS.insert(INSTALLED_APPS.index("phoenix.core"), "axes")  # before ours: the roles sync sees its permissions
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_ONLY_ADMIN_SITE = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_ENABLE_ADMIN = False  # phoenix.core.admin registers its own (read-only, with the audited unlock)
+AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
+
 # --- Logging: JSON lines with a request id (django-structlog) -----------------------
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # "json" or "console"
