@@ -103,3 +103,13 @@ def test_unknown_query_parameters_and_bad_paging_are_400(user_client, registered
         response = user_client.get(history, params)
         assert (response.status_code, response.json()["error"]) == (400, "invalid_paging"), params
     assert user_client.get("/auth/profile", {"x": "1"}).json()["error"] == "unknown_query_parameter"
+
+
+def test_a_bad_api_key_is_authentication_failed(api_client, registered_user, nothing_written):
+    api_client.credentials(HTTP_AUTHORIZATION="Api-Key abcdefgh.not-a-real-key")
+    response = api_client.post("/luna/energy/consume", {"user_id": str(registered_user.public_id),
+                                                        "action": "lettre_motivation"}, format="json")
+    assert (response.status_code, response.json()["error"]) == (401, "authentication_failed")
+    api_client.credentials()
+    response = api_client.post("/luna/energy/consume", {"action": "lettre_motivation"}, format="json")
+    assert (response.status_code, response.json()["error"]) == (401, "not_authenticated")
