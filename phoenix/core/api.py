@@ -20,7 +20,6 @@ from rest_framework_api_key.permissions import HasAPIKey
 
 from phoenix.core.errors import NotFoundError, PhoenixError
 
-
 API_KEY_KEYWORD = "Api-Key"
 
 
