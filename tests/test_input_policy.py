@@ -113,3 +113,12 @@ def test_a_bad_api_key_is_authentication_failed(api_client, registered_user, not
     api_client.credentials()
     response = api_client.post("/luna/energy/consume", {"action": "lettre_motivation"}, format="json")
     assert (response.status_code, response.json()["error"]) == (401, "not_authenticated")
+
+
+def test_a_webhook_body_that_is_not_utf8_is_400(api_client, settings):
+    """Found by the schema fuzzer: Stripe's verifier decodes the body before checking it."""
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
+    response = api_client.post("/stripe/webhook/", b"\xe7\xa0Ia", content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE="t=1,v1=00")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_signature"
+    assert not WebhookEvent.objects.exists()

@@ -54,6 +54,8 @@ def webhook_verify(*, payload: bytes, signature_header: str | None) -> dict[str,
         )
     except stripe.SignatureVerificationError as exc:
         raise InvalidWebhook(str(exc).split(". ")[0], code="invalid_signature") from None
+    except UnicodeDecodeError:  # stripe decodes the body first: not UTF-8, so not what Stripe signed
+        raise InvalidWebhook("The body is not UTF-8.", code="invalid_signature") from None
     try:
         event = parse_json_body(payload)  # the one input policy: depth, NUL, lone surrogates
     except (ValueError, UnicodeDecodeError):
