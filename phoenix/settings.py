@@ -300,6 +300,18 @@ API_POLICED_MODULES = ["phoenix.", "subscriptions.", "wallet.", "licenses.", "bi
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "phoenix.core.middleware.InputPolicyMiddleware")
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["phoenix.core.input_policy.StrictJSONParser"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums", "phoenix.core.openapi.input_policy_responses",
+]
+SPECTACULAR_SETTINGS["DESCRIPTION"] += """
+
+**Input policy.** Every endpoint (the Stripe webhook too): a body over 1 MiB (`API_MAX_BODY_BYTES`) is 413
+`payload_too_large`; JSON nested deeper than 32 levels is 400 `nesting_too_deep`; a text holding a NUL or an
+unpaired surrogate is 400 `invalid_characters` with `field`; numbers are JSON integers (`"300"` is refused),
+codes are taken as sent (never trimmed); a query parameter the operation does not list is 400
+`unknown_query_parameter`, a bad `page`, `page_size` or `cursor` 400 `invalid_paging`. A bad `Api-Key` is 401
+`authentication_failed`. **Unavailable.** The database, cache or broker down: 503 `service_unavailable` (with
+`service` and `Retry-After`) on any endpoint; `/health/` says which one is down."""
 
 # --- Hardening (issue 14): admin brute force (django-axes) ------------------------------
 # The admin login is locked for a (client IP, username) after AXES_FAILURE_LIMIT failures,
