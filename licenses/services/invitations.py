@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import structlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
@@ -33,6 +34,7 @@ from licenses.services.memberships import collaborator_link
 from phoenix.accounts.models import normalize_email
 
 TOKEN_SALT = "licenses.invitation"
+logger = structlog.get_logger("phoenix.licenses.invitations")
 
 
 def invitation_token(invitation: Invitation) -> str:
@@ -57,6 +59,15 @@ def invitation_user(invitation: Invitation):
 
 
 def _send_invitation_mail(invitation: Invitation) -> None:
+    """After commit. A mail server failure is logged, not answered: the invitation exists
+    (the pro may revoke and invite again)."""
+    try:
+        _invitation_mail(invitation)
+    except OSError as exc:  # SMTP errors are OSErrors
+        logger.warning("invitation_mail_failed", invitation=str(invitation.public_id), error=str(exc)[:300])
+
+
+def _invitation_mail(invitation: Invitation) -> None:
     link = settings.PRO_INVITATION_URL.format(token=invitation_token(invitation))
     owner = invitation.pro_account.owner.email
     send_mail(

@@ -17,6 +17,7 @@ import kombu.exceptions
 import redis.exceptions
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -83,6 +84,12 @@ def service_unavailable_body(dependency: str) -> dict[str, Any]:
     return error.as_dict()
 
 
+class PayloadTooLarge(PhoenixError):
+    code = "payload_too_large"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
 class IdempotencyConflict(ConflictError):
     code = "idempotency_conflict"
     default_detail = "This idempotency key was already used for a different request."
@@ -141,6 +148,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF EXCEPTION_HANDLER: every API error in the one error shape."""
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):  # a body without Content-Length, read past the limit
+        exc = PayloadTooLarge()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
 

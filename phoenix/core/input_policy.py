@@ -20,17 +20,13 @@ import json
 from typing import Any
 
 from django.conf import settings
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 
-from phoenix.core.errors import PhoenixError
+from phoenix.core.errors import PayloadTooLarge, PhoenixError
 
-
-class PayloadTooLarge(PhoenixError):
-    code = "payload_too_large"
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
+__all__ = ["PayloadTooLarge"]  # the error lives in errors (its handler maps Django's own to it)
 
 
 class NestingTooDeep(PhoenixError):
