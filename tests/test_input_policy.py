@@ -122,3 +122,13 @@ def test_a_webhook_body_that_is_not_utf8_is_400(api_client, settings):
                                HTTP_STRIPE_SIGNATURE="t=1,v1=00")
     assert response.status_code == 400 and response.json()["error"] == "invalid_signature"
     assert not WebhookEvent.objects.exists()
+
+
+def test_billing_codes_and_quantities_are_strict(user_client):
+    for body in ({"product": "cafe_luna "}, {"product": " cafe_luna"}):
+        response = user_client.post("/billing/checkout", body, format="json")
+        assert (response.status_code, response.json()["error"]) == (400, "validation_error"), body
+    assert user_client.post("/pro/account").status_code == 201
+    response = user_client.post("/pro/licenses/purchase", {"kind": "monthly", "quantity": "3"}, format="json")
+    assert (response.status_code, response.json()["error"]) == (400, "validation_error")
+    assert "quantity" in response.json()["fields"]

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from licenses.models import ProAccountStatus
 from licenses.selectors import invitation_status
+from phoenix.core.input_policy import StrictBooleanField
 
 
 class ProUserRefSerializer(serializers.Serializer):
@@ -125,7 +126,7 @@ class ReceivedInvitationSerializer(serializers.Serializer):
 
 
 class AcceptSerializer(serializers.Serializer):
-    premium_cancel_consent = serializers.BooleanField(
+    premium_cancel_consent = StrictBooleanField(
         default=False,
         help_text="true: if the pro assigns you a seat, your own paid plan (PREMIUM) is canceled at Stripe. "
         "Without it, assigning you a seat while you are PREMIUM is refused (409 `consent_required`).",
