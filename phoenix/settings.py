@@ -163,6 +163,7 @@ REST_FRAMEWORK = {
 # so that attempts from other IPs never lock a user out.
 LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="30/min")
 LOGIN_IP_EMAIL_THROTTLE_RATE = env.str("LOGIN_IP_EMAIL_THROTTLE_RATE", default="5/min")
+LOGIN_IP_EMAIL_HOURLY_RATE = env.str("LOGIN_IP_EMAIL_HOURLY_RATE", default="20/hour")  # the back-off
 REGISTER_THROTTLE_RATE = env.str("REGISTER_THROTTLE_RATE", default="20/hour")
 # /luna API: per end user and per satellite API key.
 LUNA_USER_THROTTLE_RATE = env.str("LUNA_USER_THROTTLE_RATE", default="120/min")

@@ -49,6 +49,14 @@ class LoginIPEmailThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{digest}"}
 
 
+class LoginIPEmailBackoffThrottle(LoginIPEmailThrottle):
+    """The back-off: past the per-minute rate, an (IP, account) that keeps failing waits for
+    the hourly window (LOGIN_IP_EMAIL_HOURLY_RATE), not just the next minute."""
+
+    scope = "login_ip_email_hour"
+    rate_setting = "LOGIN_IP_EMAIL_HOURLY_RATE"
+
+
 class RegisterIPThrottle(_SettingsRateThrottle):
     scope = "register_ip"
     rate_setting = "REGISTER_THROTTLE_RATE"

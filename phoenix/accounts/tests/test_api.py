@@ -120,6 +120,15 @@ def test_login_throttled_per_ip_and_account(api_client):
     assert login(api_client, "bob@example.com", "wrong").status_code == 401
 
 
+@override_settings(LOGIN_IP_EMAIL_THROTTLE_RATE="100/min", LOGIN_IP_EMAIL_HOURLY_RATE="3/hour")
+def test_login_backs_off_for_the_hour(api_client):
+    UserFactory(email="ada@example.com")
+    for _ in range(3):
+        assert login(api_client, "ada@example.com", "wrong").status_code == 401
+    response = login(api_client, "ada@example.com", DEFAULT_PASSWORD)
+    assert response.status_code == 429 and response.json()["retry_after"] > 60
+
+
 def test_another_ip_cannot_lock_a_user_out(api_client):
     """The attack of issue 14: wrong passwords for ada from many IPs, then ada logs in."""
     UserFactory(email="ada@example.com")
