@@ -55,6 +55,7 @@ def principals(db, _same_connection, stripe_keys):  # noqa: F811
     return {"user": f"Token {token}", "satellite": f"Api-Key {key}"}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,

@@ -75,6 +75,7 @@ def _static_urls(html: bytes) -> list[str]:
     return sorted(set(re.findall(r'(?:href|src)="(/static/[^"]+)"', html.decode())))
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
     done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                           cwd=settings.BASE_DIR, env=_production_env(tmp_path / "static"),
@@ -83,6 +84,8 @@ def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
     assert "no issues" in done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # collectstatic compresses every asset; a loaded machine is slow at it
 def test_the_procfile_alone_starts_production(tmp_path):
     procfile = _procfile()
     env = _production_env(tmp_path / "static")
