@@ -102,13 +102,15 @@ class InvitationStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
     DECLINED = "declined", "Declined"
     REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
 
 
 class Invitation(models.Model):
     """A pro's invitation of a person, by e-mail. No membership exists before the person
     accepts; the pro sees only the e-mail they typed and the invitation's status (never
-    whether the address has an account). A pending invitation past ``expires_at`` is
-    expired: it can no longer be answered (the API shows it as ``expired``)."""
+    whether the address has an account). A pending invitation past ``expires_at`` can no
+    longer be answered (the API shows it ``expired``); the hourly pro trial expiry job then
+    stores ``expired`` with its license event."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     pro_account = models.ForeignKey(ProAccount, on_delete=models.PROTECT, related_name="invitations")

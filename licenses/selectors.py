@@ -166,7 +166,7 @@ def license_purchase_quote(
 
 @dataclass(frozen=True)
 class JobStep:
-    action: str  # delete_license | return_to_pool | advance_grouped_date | expire_trial
+    action: str  # delete_license | return_to_pool | advance_grouped_date | expire_trial | expire_invitation
     pro_account_id: int
     license_id: int | None = None
     info: dict = field(default_factory=dict, compare=True, hash=False)
@@ -213,13 +213,21 @@ def grouped_billing_plan(*, now: datetime) -> list[JobStep]:
 
 
 def pro_trial_expiry_plan(*, now: datetime) -> list[JobStep]:
-    """Pro accounts whose 7-day trial ended without a purchase."""
-    return [
+    """Pro accounts whose 7-day trial ended without a purchase, then the pending invitations
+    past their date."""
+    trials = [
         JobStep("expire_trial", account.pk, None, {"trial_ends_at": account.trial_ends_at.isoformat()})
         for account in ProAccount.objects.filter(
             status=ProAccountStatus.TRIAL, trial_ends_at__lte=now
         ).order_by("id")
     ]
+    invitations = [
+        JobStep("expire_invitation", invitation.pro_account_id, None,
+                {"invitation": str(invitation.public_id), "expires_at": invitation.expires_at.isoformat()})
+        for invitation in Invitation.objects.filter(status=InvitationStatus.PENDING, expires_at__lte=now)
+        .order_by("id")
+    ]
+    return trials + invitations
 
 
 def pending_assignment_for(*, collaborator) -> PendingAssignment | None:

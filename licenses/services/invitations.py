@@ -96,8 +96,8 @@ def invitation_send(*, pro_account: ProAccount, email: str, actor, now: datetime
     if open_one is not None:
         if open_one.expires_at > now:
             raise InvitationPending()
-        # A lapsed one gives way to the new one (revoked by the new invitation, audited).
-        _close(open_one, status=InvitationStatus.REVOKED, now=now, actor=actor, reason="superseded")
+        # A lapsed one the hourly job has not closed yet gives way to the new one.
+        _close(open_one, status=InvitationStatus.EXPIRED, now=now, actor=None, reason="superseded")
     invitation = Invitation.objects.create(
         pro_account=account, email=email, invited_by=actor,
         expires_at=now + timedelta(days=settings.PRO_INVITATION_DAYS),
@@ -128,7 +128,8 @@ def _close(invitation: Invitation, *, status: str, now: datetime, actor, reason:
     if reason:
         detail["reason"] = reason
     license_event(invitation.pro_account, f"invitation_{status}", now=now, actor=actor,
-                  collaborator=actor if status != InvitationStatus.REVOKED else None, **detail)
+                  collaborator=actor if status in (InvitationStatus.ACCEPTED, InvitationStatus.DECLINED) else None,
+                  **detail)
 
 
 def _check_invitee(invitation: Invitation, user) -> None:
@@ -193,3 +194,14 @@ def invitation_revoke(*, invitation: Invitation, actor, now: datetime | None = N
         raise InvitationNotPending(status=invitation.status)
     _close(invitation, status=InvitationStatus.REVOKED, now=now, actor=actor)
     return invitation
+
+
+def invitation_expire(*, account: ProAccount, public_id: str, now: datetime) -> bool:
+    """The hourly job (under the account's lock): a pending invitation past its date is
+    stored ``expired``, with its license event. Returns whether it changed anything."""
+    invitation = Invitation.objects.select_for_update().filter(
+        pro_account=account, public_id=public_id, status=InvitationStatus.PENDING, expires_at__lte=now).first()
+    if invitation is None:
+        return False
+    _close(invitation, status=InvitationStatus.EXPIRED, now=now, actor=None)
+    return True

@@ -170,9 +170,21 @@ def test_an_invitation_expires(invite, account, pro, premium_person, clock):
     assert (response.status_code, response.json()["error"]) == (409, "invitation_expired")
     assert pro.get("/pro/invitations").json()[0]["status"] == "expired"
     assert not Membership.objects.exists()
-    # A new invitation replaces the lapsed one.
+    # The hourly job stores it, audited; a new invitation can then be sent.
+    report = services.pro_trial_expiry_run(now=T0 + timedelta(days=7, seconds=1))
+    assert [step.action for step in report.steps] == ["expire_invitation"]
+    assert Invitation.objects.get(public_id=invitation["id"]).status == "expired"
+    assert LicenseEvent.objects.filter(kind="invitation_expired", pro_account=account).count() == 1
+    assert services.pro_trial_expiry_run(now=T0 + timedelta(days=8)).steps == []
     assert invite(pro, premium_person.email).status_code == 202
-    assert Invitation.objects.filter(pro_account=account, status="revoked").count() == 1
+
+
+def test_a_lapsed_invitation_not_yet_closed_gives_way_to_a_new_one(invite, account, pro, premium_person, clock):
+    invite(pro, premium_person.email)
+    clock.shift(timedelta(days=8))
+    assert invite(pro, premium_person.email).status_code == 202
+    assert Invitation.objects.filter(pro_account=account, status="expired").count() == 1
+    assert Invitation.objects.filter(pro_account=account, status="pending").count() == 1
 
 
 def test_revoke_and_the_pending_rule(invite, account, pro, premium_person):
