@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from licenses import operator
-from licenses.models import License, LicenseEvent, Membership, PendingAssignment, ProAccount, ProAccountStatus
+from licenses.models import (
+    Invitation,
+    License,
+    LicenseEvent,
+    Membership,
+    PendingAssignment,
+    ProAccount,
+    ProAccountStatus,
+)
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
 
@@ -93,3 +101,12 @@ class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("pro_account__owner__email", "collaborator__email", "actor__email", "reference", "=license_pk")
     list_select_related = ("pro_account", "collaborator", "actor")
     date_hierarchy = "created_at"
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "pro_account", "email", "status", "expires_at", "responded_at",
+                     "premium_cancel_consent")
+    list_filter = ("status", "premium_cancel_consent")
+    search_fields = ("email", "public_id")
+    list_select_related = ("pro_account",)

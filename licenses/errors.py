@@ -102,3 +102,37 @@ class PlanNotConfigured(PhoenixError):
     code = "plan_not_configured"
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "No active pro seat plan of this kind: an admin must set one."
+
+
+# --- invitations ------------------------------------------------------------------------
+
+
+class InvitationNotFound(NotFoundError):
+    code = "invitation_not_found"
+    default_detail = "No such invitation for you."
+
+
+class InvitationPending(ConflictError):
+    code = "invitation_pending"
+    default_detail = "An invitation to this address is already pending."
+
+
+class InvitationNotPending(ConflictError):
+    code = "invitation_not_pending"
+    default_detail = "This invitation was already answered or revoked."
+
+
+class InvitationExpired(ConflictError):
+    code = "invitation_expired"
+    default_detail = "This invitation has expired: ask the pro for a new one."
+
+
+class AccountRequired(ConflictError):
+    code = "account_required"
+    default_detail = "Register with the invited e-mail address first, then accept."
+
+
+class PremiumCancelConsentRequired(ConflictError):
+    code = "consent_required"
+    default_detail = ("The collaborator has a paid plan of their own and did not consent to its cancellation "
+                      "when accepting the invitation.")

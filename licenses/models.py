@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 
 class ProAccountStatus(models.TextChoices):
@@ -77,6 +78,12 @@ class Membership(models.Model):
     collaborator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
     )
+    # Given by the collaborator when accepting the invitation: a seat assigned to them may
+    # cancel their own paid (PREMIUM) subscription. Without it such an assignment is refused.
+    premium_cancel_consent = models.BooleanField(default=False, db_default=False)
+    invitation = models.OneToOneField(
+        "Invitation", on_delete=models.PROTECT, null=True, blank=True, related_name="membership"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -88,6 +95,65 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"collaborator {self.collaborator_id} of pro account {self.pro_account_id}"
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class Invitation(models.Model):
+    """A pro's invitation of a person, by e-mail. No membership exists before the person
+    accepts; the pro sees only the e-mail they typed and the invitation's status (never
+    whether the address has an account). A pending invitation past ``expires_at`` can no
+    longer be answered (the API shows it ``expired``); the hourly pro trial expiry job then
+    stores ``expired`` with its license event."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    pro_account = models.ForeignKey(ProAccount, on_delete=models.PROTECT, related_name="invitations")
+    email = models.EmailField(max_length=254, help_text="Lower-cased, as the pro typed it.")
+    status = models.CharField(
+        max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.PENDING,
+        db_default=InvitationStatus.PENDING,
+    )
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    premium_cancel_consent = models.BooleanField(default=False, db_default=False)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=InvitationStatus.values), name="invitation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(email=Lower("email")), name="invitation_email_lower_case"
+            ),
+            # One open invitation per address and account.
+            models.UniqueConstraint(
+                fields=["pro_account", "email"], condition=Q(status="pending"),
+                name="invitation_one_pending_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="accepted", responded_by__isnull=False)
+                | ~Q(status="accepted"),
+                name="invitation_accepted_has_person",
+            ),
+            models.CheckConstraint(
+                condition=Q(premium_cancel_consent=False) | Q(status="accepted"),
+                name="invitation_consent_only_when_accepted",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.public_id} ({self.status})"
 
 
 class LicenseStatus(models.TextChoices):

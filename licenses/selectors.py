@@ -13,6 +13,8 @@ from licenses.errors import PlanNotConfigured, ProAccountNotFound
 from licenses.grouped_dates import next_grouped_date, previous_grouped_date, prorated_amount_cents
 from licenses.models import (
     ENDING,
+    Invitation,
+    InvitationStatus,
     License,
     LicenseKind,
     LicenseStatus,
@@ -164,7 +166,7 @@ def license_purchase_quote(
 
 @dataclass(frozen=True)
 class JobStep:
-    action: str  # delete_license | return_to_pool | advance_grouped_date | expire_trial
+    action: str  # delete_license | return_to_pool | advance_grouped_date | expire_trial | expire_invitation
     pro_account_id: int
     license_id: int | None = None
     info: dict = field(default_factory=dict, compare=True, hash=False)
@@ -211,13 +213,21 @@ def grouped_billing_plan(*, now: datetime) -> list[JobStep]:
 
 
 def pro_trial_expiry_plan(*, now: datetime) -> list[JobStep]:
-    """Pro accounts whose 7-day trial ended without a purchase."""
-    return [
+    """Pro accounts whose 7-day trial ended without a purchase, then the pending invitations
+    past their date."""
+    trials = [
         JobStep("expire_trial", account.pk, None, {"trial_ends_at": account.trial_ends_at.isoformat()})
         for account in ProAccount.objects.filter(
             status=ProAccountStatus.TRIAL, trial_ends_at__lte=now
         ).order_by("id")
     ]
+    invitations = [
+        JobStep("expire_invitation", invitation.pro_account_id, None,
+                {"invitation": str(invitation.public_id), "expires_at": invitation.expires_at.isoformat()})
+        for invitation in Invitation.objects.filter(status=InvitationStatus.PENDING, expires_at__lte=now)
+        .order_by("id")
+    ]
+    return trials + invitations
 
 
 def pending_assignment_for(*, collaborator) -> PendingAssignment | None:
@@ -238,3 +248,22 @@ def pro_status_counts() -> dict[str, dict[str, int]]:
     for row in License.objects.values("status", "kind").annotate(n=Count("id")).order_by():
         licenses[row["status"]][row["kind"]] = row["n"]
     return {"accounts": accounts, "licenses": licenses}
+
+
+def invitation_status(invitation, *, now: datetime | None = None) -> str:
+    """The status the API shows: a pending invitation past its date is ``expired``."""
+    now = now or timezone.now()
+    if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= now:
+        return "expired"
+    return invitation.status
+
+
+def invitations_sent(*, pro_account: ProAccount):
+    return Invitation.objects.filter(pro_account=pro_account).order_by("-created_at", "-id")
+
+
+def invitations_received(*, user, now: datetime | None = None):
+    """The open invitations to the user's address (not expired)."""
+    now = now or timezone.now()
+    return (Invitation.objects.filter(email=user.email.lower(), status=InvitationStatus.PENDING, expires_at__gt=now)
+            .select_related("pro_account__owner").order_by("created_at", "id"))

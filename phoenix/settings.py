@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "billing.apps.StripeMirrorConfig",  # dj-stripe, as the admin's "Stripe mirror" group
     "django_structlog",
+    "axes",  # before ours: the roles sync sees its permissions
     "phoenix.core",
     "phoenix.accounts",
     "phoenix.outbound",
@@ -83,6 +84,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware: preflights answered first
     "django.middleware.security.SecurityMiddleware",
+    "phoenix.core.middleware.InputPolicyMiddleware",  # body size before anything reads the body
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -91,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # admin brute force (below)
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -177,8 +180,11 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
-# Brute-force protection on /auth/login: per client IP and per e-mail address.
-LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="5/min")
+# Brute-force protection on /auth/login: per client IP, and per (client IP, e-mail address)
+# so that attempts from other IPs never lock a user out.
+LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="30/min")
+LOGIN_IP_EMAIL_THROTTLE_RATE = env.str("LOGIN_IP_EMAIL_THROTTLE_RATE", default="5/min")
+LOGIN_IP_EMAIL_HOURLY_RATE = env.str("LOGIN_IP_EMAIL_HOURLY_RATE", default="20/hour")  # the back-off
 REGISTER_THROTTLE_RATE = env.str("REGISTER_THROTTLE_RATE", default="20/hour")
 # /luna API: per end user and per satellite API key.
 LUNA_USER_THROTTLE_RATE = env.str("LUNA_USER_THROTTLE_RATE", default="120/min")
@@ -273,6 +279,12 @@ WEBHOOK_BALANCE_LOW_DEFAULT = env.int("WEBHOOK_BALANCE_LOW_DEFAULT", default=20)
 WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
 WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 
+# --- Pro invitations (licenses) ------------------------------------------------------
+
+PRO_INVITATION_DAYS = env.int("PRO_INVITATION_DAYS", default=7)
+# The e-mailed link; {token} is the signed invitation token (answered at POST /pro/invitations/respond).
+PRO_INVITATION_URL = env.str("PRO_INVITATION_URL", default="http://localhost:8000/pro/invitation?token={token}")
+
 # --- E-mail ------------------------------------------------------------------------
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -284,7 +296,7 @@ ADMINS = [tuple(item.split(":", 1)) for item in env.list("ADMINS", default=[]) i
 # --- Static files, i18n ------------------------------------------------------------
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -297,13 +309,62 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# --- Security (effective behind TLS in production) ---------------------------------
+# --- Security (issue 14): every switch from the environment, secure when DEBUG is off ----
+# Development (`make run`, manage.py by hand) and the tests set the HTTP-only ones off
+# (phoenix.core.devenv, settings_test); production keeps the defaults (README, Production).
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# The header the TLS-terminating proxy sets, "HEADER,value" (empty: no proxy says so).
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+# /health/ is probed over plain HTTP by load balancers and container runtimes.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Hardening (issue 14): input policy ----------------------------------------------
+# One policy for every JSON endpoint (phoenix.core.input_policy): body size, nesting depth,
+# storable text, strict query parameters.
+
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES  # Django's own limit (forms, raw bodies): the same
+# The API views whose query parameters are policed (third-party views such as the schema's own).
+API_POLICED_MODULES = ["phoenix.", "subscriptions.", "wallet.", "licenses.", "billing."]
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["phoenix.core.input_policy.StrictJSONParser"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums", "phoenix.core.openapi.input_policy_responses",
+]
+SPECTACULAR_SETTINGS["DESCRIPTION"] += """
+
+**Input policy.** Every endpoint (the Stripe webhook too): a body over 1 MiB (`API_MAX_BODY_BYTES`) is 413
+`payload_too_large`; JSON nested deeper than 32 levels is 400 `nesting_too_deep`; a text holding a NUL or an
+unpaired surrogate is 400 `invalid_characters` with `field`; numbers are JSON integers (`"300"` is refused),
+codes are taken as sent (never trimmed); a query parameter the operation does not list is 400
+`unknown_query_parameter`, a bad `page`, `page_size` or `cursor` 400 `invalid_paging`. A bad `Api-Key` is 401
+`authentication_failed`. **Unavailable.** The database, cache or broker down: 503 `service_unavailable` (with
+`service` and `Retry-After`) on any endpoint; `/health/` says which one is down."""
+
+# --- Hardening (issue 14): admin brute force (django-axes) ------------------------------
+# The admin login is locked for a (client IP, username) after AXES_FAILURE_LIMIT failures,
+# for AXES_COOLOFF_HOURS; every attempt is recorded; an operator unlocks from the admin
+# ("Access attempts" -> Unlock, audited). The API login has its own throttles (above).
+
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_ONLY_ADMIN_SITE = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_ENABLE_ADMIN = False  # phoenix.core.admin registers its own (read-only, with the audited unlock)
+AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
 
 # --- Logging: JSON lines with a request id (django-structlog) -----------------------
 

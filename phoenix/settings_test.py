@@ -15,8 +15,13 @@ os.environ.setdefault("LOG_FORMAT", "console")
 # The tests' webhook receivers listen on loopback over plain http.
 os.environ.setdefault("WEBHOOK_ALLOW_HTTP", "true")
 os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
+# The test client speaks plain HTTP: the production defaults (HTTPS redirect, HSTS, secure
+# cookies) are tested by a production-mode start (phoenix/core/tests/test_production.py).
+for _name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+    os.environ.setdefault(_name, "off")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 
-from phoenix.settings import *  # noqa: F403
+from phoenix.settings import *  # noqa: E402, F403
 
 # Fast password hashing: the hasher is Django's business, not what these tests check.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

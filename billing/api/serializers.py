@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from billing.models import Payment
 from billing.products import ENERGY_PACK
+from phoenix.core.input_policy import CodeField, StrictIntegerField
 
 
 def split_product(value: str) -> tuple[str, str]:
@@ -13,7 +14,7 @@ def split_product(value: str) -> tuple[str, str]:
 
 
 class IdempotentRequestSerializer(serializers.Serializer):
-    idempotency_key = serializers.CharField(
+    idempotency_key = CodeField(
         required=False, max_length=128,
         help_text="Optional, 1 to 128 characters; or the Idempotency-Key header (when both are sent they must be "
         "equal). A retry with the same key replays the first answer.",
@@ -22,13 +23,13 @@ class IdempotentRequestSerializer(serializers.Serializer):
 
 class PurchaseRequestSerializer(IdempotentRequestSerializer):
     user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
-    pack = serializers.SlugField(max_length=64, help_text="Energy pack code, e.g. cafe_luna.")
+    pack = serializers.SlugField(max_length=64, trim_whitespace=False, help_text="Energy pack code, e.g. cafe_luna.")
 
 
 class ProductRequestSerializer(IdempotentRequestSerializer):
     user_id = serializers.UUIDField(required=False, help_text="Required for satellites.")
     product = serializers.RegexField(
-        r"^([a-z_]+:)?[a-z0-9_-]+$", max_length=120,
+        r"^([a-z_]+:)?[a-z0-9_-]+$", max_length=120, trim_whitespace=False,
         help_text='An energy pack code ("cafe_luna") or "<kind>:<code>".',
     )
 
@@ -84,7 +85,7 @@ class SubjectRequestSerializer(IdempotentRequestSerializer):
 
 class SeatPurchaseRequestSerializer(IdempotentRequestSerializer):
     kind = serializers.ChoiceField(choices=["monthly", "lifetime"])
-    quantity = serializers.IntegerField(min_value=1, max_value=1000)
+    quantity = StrictIntegerField(min_value=1, max_value=1000)
 
 
 class SeatPurchaseResponseSerializer(serializers.Serializer):

@@ -30,6 +30,7 @@ from phoenix.core.idempotency import (
     request_idempotency_key,
     request_principal,
 )
+from phoenix.core.input_policy import StrictPaging
 from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
 from subscriptions.api.serializers import AccessSerializer
 from subscriptions.selectors import access_summary
@@ -151,7 +152,7 @@ class ConfirmPaymentView(APIView):
         return Response(s.PaymentSerializer(payment).data)
 
 
-class HistoryPagination(PageNumberPagination):
+class HistoryPagination(StrictPaging, PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100

@@ -16,14 +16,15 @@ Access changes only through ``subscriptions.services``, keyed on
 from __future__ import annotations
 
 import structlog
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.errors import AlreadyPremium, UnknownProduct
-from billing.models import Payment
+from billing.models import Payment, ReconciliationIncident
 from billing.products.base import PLAN, ProductKind, Quote, stripe_context_time
 from billing.signals import stripe_subscription_cancel_requested
 from billing.stripe_objects import activation_reference, add_one_month
-from subscriptions.errors import AlreadyLifetime
+from subscriptions.errors import AlreadyLicensed, AlreadyLifetime
 from subscriptions.models import AccessType, Plan, PlanAudience, PlanKind
 from subscriptions.selectors import access_for_user, plan_for_code
 from subscriptions.services import access_activate_premium, access_grant_lifetime
@@ -55,6 +56,8 @@ def plan_quote(*, user, code: str, purchasing: bool = True) -> Quote:
             raise AlreadyLifetime()
         if plan.kind == PlanKind.MONTHLY and access.type == AccessType.PREMIUM:
             raise AlreadyPremium(cancel_at_period_end=access.cancel_at_period_end)
+        if plan.kind == PlanKind.MONTHLY and access.type == AccessType.LICENSED:
+            raise AlreadyLicensed("A seat license already gives unlimited access: no personal plan to buy.")
     return Quote(
         amount_cents=plan.price_cents,
         currency=plan.currency.lower(),
@@ -89,6 +92,11 @@ def plan_fulfill(*, payment: Payment) -> int:
         return 1
 
     subscription_id = stripe.get("subscription_id") or ""
+    if access_for_user(payment.user).type == AccessType.LICENSED:
+        # Paid elsewhere while a seat gives them unlimited access (the checkout endpoint
+        # refuses it): no personal plan on top; cancel it and record it for a refund.
+        _refuse_plan_for_licensed(payment=payment, subscription_id=subscription_id)
+        return 0
     period_end = parse_datetime(stripe["period_end"]) if stripe.get("period_end") else None
     try:
         # Not known (demo events without Stripe keys): one month from the event, as Stripe
@@ -111,6 +119,18 @@ def plan_fulfill(*, payment: Payment) -> int:
             )
         return 0
     return 1
+
+
+def _refuse_plan_for_licensed(*, payment: Payment, subscription_id: str) -> None:
+    logger.warning("monthly_plan_for_licensed_user", payment_id=payment.pk, subscription_id=subscription_id)
+    now = timezone.now()
+    ReconciliationIncident.objects.get_or_create(
+        code="plan_for_licensed_user", subject=f"payment:{payment.pk}", status="open",
+        defaults={"payment": payment, "detected_at": now, "last_seen_at": now,
+                  "detail": {"subscription_id": subscription_id, "action": "refund the payment"}},
+    )
+    if subscription_id:
+        _stripe_subscription_cancel_later(subscription_id=subscription_id, reason="already_licensed")
 
 
 PLAN_KIND = ProductKind(name=PLAN, quote=plan_quote, fulfill=plan_fulfill)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +35,7 @@ from billing.errors import (
 from billing.models import WebhookEvent, WebhookEventStatus
 from billing.signals import webhook_event_settled
 from phoenix.core import metrics
+from phoenix.core.input_policy import parse_json_body
 
 logger = structlog.get_logger("phoenix.billing.webhooks")
 
@@ -56,8 +56,10 @@ def webhook_verify(*, payload: bytes, signature_header: str | None) -> dict[str,
         )
     except stripe.SignatureVerificationError as exc:
         raise InvalidWebhook(str(exc).split(". ")[0], code="invalid_signature") from None
+    except UnicodeDecodeError:  # stripe decodes the body first: not UTF-8, so not what Stripe signed
+        raise InvalidWebhook("The body is not UTF-8.", code="invalid_signature") from None
     try:
-        event = json.loads(payload)
+        event = parse_json_body(payload)  # the one input policy: depth, NUL, lone surrogates
     except (ValueError, UnicodeDecodeError):
         raise InvalidWebhook("The body is not valid JSON.", code="malformed_payload") from None
     if (

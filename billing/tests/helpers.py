@@ -109,8 +109,11 @@ def premium_collaborator_and_pool(client, stripe):
     _, sub, _ = start_monthly(client, stripe, collaborator)
     owner = pro_owner()
     buy_seats(client, stripe, owner, kind="lifetime", quantity=1)
-    response = f_token(owner).post("/pro/collaborators", {"email": collaborator.email}, format="json")
-    assert response.status_code == 201, response.content
+    invited = f_token(owner).post("/pro/invitations", {"email": collaborator.email}, format="json")
+    assert invited.status_code == 202, invited.content
+    response = f_token(collaborator).post(f"/pro/invitations/{invited.json()['id']}/accept",
+                                          {"premium_cancel_consent": True}, format="json")
+    assert response.status_code == 200, response.content
     lic = seats(owner).get()
     return collaborator, owner, lic, sub
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from licenses.errors import (
+    AccountRequired,
     AlreadyLinked,
     AssignmentPending,
     CannotLinkOwner,
     CollaboratorNotFound,
+    InvitationExpired,
+    InvitationNotFound,
+    InvitationNotPending,
+    InvitationPending,
     LicenseNotAvailable,
     LicenseNotCancelable,
     LicenseNotFound,
     LicenseNotUnlinkable,
     NotACollaborator,
+    PremiumCancelConsentRequired,
     ProAccountExists,
     ProAccountNotActive,
     ProAccountNotFound,
@@ -59,19 +65,10 @@ COLLABORATOR_BODY = {
     "license": LICENSE_REF, "activity_visible": True, "activity": [],
 }
 COLLABORATORS = [success_example("licensed collaborator", COLLABORATOR_BODY)]
-LINK = [
-    request_example("by e-mail", {"email": "bob@example.com"}),
-    success_example("linked", {**COLLABORATOR_BODY, "access_type": "TRIAL", "license": None}, status=201),
-]
-LINK_RESPONSES = {
-    400: error_response(validation_error({"email": ["Enter a valid email address."]}),
-                        error_example(CannotLinkOwner)),
-    **UNAUTH,
-    404: error_response(NO_ACCOUNT, COLLABORATOR_NOT_FOUND),
-    409: error_response(error_example(AlreadyLinked)),
-}
 UNLINK_COLLABORATOR_RESPONSES = {
-    **UNAUTH, 404: error_response(NO_ACCOUNT, COLLABORATOR_NOT_FOUND), 409: error_response(NOT_A_COLLABORATOR),
+    **UNAUTH, 404: error_response(NO_ACCOUNT, COLLABORATOR_NOT_FOUND,
+                                  description="pro_account_not_found, collaborator_not_found (also for an "
+                                  "existing user who is not a collaborator: the same answer as a random id)"),
 }
 
 LICENSE_BODY = {
@@ -97,8 +94,8 @@ ASSIGN_RESPONSES = {
     **UNAUTH,
     404: error_response(NO_ACCOUNT, LICENSE_NOT_FOUND, COLLABORATOR_NOT_FOUND),
     409: error_response(error_example(AlreadyLifetime), error_example(AlreadyLicensed),
-                        error_example(LicenseNotAvailable), NOT_A_COLLABORATOR, error_example(AssignmentPending),
-                        error_example(ProAccountNotActive)),
+                        error_example(LicenseNotAvailable), error_example(AssignmentPending),
+                        error_example(ProAccountNotActive), error_example(PremiumCancelConsentRequired)),
 }
 
 CANCEL = [success_example("cancel scheduled", {**LICENSE_BODY, "status": "canceled",
@@ -114,3 +111,49 @@ MEMBERSHIPS = [success_example("membership", {"pro_account_id": PRO_ACCOUNT_ID, 
                                               "linked_at": EXAMPLE_TIME})]
 LEAVE_RESPONSES = {**UNAUTH, 404: error_response(error_example(ProAccountNotFound)),
                    409: error_response(NOT_A_COLLABORATOR)}
+
+INVITATION_ID = "5b1f0c2e-3d4a-4b5c-8d6e-7f8091a2b3c4"
+INVITATION_BODY = {"id": INVITATION_ID, "email": "bob@example.com", "status": "pending",
+                   "expires_at": "2026-12-08T22:16:02.496025Z", "responded_at": None, "created_at": EXAMPLE_TIME}
+INVITATIONS = [success_example("pending", INVITATION_BODY)]
+INVITE = [
+    request_example("by e-mail", {"email": "bob@example.com"}),
+    success_example("invited", INVITATION_BODY, status=202,
+                    summary="The same answer whether the address has an account or not"),
+]
+NOT_PENDING = error_example(InvitationNotPending, status="accepted")
+INVITE_RESPONSES = {
+    400: error_response(validation_error({"email": ["Enter a valid email address."]}),
+                        error_example(CannotLinkOwner)),
+    **OWNER_ERRORS,
+    409: error_response(error_example(InvitationPending), error_example(AlreadyLinked)),
+}
+REVOKE_RESPONSES = {**UNAUTH, 404: error_response(NO_ACCOUNT, error_example(InvitationNotFound)),
+                    409: error_response(NOT_PENDING)}
+RECEIVED = [success_example("open", {"id": INVITATION_ID, "pro_account_id": PRO_ACCOUNT_ID, "owner": OWNER,
+                                     "expires_at": "2026-12-08T22:16:02.496025Z", "created_at": EXAMPLE_TIME})]
+ACCEPT = [
+    request_example("consenting to the cancellation of one's own plan", {"premium_cancel_consent": True}),
+    success_example("accepted", {"id": INVITATION_ID, "status": "accepted", "premium_cancel_consent": True}),
+]
+_ANSWER_409 = error_response(NOT_PENDING, error_example(InvitationExpired), error_example(AlreadyLinked))
+ANSWER_RESPONSES = {
+    400: error_response(error_example(CannotLinkOwner)), **UNAUTH,
+    404: error_response(error_example(InvitationNotFound, summary="invitation_not_found: no such invitation "
+                                      "to the caller's address")),
+    409: _ANSWER_409,
+}
+RESPOND = [
+    request_example("accept by link", {"token": "IjViMWYwYzJlIg:1tHx:abc", "decision": "accept",
+                                       "premium_cancel_consent": False}),
+    success_example("accepted", {"id": INVITATION_ID, "status": "accepted", "premium_cancel_consent": False}),
+]
+LINK_ANSWER_RESPONSES = {
+    400: error_response(validation_error({"decision": ['"maybe" is not a valid choice.']}),
+                        error_example(CannotLinkOwner)),
+    404: error_response(error_example(InvitationNotFound)),
+    409: error_response(error_example(AccountRequired), NOT_PENDING, error_example(InvitationExpired),
+                        error_example(AlreadyLinked)),
+}
+DECLINE = [success_example("declined", {"id": INVITATION_ID, "status": "declined", "premium_cancel_consent": False})]
+REVOKE = [success_example("revoked", {**INVITATION_BODY, "status": "revoked", "responded_at": EXAMPLE_TIME})]

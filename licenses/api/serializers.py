@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
 from licenses.models import ProAccountStatus
+from licenses.selectors import invitation_status
+from phoenix.core.input_policy import StrictBooleanField
 
 
 class ProUserRefSerializer(serializers.Serializer):
@@ -79,10 +81,6 @@ class CollaboratorSerializer(serializers.Serializer):
     )
 
 
-class LinkSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-
-
 class AssignSerializer(serializers.Serializer):
     user_id = serializers.UUIDField(help_text="The collaborator (or the owner themselves).")
 
@@ -96,3 +94,51 @@ class MembershipSerializer(serializers.Serializer):
     pro_account_id = serializers.UUIDField(source="pro_account.public_id")
     owner = ProUserRefSerializer(source="pro_account.owner")
     linked_at = serializers.DateTimeField(source="created_at")
+
+
+class InviteSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class InvitationSerializer(serializers.Serializer):
+    """What the pro sees of an invitation: the address they typed and its status, nothing
+    about the person."""
+
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField()
+    status = serializers.ChoiceField(choices=["pending", "accepted", "declined", "revoked", "expired"])
+    expires_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, invitation):
+        body = super().to_representation(invitation)
+        body["status"] = invitation_status(invitation)
+        return body
+
+
+class ReceivedInvitationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    pro_account_id = serializers.UUIDField(source="pro_account.public_id")
+    owner = ProUserRefSerializer(source="pro_account.owner")
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class AcceptSerializer(serializers.Serializer):
+    premium_cancel_consent = StrictBooleanField(
+        default=False,
+        help_text="true: if the pro assigns you a seat, your own paid plan (PREMIUM) is canceled at Stripe. "
+        "Without it, assigning you a seat while you are PREMIUM is refused (409 `consent_required`).",
+    )
+
+
+class RespondByLinkSerializer(AcceptSerializer):
+    token = serializers.CharField(max_length=512, trim_whitespace=False, help_text="The token of the e-mailed link.")
+    decision = serializers.ChoiceField(choices=["accept", "decline"])
+
+
+class InvitationAnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.CharField()
+    premium_cancel_consent = serializers.BooleanField()

@@ -10,15 +10,21 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from licenses import selectors, services
 from licenses.api import examples as ex
 from licenses.api import serializers as s
-from licenses.errors import CollaboratorNotFound, LicenseNotFound, ProAccountNotFound
-from licenses.models import License, Membership, ProAccount
+from licenses.errors import (
+    CollaboratorNotFound,
+    InvitationNotFound,
+    LicenseNotFound,
+    NotACollaborator,
+    ProAccountNotFound,
+)
+from licenses.models import Invitation, License, Membership, ProAccount
 from phoenix.core.idempotency import idempotent
 from phoenix.core.openapi import IDEMPOTENCY_HEADER
 
@@ -79,24 +85,6 @@ class CollaboratorListView(APIView):
         account = selectors.pro_account_for_owner(request.user)
         return Response(s.CollaboratorSerializer(selectors.collaborators_for(pro_account=account), many=True).data)
 
-    @extend_schema(
-        tags=["pro"], request=s.LinkSerializer, parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.CollaboratorSerializer, **ex.LINK_RESPONSES}, examples=ex.LINK,
-        summary="Link an existing user as a collaborator (also during the trial).",
-    )
-    @idempotent
-    def post(self, request):
-        data = s.LinkSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        account = selectors.pro_account_for_owner(request.user)
-        email = data.validated_data["email"].strip().lower()
-        user = get_user_model().objects.filter(email=email, is_active=True).first()
-        if user is None:
-            raise CollaboratorNotFound()
-        services.collaborator_link(pro_account=account, collaborator=user, actor=request.user)
-        row = next(r for r in selectors.collaborators_for(pro_account=account) if r["user"].pk == user.pk)
-        return Response(s.CollaboratorSerializer(row).data, status=status.HTTP_201_CREATED)
-
 
 class CollaboratorDetailView(APIView):
     permission_classes = [IsAuthenticated]
@@ -117,7 +105,11 @@ class CollaboratorDetailView(APIView):
             user = _user_by_public_id(uuid.UUID(str(user_id)))
         except ValueError:
             raise CollaboratorNotFound() from None
-        services.collaborator_unlink(pro_account=account, collaborator=user, actor=request.user)
+        try:
+            services.collaborator_unlink(pro_account=account, collaborator=user, actor=request.user)
+        except NotACollaborator:
+            # The same answer as for a random id: the pro cannot probe for accounts.
+            raise CollaboratorNotFound() from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +145,10 @@ class LicenseAssignView(APIView):
         account = selectors.pro_account_for_owner(request.user)
         lic = _license(account, license_id)
         user = _user_by_public_id(data.validated_data["user_id"])
-        result = services.license_assign(license=lic, collaborator=user, actor=request.user)
+        try:
+            result = services.license_assign(license=lic, collaborator=user, actor=request.user)
+        except NotACollaborator:
+            raise CollaboratorNotFound() from None  # as for a random id: no account probing
         code = status.HTTP_202_ACCEPTED if result.outcome == "needs_cancel_existing" else status.HTTP_200_OK
         return Response({"outcome": result.outcome, "license": _license_body(result.license)}, status=code)
 
@@ -223,3 +218,125 @@ class LeaveView(APIView):
             raise ProAccountNotFound()
         services.collaborator_unlink(pro_account=account, collaborator=request.user, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- invitations: nothing is linked before the invited person accepts -------------------------
+
+INVITATION_ID_PATH = OpenApiParameter("invitation_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                      description="An invitation's id.",
+                                      examples=[OpenApiExample("invitation", value=ex.INVITATION_ID)])
+
+
+def _invitation(invitation_id: str, **filters) -> Invitation:
+    try:
+        public_id = uuid.UUID(str(invitation_id))
+    except ValueError:
+        raise InvitationNotFound() from None
+    invitation = Invitation.objects.filter(public_id=public_id, **filters).first()
+    if invitation is None:
+        raise InvitationNotFound()
+    return invitation
+
+
+class InvitationListView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], responses={200: s.InvitationSerializer(many=True), **ex.OWNER_ERRORS},
+                   examples=ex.INVITATIONS, summary="The invitations the caller's pro account sent.")
+    def get(self, request):
+        account = selectors.pro_account_for_owner(request.user)
+        return Response(s.InvitationSerializer(selectors.invitations_sent(pro_account=account), many=True).data)
+
+    @extend_schema(
+        tags=["pro"], request=s.InviteSerializer, parameters=[IDEMPOTENCY_HEADER],
+        responses={202: s.InvitationSerializer, **ex.INVITE_RESPONSES}, examples=ex.INVITE,
+        summary="Invite a person by e-mail to become a collaborator.",
+        description="An e-mail with a signed link goes to the address. The answer is the same whether the "
+        "address has an account or not, and nothing is linked, assigned or canceled until the person accepts "
+        "(`POST /pro/invitations/{id}/accept` or the link). Invitations expire after "
+        "`PRO_INVITATION_DAYS` days (default 7).",
+    )
+    @idempotent
+    def post(self, request):
+        data = s.InviteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = selectors.pro_account_for_owner(request.user)
+        invitation = services.invitation_send(pro_account=account, email=data.validated_data["email"],
+                                              actor=request.user)
+        return Response(s.InvitationSerializer(invitation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class InvitationRevokeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], request=None, parameters=[IDEMPOTENCY_HEADER, INVITATION_ID_PATH],
+                   responses={200: s.InvitationSerializer, **ex.REVOKE_RESPONSES}, examples=ex.REVOKE,
+                   summary="Revoke a pending invitation of the caller's pro account.")
+    @idempotent
+    def post(self, request, invitation_id):
+        account = selectors.pro_account_for_owner(request.user)
+        invitation = services.invitation_revoke(invitation=_invitation(invitation_id, pro_account=account),
+                                                actor=request.user)
+        return Response(s.InvitationSerializer(invitation).data)
+
+
+class ReceivedInvitationListView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], responses={200: s.ReceivedInvitationSerializer(many=True), **ex.UNAUTH},
+                   examples=ex.RECEIVED, summary="The open invitations to the caller's e-mail address.")
+    def get(self, request):
+        return Response(s.ReceivedInvitationSerializer(selectors.invitations_received(user=request.user),
+                                                       many=True).data)
+
+
+def _answer(invitation: Invitation) -> dict:
+    invitation.refresh_from_db()
+    return s.InvitationAnswerSerializer(invitation).data
+
+
+class InvitationAcceptView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], request=s.AcceptSerializer, parameters=[IDEMPOTENCY_HEADER, INVITATION_ID_PATH],
+                   responses={200: s.InvitationAnswerSerializer, **ex.ANSWER_RESPONSES}, examples=ex.ACCEPT,
+                   summary="Accept an invitation to the caller's address: become the pro's collaborator.")
+    @idempotent
+    def post(self, request, invitation_id):
+        data = s.AcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = _invitation(invitation_id)
+        services.invitation_accept(invitation=invitation, user=request.user,
+                                   premium_cancel_consent=data.validated_data["premium_cancel_consent"])
+        return Response(_answer(invitation))
+
+
+class InvitationDeclineView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["pro"], request=None, parameters=[IDEMPOTENCY_HEADER, INVITATION_ID_PATH],
+                   responses={200: s.InvitationAnswerSerializer, **ex.ANSWER_RESPONSES}, examples=ex.DECLINE,
+                   summary="Decline an invitation to the caller's address.")
+    @idempotent
+    def post(self, request, invitation_id):
+        invitation = _invitation(invitation_id)
+        services.invitation_decline(invitation=invitation, user=request.user)
+        return Response(_answer(invitation))
+
+
+class InvitationRespondByLinkView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["pro"], request=s.RespondByLinkSerializer, auth=[],
+        responses={200: s.InvitationAnswerSerializer, **ex.LINK_ANSWER_RESPONSES}, examples=ex.RESPOND,
+        summary="Accept or decline an invitation through the e-mailed signed link.",
+        description="The token proves the address: the account registered with it answers (none: 409 "
+        "`account_required`, register first). A forged or unknown token: 404 `invitation_not_found`.",
+    )
+    def post(self, request):
+        data = s.RespondByLinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = services.invitation_respond_by_token(**data.validated_data)
+        return Response(s.InvitationAnswerSerializer(invitation).data)

@@ -11,7 +11,8 @@
   ``reference`` (event / checkout id): a replayed reference or an event older than the
   newest one applied changes nothing.
 
-By topic: ``accounts`` (opening, Stripe facts), ``memberships`` (collaborators), ``pool``
+By topic: ``accounts`` (opening, Stripe facts), ``invitations`` (invite, accept with
+consent, decline, revoke), ``memberships`` (collaborators), ``pool``
 (purchase, assignment, cancel/unlink), ``suspension`` (renewal paid/failed, operator
 suspension), ``jobs`` (the scheduled runs), ``common`` (locks, event rows, a license's end).
 Every public name stays importable from ``licenses.services``; the errors are in
@@ -23,6 +24,15 @@ from licenses.services.accounts import (
     pro_account_open,
     pro_account_record_stripe_seat_quantity,
     pro_account_set_stripe_subscription,
+)
+from licenses.services.invitations import (
+    invitation_accept,
+    invitation_decline,
+    invitation_for_token,
+    invitation_respond_by_token,
+    invitation_revoke,
+    invitation_send,
+    invitation_token,
 )
 from licenses.services.jobs import GROUPED_JOB_LOCK, TRIAL_JOB_LOCK, grouped_billing_run, pro_trial_expiry_run
 from licenses.services.memberships import collaborator_link, collaborator_unlink
@@ -54,6 +64,13 @@ __all__ = [
     "collaborator_link",
     "collaborator_unlink",
     "grouped_billing_run",
+    "invitation_accept",
+    "invitation_decline",
+    "invitation_for_token",
+    "invitation_respond_by_token",
+    "invitation_revoke",
+    "invitation_send",
+    "invitation_token",
     "license_assign",
     "license_assignment_abort",
     "license_assignment_finalize",

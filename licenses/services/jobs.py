@@ -11,6 +11,7 @@ from licenses.grouped_dates import next_grouped_date
 from licenses.models import ENDING, License, ProAccount, ProAccountStatus
 from licenses.selectors import JobStep, grouped_billing_plan, pro_trial_expiry_plan
 from licenses.services.common import end_license, license_event, lock_account
+from licenses.services.invitations import invitation_expire
 from licenses.signals import billable_seats_changed
 from phoenix.core.jobs import JobReport, advisory_lock
 
@@ -58,7 +59,8 @@ def _apply_grouped_step(*, step: JobStep, now: datetime) -> bool:
 
 
 def pro_trial_expiry_run(*, now: datetime, dry_run: bool = False) -> JobReport:
-    """The hourly pro trial expiry: trial accounts past ``trial_ends_at`` -> expired."""
+    """The hourly pro trial expiry: trial accounts past ``trial_ends_at`` -> expired; pending
+    invitations past ``expires_at`` -> expired."""
     if dry_run:
         return JobReport(job=TRIAL_JOB_LOCK, now=now, dry_run=True, steps=pro_trial_expiry_plan(now=now))
     with advisory_lock(TRIAL_JOB_LOCK) as acquired:
@@ -71,6 +73,8 @@ def pro_trial_expiry_run(*, now: datetime, dry_run: bool = False) -> JobReport:
 @transaction.atomic
 def _apply_trial_expiry(*, step: JobStep, now: datetime) -> bool:
     account = lock_account(step.pro_account_id)
+    if step.action == "expire_invitation":
+        return invitation_expire(account=account, public_id=step.info["invitation"], now=now)
     if account.status != ProAccountStatus.TRIAL or account.trial_ends_at > now:
         return False
     account.status = ProAccountStatus.EXPIRED

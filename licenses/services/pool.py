@@ -17,6 +17,7 @@ from licenses.errors import (
     LicenseNotCancelable,
     LicenseNotUnlinkable,
     NotACollaborator,
+    PremiumCancelConsentRequired,
     ProAccountNotActive,
 )
 from licenses.models import (
@@ -60,7 +61,8 @@ def license_assign(*, license: License, collaborator, actor=None,
     """Assign an available license to the owner or a linked collaborator.
 
     Collaborator LIFETIME: ``already_lifetime``; holding a license: ``already_licensed``;
-    PREMIUM: a ``PendingAssignment`` is recorded (outcome ``needs_cancel_existing``) and
+    PREMIUM without the consent given in their acceptance: ``consent_required``; PREMIUM:
+    a ``PendingAssignment`` is recorded (outcome ``needs_cancel_existing``) and
     billing, told by the ``license_assignment_pending`` signal, cancels the personal
     subscription through Stripe, then calls ``license_assignment_finalize``;
     TRIAL/EXPIRED: LICENSED now.
@@ -73,7 +75,8 @@ def license_assign(*, license: License, collaborator, actor=None,
     if lic.status != LicenseStatus.AVAILABLE or PendingAssignment.objects.filter(license=lic).exists():
         raise LicenseNotAvailable(status=lic.status)
     is_owner = collaborator.pk == account.owner_id
-    if not is_owner and not Membership.objects.filter(pro_account=account, collaborator=collaborator).exists():
+    membership = Membership.objects.filter(pro_account=account, collaborator=collaborator).first()
+    if not is_owner and membership is None:
         raise NotACollaborator()
 
     # Decide under the collaborator's Access lock: a concurrent assignment of another
@@ -88,6 +91,10 @@ def license_assign(*, license: License, collaborator, actor=None,
         raise AssignmentPending()
 
     if access.type == AccessType.PREMIUM:
+        # Their own paid plan is canceled only with the consent they gave when accepting
+        # the invitation (the owner assigning themselves consents by doing it).
+        if not is_owner and not membership.premium_cancel_consent:
+            raise PremiumCancelConsentRequired()
         pending = PendingAssignment.objects.create(
             license=lic, collaborator=collaborator, stripe_subscription_id=access.stripe_subscription_id,
         )

@@ -25,7 +25,11 @@ def pro_account_with_seats(*, now: datetime, monthly: int = 0, lifetime: int = 0
     return account
 
 
-def linked_collaborator(account: ProAccount, *, now: datetime):
+def linked_collaborator(account: ProAccount, *, now: datetime, premium_cancel_consent: bool = False):
+    """A new user invited by the pro who accepted (with or without consent to the
+    cancellation of their own paid plan)."""
     user = trial_user(now=now)
-    services.collaborator_link(pro_account=account, collaborator=user, now=now)
+    invitation = services.invitation_send(pro_account=account, email=user.email, actor=account.owner, now=now)
+    services.invitation_accept(invitation=invitation, user=user, premium_cancel_consent=premium_cancel_consent,
+                               now=now)
     return user

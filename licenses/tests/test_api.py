@@ -42,8 +42,13 @@ def account(owner, pro) -> ProAccount:
     return account
 
 
-def _link(pro, user):
-    return pro.post("/pro/collaborators", {"email": user.email}, format="json")
+def _link(pro, user, *, consent=False):
+    """Invite the user and have them accept (the only way a collaborator is linked)."""
+    invited = pro.post("/pro/invitations", {"email": user.email}, format="json")
+    assert invited.status_code == 202, invited.content
+    accepted = token_client_for(user).post(f"/pro/invitations/{invited.json()['id']}/accept",
+                                           {"premium_cancel_consent": consent}, format="json")
+    return accepted
 
 
 def _first_free(account, kind="monthly") -> License:
@@ -70,21 +75,20 @@ def test_anonymous_is_refused(api_client):
 def test_collaborators_profile_always_activity_only_with_premium(account, pro):
     premium_user = trial_user(now=T0)
     lapsed_user = trial_user(now=T0 - timedelta(days=30))
-    assert _link(pro, premium_user).status_code == 201
-    assert _link(pro, lapsed_user).status_code == 201
+    assert _link(pro, premium_user).status_code == 200
+    assert _link(pro, lapsed_user).status_code == 200
     rows = {row["user"]["email"]: row for row in pro.get("/pro/collaborators").json()}
     assert rows[premium_user.email]["activity_visible"] is True and rows[premium_user.email]["activity"] == []
     assert rows[lapsed_user.email]["activity_visible"] is False and rows[lapsed_user.email]["activity"] is None
     assert rows[lapsed_user.email]["user"]["id"] == str(lapsed_user.public_id)
 
 
-def test_link_errors(account, pro, owner):
-    assert pro.post("/pro/collaborators", {"email": "nobody@example.com"},
-                    format="json").json()["error"] == "collaborator_not_found"
-    assert pro.post("/pro/collaborators", {"email": owner.email}, format="json").json()["error"] == "cannot_link_owner"
+def test_invite_errors(account, pro, owner):
+    response = pro.post("/pro/invitations", {"email": owner.email}, format="json")
+    assert (response.status_code, response.json()["error"]) == (400, "cannot_link_owner")
     user = trial_user(now=T0)
     _link(pro, user)
-    response = _link(pro, user)
+    response = pro.post("/pro/invitations", {"email": user.email}, format="json")
     assert (response.status_code, response.json()["error"]) == (409, "already_linked")
 
 
@@ -124,14 +128,15 @@ def test_assign_refusals_carry_machine_codes(account, pro):
         assert (response.status_code, response.json()["error"]) == (409, code)
     stranger = trial_user(now=T0)
     response = pro.post(f"/pro/licenses/{second.public_id}/assign", {"user_id": str(stranger.public_id)}, format="json")
-    assert response.json()["error"] == "not_a_collaborator"
+    # An existing account that is not a collaborator: the same answer as a random id.
+    assert (response.status_code, response.json()["error"]) == (404, "collaborator_not_found")
     assert pro.post("/pro/licenses/not-a-uuid/assign", {"user_id": str(stranger.public_id)},
                     format="json").status_code == 404
 
 
 def test_assign_to_a_premium_collaborator_is_pending(account, pro):
     user = trial_user(now=T0)
-    _link(pro, user)
+    _link(pro, user, consent=True)
     access_services.access_activate_premium(user=user, period_end=T0 + timedelta(days=30), event_time=T0,
                                             stripe_subscription_id="sub_x")
     lic = _first_free(account)
@@ -181,10 +186,15 @@ def test_unlink_by_pro_and_collaborator_leaving(account, pro):
 
 def test_retried_pro_writes_replay_their_first_answer(owner, pro, account):
     collaborator = trial_user(now=T0)
-    first = pro.post("/pro/collaborators", {"email": collaborator.email}, format="json", HTTP_IDEMPOTENCY_KEY="k-link")
-    again = pro.post("/pro/collaborators", {"email": collaborator.email}, format="json", HTTP_IDEMPOTENCY_KEY="k-link")
-    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    first = pro.post("/pro/invitations", {"email": collaborator.email}, format="json", HTTP_IDEMPOTENCY_KEY="k-link")
+    again = pro.post("/pro/invitations", {"email": collaborator.email}, format="json", HTTP_IDEMPOTENCY_KEY="k-link")
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
     assert again["Idempotent-Replayed"] == "true"
+    assert account.invitations.count() == 1
+    invitee = token_client_for(collaborator)
+    url = f"/pro/invitations/{first.json()['id']}/accept"
+    accepted = [invitee.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="k-accept") for _ in range(2)]
+    assert [r.status_code for r in accepted] == [200, 200] and accepted[1]["Idempotent-Replayed"] == "true"
     assert account.memberships.count() == 1
 
     seat = _first_free(account)
@@ -201,6 +211,6 @@ def test_retried_pro_writes_replay_their_first_answer(owner, pro, account):
     assert unlinked[1]["Idempotent-Replayed"] == "true"
     assert events_of_seat.count() == 2  # assigned, then unlinked: once each
 
-    other = pro.post("/pro/collaborators", {"email": "someone-else@example.com"}, format="json",
+    other = pro.post("/pro/invitations", {"email": "someone-else@example.com"}, format="json",
                      HTTP_IDEMPOTENCY_KEY="k-link")
     assert other.status_code == 409 and other.json()["error"] == "idempotency_conflict"

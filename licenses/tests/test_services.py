@@ -227,7 +227,7 @@ def test_assignment_needs_an_active_account():
 
 
 def _premium_collaborator(account):
-    user = linked_collaborator(account, now=T0)
+    user = linked_collaborator(account, now=T0, premium_cancel_consent=True)
     access_services.access_activate_premium(user=user, period_end=T0 + 30 * DAY, event_time=T0,
                                             stripe_subscription_id="sub_personal")
     return user
@@ -516,3 +516,13 @@ def test_only_a_suspended_account_can_be_reactivated(seated, operator_user):
     with pytest.raises(errors.ProAccountNotSuspended):
         services.pro_account_reactivate(pro_account=account, actor=operator_user, reason="x")
     assert not LicenseEvent.objects.filter(kind="account_reactivated").exists()
+
+
+def test_a_premium_collaborator_without_consent_keeps_their_plan(account):
+    user = linked_collaborator(account, now=T0)
+    access_services.access_activate_premium(user=user, period_end=T0 + 30 * DAY, event_time=T0,
+                                            stripe_subscription_id="sub_personal")
+    lic = License.objects.filter(pro_account=account, status="available").first()
+    with pytest.raises(errors.PremiumCancelConsentRequired):
+        services.license_assign(license=lic, collaborator=user, now=T0)
+    assert not PendingAssignment.objects.filter(collaborator=user).exists()

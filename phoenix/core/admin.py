@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from functools import partial
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
@@ -8,9 +9,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
 
+from phoenix.core import operator as core_operator
 from phoenix.core.errors import PhoenixError, ReasonRequired
 from phoenix.core.models import AdminAction, IdempotentResponse, JobRun
+from phoenix.core.roles import CHANGE_PERIODIC_TASK, RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN
 from phoenix.core.services import operator_reason
 
 
@@ -165,3 +170,97 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("job", "outcome", ("finished_at", admin.DateFieldListFilter))
     search_fields = ("job",)
     date_hierarchy = "finished_at"
+
+
+# --- Admin brute force (django-axes): the lockouts, read-only, with the audited unlock ---------
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(ReadOnlyAdminMixin, OperatorActionsMixin, admin.ModelAdmin):
+    list_display = ("attempt_time", "ip_address", "username", "failures_since_start", "path_info")
+    list_filter = (("attempt_time", admin.DateFieldListFilter),)
+    search_fields = ("ip_address", "username")
+    operator_actions = (
+        OperatorAction("unlock", "Unlock this login", UNLOCK_ADMIN_LOGIN, "operator_unlock",
+                       description="Drop the failed attempts of this IP and username: they may log in again."),
+    )
+
+    def operator_unlock(self, request, attempt, data) -> str:
+        core_operator.admin_login_unlock(attempt=attempt, actor=request.user, reason=data["reason"])
+        return f"Unlocked {attempt.username} from {attempt.ip_address}."
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("attempt_time", "ip_address", "username", "locked_out", "path_info")
+    list_filter = ("locked_out", ("attempt_time", admin.DateFieldListFilter))
+    search_fields = ("ip_address", "username")
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("attempt_time", "logout_time", "ip_address", "username", "path_info")
+    search_fields = ("ip_address", "username")
+
+
+# --- Beat schedules: every change audited; running one is its own permission ------------------
+
+
+class AuditedPeriodicTaskForm(PeriodicTaskForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=2000,
+                             help_text="Why you change this schedule. Kept in the audit trail.")
+
+    def clean_reason(self) -> str:
+        try:
+            return operator_reason(self.cleaned_data["reason"])
+        except ReasonRequired as exc:
+            raise forms.ValidationError(exc.detail) from None
+
+
+class AuditedPeriodicTaskAdmin(OperatorActionsMixin, PeriodicTaskAdmin):
+    """django-celery-beat's admin without its bulk actions (offered to anyone who may view the
+    list, and unaudited): enable, disable and run are operator actions with a reason; an
+    edit needs a reason too. Only change permission edits (no role has it); finance may run."""
+
+    form = AuditedPeriodicTaskForm
+    actions = ()
+    fieldsets = (*PeriodicTaskAdmin.fieldsets, ("Audit", {"fields": ("reason",)}))
+    operator_actions = (
+        OperatorAction("enable", "Enable", CHANGE_PERIODIC_TASK, "operator_enable", offered_when="is_disabled"),
+        OperatorAction("disable", "Disable", CHANGE_PERIODIC_TASK, "operator_disable", offered_when="is_enabled"),
+        OperatorAction("run", "Run now", RUN_PERIODIC_TASK, "operator_run",
+                       description="Queue the schedule's task once now (the schedule is unchanged)."),
+    )
+
+    def is_enabled(self, task) -> bool:
+        return task.enabled
+
+    def is_disabled(self, task) -> bool:
+        return not task.enabled
+
+    def operator_enable(self, request, task, data) -> str:
+        core_operator.periodic_task_set_enabled(task=task, enabled=True, actor=request.user, reason=data["reason"])
+        return f"Enabled {task.name}."
+
+    def operator_disable(self, request, task, data) -> str:
+        core_operator.periodic_task_set_enabled(task=task, enabled=False, actor=request.user, reason=data["reason"])
+        return f"Disabled {task.name}."
+
+    def operator_run(self, request, task, data) -> str:
+        core_operator.periodic_task_run(task=task, actor=request.user, reason=data["reason"])
+        return f"Queued {task.task}."
+
+    def save_model(self, request, obj, form, change):
+        core_operator.periodic_task_save(task=obj, actor=request.user, reason=form.cleaned_data["reason"],
+                                         created=not change)
+
+    def delete_model(self, request, obj):
+        core_operator.periodic_task_delete(task=obj, actor=request.user, reason="deleted through the admin")
+
+    def delete_queryset(self, request, queryset):
+        for task in queryset:
+            self.delete_model(request, task)
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, AuditedPeriodicTaskAdmin)

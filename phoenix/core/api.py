@@ -13,11 +13,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework_api_key.permissions import HasAPIKey
 
 from phoenix.core.errors import NotFoundError, PhoenixError
+
+API_KEY_KEYWORD = "Api-Key"
 
 
 class IsSatelliteService(HasAPIKey):
@@ -28,7 +31,12 @@ class IsUserOrSatellite(BasePermission):
     """An authenticated end user, or a satellite service with an API key."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return IsAuthenticated().has_permission(request, view) or is_satellite(request, view)
+        if IsAuthenticated().has_permission(request, view) or is_satellite(request, view):
+            return True
+        if request.META.get("HTTP_AUTHORIZATION", "").startswith(f"{API_KEY_KEYWORD} "):
+            # Credentials were sent, and are wrong: not "no credentials".
+            raise AuthenticationFailed("Invalid or revoked API key.")
+        return False
 
 
 def is_satellite(request: Request, view: Any = None) -> bool:

@@ -36,6 +36,11 @@ def development_environment_prepare(*, always: bool = False) -> dict[str, str]:
     if os.environ.get("DATABASE_URL") and not always:
         return {}
     os.environ.setdefault("LOG_FORMAT", "console")  # a person reads a by-hand command's output
+    # Development is plain HTTP on localhost: no HTTPS redirect, HSTS or secure-only cookies
+    # (settings' defaults with DEBUG off are the production ones).
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        os.environ.setdefault(name, "off")
+    os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
     folder = data_dir()
     generated = {}
     if not os.environ.get("SECRET_KEY"):

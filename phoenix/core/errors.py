@@ -3,21 +3,26 @@
 Every error answer is ``{"error": "<machine code>", "detail": "<human text>", ...extra}``.
 Services raise ``PhoenixError`` subclasses; DRF and Django exceptions are translated
 here; anything unexpected becomes a logged 500 ``server_error`` and the transaction is
-rolled back.
+rolled back. A dependency that cannot be reached (database, cache, broker) is a 503
+``service_unavailable`` naming it, with ``Retry-After``, on every endpoint.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 logger = structlog.get_logger("phoenix.errors")
 
@@ -58,6 +63,33 @@ class ServiceUnavailableError(PhoenixError):
     default_detail = "A service Phoenix depends on is unavailable."
 
 
+# Seconds a client should wait before retrying when a dependency is down.
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+def unavailable_dependency(exc: BaseException | None) -> str | None:
+    """Which dependency an exception says is unreachable (None: a real bug)."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "database"
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return "cache"
+    if isinstance(exc, kombu.exceptions.OperationalError):
+        return "broker"
+    return None
+
+
+def service_unavailable_body(dependency: str) -> dict[str, Any]:
+    error = ServiceUnavailableError(f"The {dependency} is unavailable; retry later.", service=dependency,
+                                    retry_after=RETRY_AFTER_UNAVAILABLE)
+    return error.as_dict()
+
+
+class PayloadTooLarge(PhoenixError):
+    code = "payload_too_large"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
 class IdempotencyConflict(ConflictError):
     code = "idempotency_conflict"
     default_detail = "This idempotency key was already used for a different request."
@@ -76,6 +108,14 @@ class ReasonRequired(PhoenixError):
 class JobAlreadyRunning(ConflictError):
     code = "job_already_running"
     default_detail = "Another run of this job holds its lock; nothing was done."
+
+
+def set_rollback() -> None:
+    """DRF's own ``set_rollback`` (rest_framework.views), here so that this module does not
+    import DRF's views: the JSON parser DRF's APIView loads raises these errors."""
+    for db in connections.all():
+        if db.settings_dict["ATOMIC_REQUESTS"] and db.in_atomic_block:
+            db.set_rollback(True)
 
 
 # DRF exception class -> our error code. Order matters: subclasses first.
@@ -108,6 +148,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF EXCEPTION_HANDLER: every API error in the one error shape."""
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):  # a body without Content-Length, read past the limit
+        exc = PayloadTooLarge()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
 
@@ -126,6 +168,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
 
     set_rollback()
     view = context.get("view")
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        logger.warning("dependency_unavailable", dependency=dependency, error=f"{type(exc).__name__}: {exc}"[:300])
+        return Response(service_unavailable_body(dependency), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
     logger.exception("unhandled_api_error", view=type(view).__name__ if view else None)
     return Response(
         {"error": "server_error", "detail": "An unexpected error occurred."},
@@ -141,6 +188,12 @@ def json_not_found(request, exception=None):
 
 
 def json_server_error(request):
+    # Called while the exception is being handled: a dependency down is a 503, not a bug.
+    dependency = unavailable_dependency(sys.exc_info()[1])
+    if dependency is not None:
+        response = JsonResponse(service_unavailable_body(dependency), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+        return response
     return JsonResponse(
         {"error": "server_error", "detail": "An unexpected error occurred."}, status=500
     )

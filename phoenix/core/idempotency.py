@@ -32,6 +32,7 @@ from rest_framework_api_key.permissions import KeyParser
 
 from phoenix.core.api import is_satellite
 from phoenix.core.errors import IdempotencyConflict, InvalidIdempotencyKey
+from phoenix.core.input_policy import text_is_storable
 from phoenix.core.models import IdempotentResponse
 
 HEADER = "Idempotency-Key"
@@ -48,7 +49,7 @@ def request_idempotency_key(request) -> str | None:
     key = body_key if body_key is not None else header_key
     if key is None:
         return None
-    if not isinstance(key, str) or not (0 < len(key) <= MAX_KEY_LENGTH):
+    if not isinstance(key, str) or not (0 < len(key) <= MAX_KEY_LENGTH) or not text_is_storable(key):
         raise InvalidIdempotencyKey()
     return key
 

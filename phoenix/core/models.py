@@ -21,6 +21,12 @@ class AdminAction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Operator permissions on third-party models (axes' lockouts, beat's schedules),
+        # declared here because those models are not ours (roles: phoenix.core.roles).
+        permissions = [
+            ("unlock_admin_login", "Can unlock an admin login locked out after failed attempts"),
+            ("run_periodic_task", "Can run a beat schedule now"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(reason=""), name="adminaction_reason_required"),
             models.CheckConstraint(condition=~models.Q(action=""), name="adminaction_action_required"),

@@ -21,8 +21,20 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework_api_key.permissions import BaseHasAPIKey
 
 from phoenix.core.api import ErrorSerializer, IsUserOrSatellite, UserIdRequired, UserNotFound
-from phoenix.core.errors import IdempotencyConflict, InvalidIdempotencyKey, PhoenixError
+from phoenix.core.errors import (
+    IdempotencyConflict,
+    InvalidIdempotencyKey,
+    PhoenixError,
+    service_unavailable_body,
+)
 from phoenix.core.idempotency import HEADER
+from phoenix.core.input_policy import (
+    InvalidCharacters,
+    InvalidPaging,
+    NestingTooDeep,
+    PayloadTooLarge,
+    UnknownQueryParameter,
+)
 
 API_KEY_SCHEME = "ApiKeyAuth"
 
@@ -146,3 +158,45 @@ USER_ID_RULE = (
     "`user_id_required`); an end user (`Token`) may omit it or give their own (anybody else: 404 "
     "`user_not_found`)."
 )
+
+
+# --- The input policy and the 503, stated on every operation (a postprocessing hook) ----------
+
+def _error_value(error: type[PhoenixError], **extra: Any) -> dict[str, Any]:
+    return {"summary": error.code, "value": error_body(error, **extra)}
+
+
+def _add_error(op: dict, status: str, examples: dict[str, dict]) -> None:
+    response = op["responses"].setdefault(status, {
+        "description": "", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}, "examples": {}}},
+    })
+    media = response.setdefault("content", {}).setdefault("application/json", {})
+    media.setdefault("schema", {"$ref": "#/components/schemas/Error"})
+    media.setdefault("examples", {}).update(examples)
+    codes = [code for code in (e["value"]["error"] for e in examples.values()) if code not in response["description"]]
+    response["description"] = ", ".join(filter(None, [response["description"], *codes]))
+
+
+def input_policy_responses(result, generator, request, public):
+    """POSTPROCESSING_HOOKS: the answers the input policy and the 503 give on any operation
+    (phoenix.core.input_policy, phoenix.core.errors) are listed on each."""
+    for path_item in result.get("paths", {}).values():
+        for method, op in path_item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            policy = {"unknown_query_parameter": _error_value(
+                UnknownQueryParameter, parameters=["colour"], allowed=[])}
+            if op.get("requestBody"):
+                policy["invalid_characters"] = _error_value(InvalidCharacters, field="metadata.note")
+                policy["nesting_too_deep"] = _error_value(NestingTooDeep, max_depth=32)
+                _add_error(op, "413", {"payload_too_large": _error_value(PayloadTooLarge, max_bytes=1048576)})
+            if any(p.get("name") in ("page", "page_size", "cursor") for p in op.get("parameters", [])):
+                policy["invalid_paging"] = _error_value(InvalidPaging, parameter="page_size", max_page_size=100)
+            _add_error(op, "400", policy)
+            if "HealthReport" in str(op["responses"].get("503", "")):
+                continue  # /health/ answers its report, never an error body
+            _add_error(op, "503", {"service_unavailable": {"summary": "service_unavailable: a dependency is down "
+                                                           "(Retry-After says when to retry)",
+                                                           "value": service_unavailable_body("database")}})
+    return result

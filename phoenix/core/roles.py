@@ -21,7 +21,7 @@ FINANCE = "finance"
 # Apps whose models support may view: Phoenix's own, plus the Stripe mirror and the
 # beat schedules (both shown by their own admins on our site).
 PHOENIX_APPS = ("accounts", "core", "outbound", "wallet", "billing", "subscriptions", "licenses")
-VIEW_APPS = (*PHOENIX_APPS, "djstripe", "django_celery_beat")
+VIEW_APPS = (*PHOENIX_APPS, "djstripe", "django_celery_beat", "axes")
 
 # The operator permissions are declared on their models' ``Meta.permissions`` (Django creates
 # them with the model permissions); a role is only the mapping to what it may do.
@@ -34,10 +34,16 @@ REPROCESS_WEBHOOK = "billing.reprocess_webhookevent"
 RESOLVE_BILLING_INCIDENT = "billing.resolve_billing_incident"
 SUSPEND_PRO_ACCOUNT = "licenses.suspend_proaccount"
 MANAGE_WEBHOOK_ENDPOINT = "outbound.manage_endpoint"
+# Beat schedules: finance may run one now, nobody but a superuser edits, enables or disables
+# one (CHANGE_PERIODIC_TASK is in no role). Unlocking an admin login locked by django-axes.
+RUN_PERIODIC_TASK = "core.run_periodic_task"
+CHANGE_PERIODIC_TASK = "django_celery_beat.change_periodictask"
+UNLOCK_ADMIN_LOGIN = "core.unlock_admin_login"
 
 OPERATOR_PERMISSIONS = (
     ADJUST_WALLET, CORRECT_WALLET_WARNING, RUN_HEALTH_CHECK, RELEASE_HOLD, RESOLVE_INCIDENT,
     REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, SUSPEND_PRO_ACCOUNT, MANAGE_WEBHOOK_ENDPOINT,
+    RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN,
 )
 
 # role -> (apps whose every model it may view, the "app_label.codename" permissions it has)

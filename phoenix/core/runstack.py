@@ -2,7 +2,7 @@
 
 Prepares everything (secret key, embedded PostgreSQL/Redis when the URLs are unset,
 migrations, static files, demo data, an admin with a random password), then runs the
-Procfile (web, worker, beat) with honcho. Ctrl-C stops it all, embedded servers too.
+Procfile (web, worker, beat; the release step is done above) with honcho. Ctrl-C stops it all, embedded servers too.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def main() -> int:
     if "STRIPE_WEBHOOK_SECRET" in generated:
         print(f"development Stripe webhook secret: {generated['STRIPE_WEBHOOK_SECRET']}\n"
               "  demo events, signed with it: .venv/bin/python manage.py stripe_demo_events\n")
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env,
+    processes = ["web", "worker", "beat"]  # not the Procfile's release step: done above
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", *processes], env=env,
                               preexec_fn=_die_with_parent)
     # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from phoenix.core.api import ErrorSerializer
+from phoenix.core.input_policy import CodeField, StrictIntegerField
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
 from wallet.services import MAX_AMOUNT, MAX_HOLD_TTL_SECONDS
 
@@ -48,38 +49,38 @@ class UserRequestSerializer(serializers.Serializer):
 
 class ActionRequestSerializer(UserRequestSerializer):
     # A plain string: an unknown code is 400 `unknown_action`, not a generic validation error.
-    action = serializers.CharField(max_length=64, help_text="An active EnergyAction code.")
+    action = CodeField(max_length=64, help_text="An active EnergyAction code.")
 
 
 class ConsumeRequestSerializer(_MetadataMixin, ActionRequestSerializer):
-    idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
-    source_app = serializers.CharField(required=False, max_length=32,
-                                       help_text="The calling app (default: the action's).")
+    idempotency_key = CodeField(required=False, max_length=128, help_text=KEY_HELP)
+    source_app = CodeField(required=False, max_length=32,
+                           help_text="The calling app (default: the action's).")
     metadata = _metadata_field()
 
 
 class FreezeRequestSerializer(ConsumeRequestSerializer):
-    ttl_seconds = serializers.IntegerField(required=False, min_value=1, max_value=MAX_HOLD_TTL_SECONDS,
-                                           help_text="Hold lifetime (default 300 s).")
+    ttl_seconds = StrictIntegerField(required=False, min_value=1, max_value=MAX_HOLD_TTL_SECONDS,
+                                     help_text="Hold lifetime (default 300 s).")
 
 
 class CommitRequestSerializer(_MetadataMixin, serializers.Serializer):
     hold_id = serializers.UUIDField()
-    amount = serializers.IntegerField(required=False, min_value=1, max_value=MAX_AMOUNT,
-                                      help_text="Capture less than held; the rest is released.")
-    idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
-    source_app = serializers.CharField(required=False, max_length=32)
+    amount = StrictIntegerField(required=False, min_value=1, max_value=MAX_AMOUNT,
+                                help_text="Capture less than held; the rest is released.")
+    idempotency_key = CodeField(required=False, max_length=128, help_text=KEY_HELP)
+    source_app = CodeField(required=False, max_length=32)
     metadata = _metadata_field()
 
 
 class RefundRequestSerializer(serializers.Serializer):
     """Exactly one of transaction_id and hold_id."""
 
-    transaction_id = serializers.IntegerField(required=False, min_value=1,
-                                              help_text="A consume's or commit's transaction_id: credited back once.")
+    transaction_id = StrictIntegerField(required=False, min_value=1,
+                                        help_text="A consume's or commit's transaction_id: credited back once.")
     hold_id = serializers.UUIDField(required=False, help_text="A pending hold: released.")
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=255)
-    idempotency_key = serializers.CharField(required=False, max_length=128, help_text=KEY_HELP)
+    idempotency_key = CodeField(required=False, max_length=128, help_text=KEY_HELP)
 
     def validate(self, attrs):
         if ("transaction_id" in attrs) == ("hold_id" in attrs):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
 from phoenix.core.idempotency import idempotent
+from phoenix.core.input_policy import StrictPaging
 from phoenix.core.metrics import count_energy_operation
 from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
 from wallet import selectors
@@ -156,7 +157,7 @@ class RefundView(LunaView):
         return Response(s.RefundSerializer({"refunded": result.refunded, "available": result.available}).data)
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(StrictPaging, CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

@@ -7,7 +7,12 @@ from rest_framework.views import APIView
 from phoenix.accounts import services
 from phoenix.accounts.api import examples as ex
 from phoenix.accounts.api import serializers as s
-from phoenix.accounts.api.throttles import LoginEmailThrottle, LoginIPThrottle, RegisterIPThrottle
+from phoenix.accounts.api.throttles import (
+    LoginIPEmailBackoffThrottle,
+    LoginIPEmailThrottle,
+    LoginIPThrottle,
+    RegisterIPThrottle,
+)
 from phoenix.accounts.profile import profile_sections
 from phoenix.core.api import IsUserOrSatellite, resolve_subject_user
 from phoenix.core.openapi import USER_ID_PATH
@@ -46,7 +51,7 @@ class RegisterView(APIView):
 class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginIPThrottle, LoginEmailThrottle]
+    throttle_classes = [LoginIPThrottle, LoginIPEmailThrottle, LoginIPEmailBackoffThrottle]
 
     @extend_schema(
         tags=["auth"],

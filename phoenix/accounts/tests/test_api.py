@@ -97,6 +97,7 @@ def test_login_bad_credentials_is_401(api_client, email, password):
     assert response.json() == {"error": "invalid_credentials", "detail": "E-mail or password is incorrect."}
 
 
+@override_settings(LOGIN_THROTTLE_RATE="5/min")
 def test_login_throttled_per_ip_after_five_attempts(api_client):
     UserFactory(email="ada@example.com")
     for attempt in range(5):
@@ -109,19 +110,44 @@ def test_login_throttled_per_ip_after_five_attempts(api_client):
     assert response["Retry-After"] == str(body["retry_after"])
 
 
-def test_login_throttled_per_account_across_ips(api_client):
+def test_login_throttled_per_ip_and_account(api_client):
     UserFactory(email="ada@example.com")
-    for attempt in range(5):
-        response = api_client.post(
-            "/auth/login", {"email": "ada@example.com", "password": "wrong"},
-            format="json", REMOTE_ADDR=f"10.0.0.{attempt + 1}",
-        )
-        assert response.status_code == 401
-    response = api_client.post(
-        "/auth/login", {"email": "ADA@example.com", "password": DEFAULT_PASSWORD},
-        format="json", REMOTE_ADDR="10.0.0.99",
-    )
-    assert response.status_code == 429
+    for _ in range(5):
+        assert login(api_client, "ada@example.com", "wrong").status_code == 401
+    again = login(api_client, "ADA@example.com", DEFAULT_PASSWORD)
+    assert (again.status_code, again.json()["error"]) == (429, "throttled")
+    # The same IP may still try other accounts (up to the per-IP rate).
+    assert login(api_client, "bob@example.com", "wrong").status_code == 401
+
+
+@override_settings(LOGIN_IP_EMAIL_THROTTLE_RATE="100/min", LOGIN_IP_EMAIL_HOURLY_RATE="3/hour")
+def test_login_backs_off_for_the_hour(api_client):
+    UserFactory(email="ada@example.com")
+    for _ in range(3):
+        assert login(api_client, "ada@example.com", "wrong").status_code == 401
+    response = login(api_client, "ada@example.com", DEFAULT_PASSWORD)
+    assert response.status_code == 429 and response.json()["retry_after"] > 60
+
+
+def test_another_ip_cannot_lock_a_user_out(api_client):
+    """The attack of issue 14: wrong passwords for ada from many IPs, then ada logs in."""
+    UserFactory(email="ada@example.com")
+    for attacker in range(3):
+        for _ in range(8):
+            api_client.post("/auth/login", {"email": "ada@example.com", "password": "wrong"},
+                            format="json", REMOTE_ADDR=f"10.0.0.{attacker + 1}")
+    response = api_client.post("/auth/login", {"email": "ada@example.com", "password": DEFAULT_PASSWORD},
+                               format="json", REMOTE_ADDR="10.0.0.99")
+    assert response.status_code == 200, response.json()
+    assert response.json()["token"]
+
+
+@pytest.mark.parametrize("email", [r"\udfffada@example.com", r"ada\u0000@example.com"])
+def test_login_refuses_unstorable_text_before_any_throttle_key(api_client, email):
+    raw = '{"email": "' + email + '", "password": "x"}'  # JSON escapes: the text itself is not sendable
+    response = api_client.post("/auth/login", raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_characters" and response.json()["field"] == "email"
 
 
 @override_settings(LOGIN_THROTTLE_RATE="2/min")
