@@ -4,6 +4,7 @@ the Celery task it enqueued, and the consume path's statements with metrics on."
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -213,6 +214,9 @@ def spans():
 @pytest.mark.django_db(transaction=True)
 def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
         spans, stripe_keys, packs, plans, caplog):  # noqa: F811 (fixtures imported above)
+    # Whatever an earlier test left of the logging levels, the request's INFO lines reach caplog.
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="django_structlog")
     client = Client()
     buyer = make_buyer()
     _, subscription, _ = start_monthly(client, stripe_keys, buyer)
