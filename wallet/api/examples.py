@@ -197,8 +197,12 @@ LEADERBOARD = [success_example("leaderboard", {
 })]
 
 EVENT = {"event_id": 3, "action_code": "luna_conversation", "category": "luna", "source_app": "luna",
-         "energy_consumed": 0, "unlimited": False, "transaction_id": None,
+         "energy_consumed": 0, "unlimited": False, "transaction_id": None, "refund_of": None, "refunded_by": None,
          "metadata": {"conversation_id": "c-81"}, "created_at": EXAMPLE_TIME}
+# A refund of a consume: the compensating event names the one it cancels (netted out of every total).
+COMPENSATING_EVENT = {"event_id": 5, "action_code": "cv_generation", "category": "complex", "source_app": "cv",
+                      "energy_consumed": -20, "unlimited": False, "transaction_id": 12, "refund_of": 4,
+                      "refunded_by": None, "metadata": {"reason": "generation failed"}, "created_at": EXAMPLE_TIME}
 EVENTS = [
     request_example("luna_conversation", {"user_id": EXAMPLE_USER_ID, "action": "luna_conversation",
                                           "metadata": {"conversation_id": "c-81"},
@@ -208,7 +212,9 @@ EVENTS = [
 EVENTS_RESPONSES = {
     201: s.UsageEventSerializer, 400: ACTION_BAD_REQUEST, **USER_ERRORS, 409: MUTATION_CONFLICT,
 }
-USER_EVENTS = [success_example("event", EVENT, summary="A page, newest first (one entry shown)")]
+USER_EVENTS = [success_example("event", EVENT, summary="A page, newest first (one entry shown)"),
+               success_example("compensating event", COMPENSATING_EVENT,
+                               summary="A refund's compensating event, linked to the action it cancels")]
 
 NARRATIVE = [success_example("narrative", {
     "actions": 3, "energy_consumed": 35, "unlimited_actions": 0,

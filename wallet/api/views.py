@@ -142,7 +142,10 @@ class RefundView(LunaView):
         summary="Give energy back: refund a transaction or release a hold.",
         description="Send exactly one of `transaction_id` (credit a consume's or commit's debit back, once) and "
                     "`hold_id` (release a pending hold; a captured hold is refunded by its `transaction_id`); "
-                    "neither or both is 400 `validation_error`. An end user may only refund their own.",
+                    "neither or both is 400 `validation_error`. An end user may only refund their own.\n\n"
+                    "Refunding a consume or commit appends a compensating usage event (`refund_of` = the "
+                    "original's `event_id`, `energy_consumed` negative): the narrative, analytics and leaderboard "
+                    "then count neither.",
         responses=ex.REFUND_RESPONSES, examples=ex.REFUND,
     )
     @count_energy_operation("refund")
@@ -207,7 +210,9 @@ class LotsView(LunaView):
 class AnalyticsView(LunaView):
     @extend_schema(tags=[TAG], parameters=[USER_ID_PATH], responses={200: s.AnalyticsSerializer, **ex.USER_ERRORS},
                    examples=ex.ANALYTICS, summary="A user's energy use over the last 30 days.",
-                   description="Rolling 30 days; cached 15 min, dropped when the user's ledger or events change.")
+                   description="Rolling 30 days; cached 15 min, dropped when the user's ledger or events change. "
+                               "Refunded actions are netted out of `actions`, `consumed`, `average_per_action` "
+                               "and `top_actions`; `refunded` is the energy credited back by refunds.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         return Response(s.AnalyticsSerializer(selectors.energy_analytics(user=user)).data)
@@ -230,7 +235,8 @@ class PacksView(LunaView):
 class LeaderboardView(LunaView):
     @extend_schema(tags=[TAG], responses={200: s.LeaderboardSerializer, **ex.AUTH_ERRORS}, examples=ex.LEADERBOARD,
                    summary="The most active users over 30 days.",
-                   description="Pseudonymous (a truncated keyed hash of each user's id); cached 30 min.")
+                   description="Pseudonymous (a truncated keyed hash of each user's id); cached 30 min. A "
+                               "refunded action is not counted.")
     def get(self, request):
         return Response(s.LeaderboardSerializer(selectors.energy_leaderboard()).data)
 
@@ -256,7 +262,9 @@ class UserEventsView(LunaView):
 
     @extend_schema(tags=[TAG], parameters=[USER_ID_PATH],
                    responses={200: s.UsageEventSerializer(many=True), **ex.USER_ERRORS}, examples=ex.USER_EVENTS,
-                   summary="A user's usage events, newest first (cursor-paginated).")
+                   summary="A user's usage events, newest first (cursor-paginated).",
+                   description="Compensating events of refunds included: `refund_of` links one to the action it "
+                               "cancels, `refunded_by` the action to it.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         paginator = self.pagination_class()
@@ -267,7 +275,8 @@ class UserEventsView(LunaView):
 class NarrativeView(LunaView):
     @extend_schema(tags=[TAG], parameters=[USER_ID_PATH], responses={200: s.NarrativeSerializer, **ex.USER_ERRORS},
                    examples=ex.NARRATIVE, summary="A user's story: totals, weekly timeline, milestones.",
-                   description="Rebuilt from the user's events at every call.")
+                   description="Rebuilt from the user's events at every call; a refunded action (and its "
+                               "compensating event) counts nowhere.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         return Response(s.NarrativeSerializer(selectors.usage_narrative(user=user)).data)
