@@ -19,6 +19,7 @@ from phoenix.core.openapi import (
 )
 from wallet.api import serializers as s
 from wallet.errors import (
+    ActivityNotFound,
     AlreadyRefunded,
     HoldExpired,
     HoldNotFound,
@@ -229,3 +230,17 @@ NARRATIVE = [success_example("narrative", {
                       "at": "2026-12-01T22:16:02.956558Z"},
     "milestones": [{"kind": "actions", "count": 1, "reached_at": "2026-12-01T22:16:02.707679Z"}],
 })]
+
+# --- A collaborator's activity, seen by their pro owner ---------------------------------------------
+
+ACTIVITY = [success_example("activity", {
+    "event_id": 4, "action": "lettre_motivation", "label": "Lettre de motivation", "category": "medium",
+    "source_app": "letters", "energy_consumed": 15, "created_at": EXAMPLE_TIME,
+}, summary="A page, newest first (one entry shown)")]
+ACTIVITY_RESPONSES = {
+    400: error_response(validation_error({"until": ["Must be after since."]})),
+    401: UNAUTHENTICATED_RESPONSE, 429: THROTTLED_RESPONSE,
+    404: error_response(error_example(
+        ActivityNotFound, summary="activity_not_found: not your linked collaborator, no premium access now, "
+                                  "or no such user (one answer for all)")),
+}

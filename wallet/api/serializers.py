@@ -310,3 +310,25 @@ class InsufficientEnergySerializer(ErrorSerializer):
     energy_required = serializers.IntegerField()
     available = serializers.IntegerField()
     required_pack = PackSummarySerializer(allow_null=True)
+
+
+class ActivityQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
+    app = serializers.CharField(required=False, max_length=32, help_text="Only this source app.")
+
+    def validate(self, attrs):
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return attrs
+
+
+class ActivityEventSerializer(serializers.Serializer):
+    event_id = serializers.IntegerField(source="id")
+    action = serializers.CharField(source="action_code")
+    label = serializers.CharField(allow_null=True, help_text="The action's catalogue label (null if no longer "
+                                                             "in the catalogue).")
+    category = serializers.CharField()
+    source_app = serializers.CharField()
+    energy_consumed = serializers.IntegerField(help_text="0 for free actions and unlimited users.")
+    created_at = serializers.DateTimeField()

@@ -6,16 +6,24 @@ user's id answers 404. Mutating endpoints are idempotent (phoenix.core.idempoten
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
 from phoenix.core.idempotency import idempotent
 from phoenix.core.metrics import count_energy_operation
-from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
+from phoenix.core.openapi import (
+    EXAMPLE_OTHER_USER_ID,
+    EXAMPLE_USER_ID,
+    IDEMPOTENCY_HEADER,
+    USER_ID_PATH,
+    USER_ID_RULE,
+)
 from wallet import selectors
 from wallet.api import examples as ex
 from wallet.api import serializers as s
@@ -280,3 +288,46 @@ class NarrativeView(LunaView):
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         return Response(s.NarrativeSerializer(selectors.usage_narrative(user=user)).data)
+
+
+class ActivityPagination(NewestFirst):
+    ordering = "-id"
+    example_path = f"/pro/collaborators/{EXAMPLE_OTHER_USER_ID}/activity"
+
+
+class CollaboratorActivityView(APIView):
+    """Served under /pro (named in phoenix/urls.py, the composition root): the pro's view of a
+    collaborator, but the events are wallet's, and so is the read; the rule is licenses',
+    asked through phoenix.core.visibility."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [LunaUserThrottle]
+    pagination_class = ActivityPagination
+
+    @extend_schema(
+        tags=["pro"],
+        parameters=[
+            OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                             description="The collaborator's public id.",
+                             examples=[OpenApiExample("collaborator", value=EXAMPLE_OTHER_USER_ID)]),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Events at or after this time."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Events before this time."),
+            OpenApiParameter("app", OpenApiTypes.STR, description="Only events of this source app."),
+        ],
+        responses={200: s.ActivityEventSerializer(many=True), **ex.ACTIVITY_RESPONSES}, examples=ex.ACTIVITY,
+        summary="A linked collaborator's activity (their actions), newest first (cursor-paginated).",
+        description="Visible to the pro owner exactly while the collaborator is a linked member of the pro "
+                    "account AND has premium access (TRIAL running, PREMIUM, LIFETIME, active LICENSED seat). "
+                    "Otherwise 404 `activity_not_found`, the same answer as for a stranger or an unknown id. "
+                    "Refunded actions are netted out (neither they nor their compensating events are listed).",
+    )
+    def get(self, request, user_id):
+        query = s.ActivityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events = selectors.collaborator_activity(
+            viewer=request.user, subject_id=user_id, since=query.validated_data.get("since"),
+            until=query.validated_data.get("until"), source_app=query.validated_data.get("app"),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(s.ActivityEventSerializer(page, many=True).data)
