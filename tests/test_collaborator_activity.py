@@ -179,3 +179,17 @@ def test_filters_by_period_and_app_paginated_and_refunds_netted_out(clock):
     bad = activity(pro, collaborator, f"?since={since}&until={until}")
     assert bad.status_code == 400 and bad.json()["error"] == "validation_error"
     assert activity(pro, collaborator, "?since=yesterday").status_code == 400
+
+
+def test_the_pro_accounts_admin_page_shows_what_the_pro_sees(clock, support_client):
+    pro, account = pro_with_seats("pro@example.com")
+    collaborator = user("collab@example.com")
+    link(pro, collaborator)
+    act(collaborator, "lettre_motivation", source_app="cv")
+    page = support_client.get(f"/admin/licenses/proaccount/{account.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Activity the pro sees" in text and "Lettre de motivation (medium, cv) · 15 energy" in text
+    expire_trial(clock, collaborator)
+    text = support_client.get(f"/admin/licenses/proaccount/{account.pk}/change/").content.decode()
+    assert "Hidden: no premium access now." in text and "Lettre de motivation" not in text

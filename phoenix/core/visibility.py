@@ -33,3 +33,24 @@ def activity_visible(*, viewer, subject, now: datetime | None = None) -> bool:
         return False
     now = now or timezone.now()
     return any(policy(viewer=viewer, subject=subject, now=now) for policy in _policies)
+
+
+# reader(viewer=, subject=, limit=) -> the latest `limit` events as dicts, or None when hidden.
+# Registered by the app owning the activity (wallet) for readers above core that show it
+# without importing it (the pro account's admin page, in licenses).
+ActivityReader = Callable[..., list[dict] | None]
+
+_readers: list[ActivityReader] = []
+
+
+def register_activity_reader(reader: ActivityReader) -> None:
+    if reader not in _readers:
+        _readers.append(reader)
+
+
+def activity_recent(*, viewer, subject, limit: int = 10) -> list[dict] | None:
+    """`subject`'s latest activity as `viewer` may see it, or None when hidden (the reader
+    applies `activity_visible` itself; no reader registered: None)."""
+    for reader in _readers:
+        return reader(viewer=viewer, subject=subject, limit=limit)
+    return None

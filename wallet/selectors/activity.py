@@ -42,3 +42,15 @@ def collaborator_activity(
         events = events.filter(source_app=source_app)
     label = EnergyAction.objects.filter(code=OuterRef("action_code")).values("label")[:1]
     return events.annotate(label=Subquery(label)).order_by("-id")
+
+
+def collaborator_activity_recent(*, viewer, subject, limit: int = 10) -> list[dict] | None:
+    """The reader registered in phoenix.core.visibility: the latest `limit` events of
+    `collaborator_activity`, or None when the viewer may not see them."""
+    try:
+        events = collaborator_activity(viewer=viewer, subject_id=subject.public_id)
+    except ActivityNotFound:
+        return None
+    return [{"event_id": e.pk, "action": e.action_code, "label": e.label, "category": e.category,
+             "source_app": e.source_app, "energy_consumed": e.energy_consumed, "created_at": e.created_at}
+            for e in events[:limit]]
