@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conftest import token_client_for
 from licenses import services as license_services
@@ -193,3 +195,20 @@ def test_the_pro_accounts_admin_page_shows_what_the_pro_sees(clock, support_clie
     expire_trial(clock, collaborator)
     text = support_client.get(f"/admin/licenses/proaccount/{account.pk}/change/").content.decode()
     assert "Hidden: no premium access now." in text and "Lettre de motivation" not in text
+
+
+def test_a_page_costs_the_same_statements_whatever_its_length(clock):
+    pro, _account = pro_with_seats("pro@example.com")
+    collaborator = user("collab@example.com")
+    link(pro, collaborator)
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert activity(pro, collaborator).status_code == 200
+        return len(captured.captured_queries)
+
+    act(collaborator, "conseil_rapide")
+    one = statements()
+    for _ in range(8):
+        act(collaborator, "conseil_rapide")
+    assert statements() == one  # the label comes in the same SELECT (no query per event)
