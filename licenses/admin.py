@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from licenses import operator
 from licenses.models import (
@@ -12,6 +13,10 @@ from licenses.models import (
 )
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
+from phoenix.core.visibility import activity_recent
+
+# The latest actions of each collaborator shown on the pro account's page (the API pages them all).
+ADMIN_ACTIVITY_ROWS = 5
 
 
 class LicenseInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -27,8 +32,25 @@ class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Membership
     extra = 0
     can_delete = False
-    fields = ("collaborator", "created_at")
+    fields = ("collaborator", "created_at", "activity")
     readonly_fields = fields
+
+    @admin.display(description="Activity the pro sees")
+    def activity(self, membership: Membership) -> str:
+        """What the owner sees at GET /pro/collaborators/<id>/activity (the same rule and
+        events, through phoenix.core.visibility): the latest few, or why it is hidden."""
+        if membership.pk is None:
+            return "-"
+        events = activity_recent(viewer=membership.pro_account.owner, subject=membership.collaborator,
+                                 limit=ADMIN_ACTIVITY_ROWS)
+        if events is None:
+            return "Hidden: no premium access now."
+        if not events:
+            return "Visible; no action yet."
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", "<li>{} · {} ({}, {}) · {} energy</li>",
+            ((e["created_at"].strftime("%Y-%m-%d %H:%M"), e["label"] or e["action"], e["category"] or "-",
+              e["source_app"] or "-", e["energy_consumed"]) for e in events)))
 
 
 class ProAccountSuspendForm(OperatorForm):

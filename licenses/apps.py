@@ -6,8 +6,12 @@ class LicensesConfig(AppConfig):
     verbose_name = "Licenses"
 
     def ready(self) -> None:
-        from licenses import dashboard
+        from licenses import dashboard, visibility
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
+        from phoenix.core.visibility import register_activity_visibility
+
+        # A pro owner sees a linked collaborator's activity while they have premium access (wallet asks).
+        register_activity_visibility(visibility.collaborator_activity_visible)
 
         # The admin dashboard's panel.
         register_dashboard_panel(DashboardPanel(key="pro", title="Pro accounts and licenses",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from licenses.errors import PlanNotConfigured, ProAccountNotFound
@@ -86,8 +87,8 @@ def license_pool(*, pro_account: ProAccount) -> dict[str, Any]:
 def collaborators_for(*, pro_account: ProAccount, now: datetime | None = None) -> list[dict[str, Any]]:
     """Linked collaborators: the profile always; activity only when they have premium access.
 
-    No activity source exists in the apps `licenses` may read, so ``activity`` is an empty list when
-    visible and None when hidden; ``activity_visible`` carries the rule.
+    The activity itself is wallet's (``GET /pro/collaborators/<id>/activity``, the rule of
+    ``licenses.visibility``): ``activity_url`` is its path when visible, None when hidden.
     """
     now = now or timezone.now()
     memberships = Membership.objects.filter(pro_account=pro_account).select_related("collaborator").order_by("id")
@@ -108,7 +109,7 @@ def collaborators_for(*, pro_account: ProAccount, now: datetime | None = None) -
             "premium": premium,
             "license": license,
             "activity_visible": premium,
-            "activity": [] if premium else None,
+            "activity_url": reverse("pro-collaborator-activity", args=[user.public_id]) if premium else None,
         })
     return rows
 

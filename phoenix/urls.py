@@ -10,10 +10,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-# The one module of `phoenix` that imports an app: the composition root (an `ignore_imports`
-# entry of the layers contract in pyproject.toml says so).
+# The one module of `phoenix` that imports apps: the composition root (`ignore_imports`
+# entries of the layers contract in pyproject.toml say so).
 from billing.api import views as billing_views
 from phoenix.core.views import HealthView, metrics_view
+from wallet.api import views as wallet_views
 
 # Through Stripe: served by billing under the prefixes of wallet, subscriptions and licenses.
 stripe_paths = [
@@ -26,10 +27,18 @@ stripe_paths = [
     path("stripe/webhook/", billing_views.StripeWebhookView.as_view(), name="stripe-webhook"),
 ]
 
+# Under /pro but wallet's: a collaborator's activity (their usage events); licenses' rule decides who
+# sees it, through phoenix.core.visibility.
+pro_wallet_paths = [
+    path("pro/collaborators/<str:user_id>/activity", wallet_views.CollaboratorActivityView.as_view(),
+         name="pro-collaborator-activity"),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("phoenix.accounts.api.urls")),
     *stripe_paths,
+    *pro_wallet_paths,
     path("luna/", include("wallet.api.urls")),
     path("subscriptions/", include("subscriptions.api.urls")),
     path("pro/", include("licenses.api.urls")),

@@ -24,7 +24,7 @@ _counter = itertools.count(1)
 class DashboardData:
     """What was created, so tests can compare the dashboard's numbers with it."""
 
-    consumed: int = 0  # API debits and commits (energy consumed by actions)
+    consumed: int = 0  # API debits and commits (energy consumed by actions), net of their refunds
     refunded: int = 0
     consumed_by_action: dict[str, int] = field(default_factory=dict)
     packs_sold: int = 0
@@ -75,6 +75,11 @@ def dashboard_data_create(*, scale: int = 1, data: DashboardData | None = None) 
         _consume(data, third, "conseil_rapide", 5)
         wallet_services.wallet_refund_debit(operation_id=refunded.pk, reason="action failed")
         data.refunded += 15
+        # A refunded action consumed nothing: the panels net it out (here: all of that action).
+        data.consumed -= 15
+        data.consumed_by_action["lettre_motivation"] -= 15
+        if not data.consumed_by_action["lettre_motivation"]:
+            del data.consumed_by_action["lettre_motivation"]
         # Not consumption: an admin removal and a pending hold.
         wallet_services.wallet_debit(user=third, amount=3, source="admin", reason="goodwill fix")
         wallet_services.wallet_freeze(user=second, amount=10, action_code="optimisation_cv", ttl_seconds=300)

@@ -187,13 +187,14 @@ class BalanceOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The event store (append-only): every performed action, free and unlimited ones too."""
+    """The event store (append-only): every performed action, free and unlimited ones too, and
+    the compensating event of each refunded one (`refund_of`, negative energy)."""
 
     list_display = ("id", "created_at", "user", "action_code", "category", "source_app", "energy_consumed",
-                    "unlimited", "operation")
+                    "unlimited", "operation", "refund_of")
     list_filter = ("category", "source_app", "unlimited", ("created_at", admin.DateFieldListFilter))
     search_fields = ("action_code", "user__email", "=user__public_id", "idempotency_key")
-    list_select_related = ("user", "operation")
+    list_select_related = ("user", "operation", "refund_of")
     date_hierarchy = "created_at"
 
 

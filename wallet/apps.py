@@ -15,6 +15,12 @@ class WalletConfig(AppConfig):
                                 dispatch_uid="wallet.open_wallet_on_registration")
         register_profile_section("energy", selectors.wallet_energy_summary)
 
+        from phoenix.core.visibility import register_activity_reader
+        from wallet.selectors.activity import collaborator_activity_recent
+
+        # A collaborator's activity for pages above core that show it (licenses' pro account admin).
+        register_activity_reader(collaborator_activity_recent)
+
         from wallet import metrics
 
         metrics.register()  # pending holds, health findings, expired holds (phoenix.core.metrics)

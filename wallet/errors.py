@@ -68,3 +68,11 @@ class AlreadyRefunded(ConflictError):
 class UnknownAction(PhoenixError):
     code = "unknown_action"
     default_detail = "No such active energy action."
+
+
+class ActivityNotFound(NotFoundError):
+    """One answer for every refusal (unknown user, not linked, no premium access, not a pro):
+    a stranger learns nothing from it."""
+
+    code = "activity_not_found"
+    default_detail = "No collaborator activity you may see."

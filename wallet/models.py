@@ -363,33 +363,56 @@ class EnergyPack(models.Model):
 # --- Event store (the seeds' "capital narratif") -----------------------------------
 
 
+class UsageEventQuerySet(models.QuerySet):
+    def performed(self) -> UsageEventQuerySet:
+        """Actions that count: neither a refunded one nor the compensating event of a refund.
+        THE netting rule of the narrative, analytics, leaderboard and activity totals."""
+        return self.filter(refund_of__isnull=True, refunded_by__isnull=True)
+
+
 class UsageEvent(models.Model):
     """One performed action, free and unlimited ones included. Append-only (a database
     trigger refuses UPDATE and DELETE); written in the same transaction as the ledger
-    change it accompanies, by `wallet.services.energy`."""
+    change it accompanies, by `wallet.services.energy`.
+
+    A refund of the action's debit or commit appends a compensating event (`refund_of` the
+    original, `energy_consumed` the negated points, `operation` the refunding credit): the
+    original stays, and every aggregate counts neither (`UsageEvent.objects.performed()`)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_events")
     action_code = models.CharField(max_length=64)
     category = models.CharField(max_length=16, blank=True, default="")
     source_app = models.CharField(max_length=32, blank=True, default="")
-    energy_consumed = models.BigIntegerField(default=0, help_text="0 for unlimited users and free actions.")
+    energy_consumed = models.BigIntegerField(
+        default=0, help_text="0 for unlimited users and free actions; negative (the points given back) on a "
+                             "compensating event.")
     unlimited = models.BooleanField(default=False)
     # The debit or commit that paid for it; one operation pays for at most one event.
     operation = models.OneToOneField(BalanceOperation, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="usage_event")
+    # The compensating event of a refund names the event it cancels (at most one per event).
+    refund_of = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="refunded_by")
     metadata = models.JSONField(default=dict, blank=True)
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = UsageEventQuerySet.as_manager()
+
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(energy_consumed__gte=0), name="usageevent_energy_gte_0"),
+            # Performed actions consume; compensating events give back (and always something).
+            models.CheckConstraint(
+                condition=Q(refund_of__isnull=True, energy_consumed__gte=0)
+                | Q(refund_of__isnull=False, energy_consumed__lt=0),
+                name="usageevent_energy_sign",
+            ),
             models.CheckConstraint(condition=Q(unlimited=False) | Q(energy_consumed=0),
                                    name="usageevent_unlimited_consumes_nothing"),
-            # Energy was consumed exactly when an operation paid for it.
+            # Energy moved exactly when an operation moved it (a debit/commit, or the refunding credit).
             models.CheckConstraint(
                 condition=Q(energy_consumed=0, operation__isnull=True)
-                | Q(energy_consumed__gt=0, operation__isnull=False),
+                | (~Q(energy_consumed=0) & Q(operation__isnull=False)),
                 name="usageevent_operation_iff_energy",
             ),
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="usageevent_unique_user_key"),

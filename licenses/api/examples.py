@@ -62,7 +62,8 @@ OPEN_RESPONSES = {**UNAUTH, 409: error_response(error_example(ProAccountExists))
 LICENSE_REF = {"id": LICENSE_ID, "kind": "monthly", "status": "active"}
 COLLABORATOR_BODY = {
     "user": COLLABORATOR, "linked_at": EXAMPLE_TIME, "access_type": "LICENSED", "premium": True,
-    "license": LICENSE_REF, "activity_visible": True, "activity": [],
+    "license": LICENSE_REF, "activity_visible": True,
+    "activity_url": f"/pro/collaborators/{COLLABORATOR['id']}/activity",
 }
 COLLABORATORS = [success_example("licensed collaborator", COLLABORATOR_BODY)]
 UNLINK_COLLABORATOR_RESPONSES = {

@@ -75,9 +75,10 @@ class CollaboratorSerializer(serializers.Serializer):
     license = LicenseRefSerializer(allow_null=True)
     activity_visible = serializers.BooleanField(
         help_text="Activity is shown only when the collaborator has premium access.")
-    activity = serializers.ListField(
-        child=serializers.DictField(), allow_null=True,
-        help_text="null when hidden. No activity source is wired yet: an empty list when visible.",
+    activity_url = serializers.CharField(
+        allow_null=True,
+        help_text="When visible: the path of their activity (`GET /pro/collaborators/{user_id}/activity`); "
+                  "null when hidden.",
     )
 
 

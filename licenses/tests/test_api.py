@@ -78,8 +78,9 @@ def test_collaborators_profile_always_activity_only_with_premium(account, pro):
     assert _link(pro, premium_user).status_code == 200
     assert _link(pro, lapsed_user).status_code == 200
     rows = {row["user"]["email"]: row for row in pro.get("/pro/collaborators").json()}
-    assert rows[premium_user.email]["activity_visible"] is True and rows[premium_user.email]["activity"] == []
-    assert rows[lapsed_user.email]["activity_visible"] is False and rows[lapsed_user.email]["activity"] is None
+    assert rows[premium_user.email]["activity_visible"] is True
+    assert rows[premium_user.email]["activity_url"] == f"/pro/collaborators/{premium_user.public_id}/activity"
+    assert rows[lapsed_user.email]["activity_visible"] is False and rows[lapsed_user.email]["activity_url"] is None
     assert rows[lapsed_user.email]["user"]["id"] == str(lapsed_user.public_id)
 
 

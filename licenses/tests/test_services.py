@@ -108,9 +108,10 @@ def test_during_the_trial_the_pro_links_collaborators_and_sees_activity_only_wit
     expired = linked_collaborator(account, now=T0 - 30 * DAY)  # their trial ended long ago
     rows = {row["user"].pk: row for row in collaborators_for(pro_account=account, now=T0)}
     assert rows[trialing.pk]["user"].email == trialing.email  # profile always
-    assert rows[trialing.pk]["activity_visible"] is True and rows[trialing.pk]["activity"] == []
+    assert rows[trialing.pk]["activity_visible"] is True
+    assert rows[trialing.pk]["activity_url"] == f"/pro/collaborators/{trialing.public_id}/activity"
     assert rows[expired.pk]["user"].email == expired.email
-    assert rows[expired.pk]["activity_visible"] is False and rows[expired.pk]["activity"] is None
+    assert rows[expired.pk]["activity_visible"] is False and rows[expired.pk]["activity_url"] is None
 
 
 def test_link_refusals():

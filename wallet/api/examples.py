@@ -19,6 +19,7 @@ from phoenix.core.openapi import (
 )
 from wallet.api import serializers as s
 from wallet.errors import (
+    ActivityNotFound,
     AlreadyRefunded,
     HoldExpired,
     HoldNotFound,
@@ -197,8 +198,12 @@ LEADERBOARD = [success_example("leaderboard", {
 })]
 
 EVENT = {"event_id": 3, "action_code": "luna_conversation", "category": "luna", "source_app": "luna",
-         "energy_consumed": 0, "unlimited": False, "transaction_id": None,
+         "energy_consumed": 0, "unlimited": False, "transaction_id": None, "refund_of": None, "refunded_by": None,
          "metadata": {"conversation_id": "c-81"}, "created_at": EXAMPLE_TIME}
+# A refund of a consume: the compensating event names the one it cancels (netted out of every total).
+COMPENSATING_EVENT = {"event_id": 5, "action_code": "cv_generation", "category": "complex", "source_app": "cv",
+                      "energy_consumed": -20, "unlimited": False, "transaction_id": 12, "refund_of": 4,
+                      "refunded_by": None, "metadata": {"reason": "generation failed"}, "created_at": EXAMPLE_TIME}
 EVENTS = [
     request_example("luna_conversation", {"user_id": EXAMPLE_USER_ID, "action": "luna_conversation",
                                           "metadata": {"conversation_id": "c-81"},
@@ -208,7 +213,9 @@ EVENTS = [
 EVENTS_RESPONSES = {
     201: s.UsageEventSerializer, 400: ACTION_BAD_REQUEST, **USER_ERRORS, 409: MUTATION_CONFLICT,
 }
-USER_EVENTS = [success_example("event", EVENT, summary="A page, newest first (one entry shown)")]
+USER_EVENTS = [success_example("event", EVENT, summary="A page, newest first (one entry shown)"),
+               success_example("compensating event", COMPENSATING_EVENT,
+                               summary="A refund's compensating event, linked to the action it cancels")]
 
 NARRATIVE = [success_example("narrative", {
     "actions": 3, "energy_consumed": 35, "unlimited_actions": 0,
@@ -223,3 +230,17 @@ NARRATIVE = [success_example("narrative", {
                       "at": "2026-12-01T22:16:02.956558Z"},
     "milestones": [{"kind": "actions", "count": 1, "reached_at": "2026-12-01T22:16:02.707679Z"}],
 })]
+
+# --- A collaborator's activity, seen by their pro owner ---------------------------------------------
+
+ACTIVITY = [success_example("activity", {
+    "event_id": 4, "action": "lettre_motivation", "label": "Lettre de motivation", "category": "medium",
+    "source_app": "letters", "energy_consumed": 15, "created_at": EXAMPLE_TIME,
+}, summary="A page, newest first (one entry shown)")]
+ACTIVITY_RESPONSES = {
+    400: error_response(validation_error({"until": ["Must be after since."]})),
+    401: UNAUTHENTICATED_RESPONSE, 429: THROTTLED_RESPONSE,
+    404: error_response(error_example(
+        ActivityNotFound, summary="activity_not_found: not your linked collaborator, no premium access now, "
+                                  "or no such user (one answer for all)")),
+}

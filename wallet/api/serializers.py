@@ -248,11 +248,23 @@ class UsageEventSerializer(serializers.ModelSerializer):
     event_id = serializers.IntegerField(source="id")
     transaction_id = serializers.IntegerField(source="operation_id", allow_null=True)
     metadata = MetadataField(help_text="The JSON object the action was recorded with.")
+    energy_consumed = serializers.IntegerField(
+        help_text="Points the action consumed (0 unlimited/free); negative on a compensating event: the points "
+                  "its refund gave back.")
+    refund_of = serializers.IntegerField(
+        source="refund_of_id", allow_null=True,
+        help_text="On a compensating event (a refund): the event_id of the action it cancels; else null.")
+    refunded_by = serializers.SerializerMethodField(
+        help_text="On a refunded action: the event_id of its compensating event; else null.")
 
     class Meta:
         model = UsageEvent
         fields = ["event_id", "action_code", "category", "source_app", "energy_consumed", "unlimited",
-                  "transaction_id", "metadata", "created_at"]
+                  "transaction_id", "refund_of", "refunded_by", "metadata", "created_at"]
+
+    def get_refunded_by(self, event) -> int | None:
+        compensation = getattr(event, "refunded_by", None)
+        return compensation.pk if compensation is not None else None
 
 
 class NamedTotalSerializer(serializers.Serializer):
@@ -299,3 +311,25 @@ class InsufficientEnergySerializer(ErrorSerializer):
     energy_required = serializers.IntegerField()
     available = serializers.IntegerField()
     required_pack = PackSummarySerializer(allow_null=True)
+
+
+class ActivityQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
+    app = serializers.CharField(required=False, max_length=32, help_text="Only this source app.")
+
+    def validate(self, attrs):
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return attrs
+
+
+class ActivityEventSerializer(serializers.Serializer):
+    event_id = serializers.IntegerField(source="id")
+    action = serializers.CharField(source="action_code")
+    label = serializers.CharField(allow_null=True, help_text="The action's catalogue label (null if no longer "
+                                                             "in the catalogue).")
+    category = serializers.CharField()
+    source_app = serializers.CharField()
+    energy_consumed = serializers.IntegerField(help_text="0 for free actions and unlimited users.")
+    created_at = serializers.DateTimeField()

@@ -6,9 +6,11 @@ user's id answers 404. Mutating endpoints are idempotent (phoenix.core.idempoten
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +18,13 @@ from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_us
 from phoenix.core.idempotency import idempotent
 from phoenix.core.input_policy import StrictPaging
 from phoenix.core.metrics import count_energy_operation
-from phoenix.core.openapi import EXAMPLE_USER_ID, IDEMPOTENCY_HEADER, USER_ID_PATH, USER_ID_RULE
+from phoenix.core.openapi import (
+    EXAMPLE_OTHER_USER_ID,
+    EXAMPLE_USER_ID,
+    IDEMPOTENCY_HEADER,
+    USER_ID_PATH,
+    USER_ID_RULE,
+)
 from wallet import selectors
 from wallet.api import examples as ex
 from wallet.api import serializers as s
@@ -143,7 +151,10 @@ class RefundView(LunaView):
         summary="Give energy back: refund a transaction or release a hold.",
         description="Send exactly one of `transaction_id` (credit a consume's or commit's debit back, once) and "
                     "`hold_id` (release a pending hold; a captured hold is refunded by its `transaction_id`); "
-                    "neither or both is 400 `validation_error`. An end user may only refund their own.",
+                    "neither or both is 400 `validation_error`. An end user may only refund their own.\n\n"
+                    "Refunding a consume or commit appends a compensating usage event (`refund_of` = the "
+                    "original's `event_id`, `energy_consumed` negative): the narrative, analytics and leaderboard "
+                    "then count neither.",
         responses=ex.REFUND_RESPONSES, examples=ex.REFUND,
     )
     @count_energy_operation("refund")
@@ -208,7 +219,9 @@ class LotsView(LunaView):
 class AnalyticsView(LunaView):
     @extend_schema(tags=[TAG], parameters=[USER_ID_PATH], responses={200: s.AnalyticsSerializer, **ex.USER_ERRORS},
                    examples=ex.ANALYTICS, summary="A user's energy use over the last 30 days.",
-                   description="Rolling 30 days; cached 15 min, dropped when the user's ledger or events change.")
+                   description="Rolling 30 days; cached 15 min, dropped when the user's ledger or events change. "
+                               "Refunded actions are netted out of `actions`, `consumed`, `average_per_action` "
+                               "and `top_actions`; `refunded` is the energy credited back by refunds.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         return Response(s.AnalyticsSerializer(selectors.energy_analytics(user=user)).data)
@@ -231,7 +244,8 @@ class PacksView(LunaView):
 class LeaderboardView(LunaView):
     @extend_schema(tags=[TAG], responses={200: s.LeaderboardSerializer, **ex.AUTH_ERRORS}, examples=ex.LEADERBOARD,
                    summary="The most active users over 30 days.",
-                   description="Pseudonymous (a truncated keyed hash of each user's id); cached 30 min.")
+                   description="Pseudonymous (a truncated keyed hash of each user's id); cached 30 min. A "
+                               "refunded action is not counted.")
     def get(self, request):
         return Response(s.LeaderboardSerializer(selectors.energy_leaderboard()).data)
 
@@ -257,7 +271,9 @@ class UserEventsView(LunaView):
 
     @extend_schema(tags=[TAG], parameters=[USER_ID_PATH],
                    responses={200: s.UsageEventSerializer(many=True), **ex.USER_ERRORS}, examples=ex.USER_EVENTS,
-                   summary="A user's usage events, newest first (cursor-paginated).")
+                   summary="A user's usage events, newest first (cursor-paginated).",
+                   description="Compensating events of refunds included: `refund_of` links one to the action it "
+                               "cancels, `refunded_by` the action to it.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         paginator = self.pagination_class()
@@ -268,7 +284,51 @@ class UserEventsView(LunaView):
 class NarrativeView(LunaView):
     @extend_schema(tags=[TAG], parameters=[USER_ID_PATH], responses={200: s.NarrativeSerializer, **ex.USER_ERRORS},
                    examples=ex.NARRATIVE, summary="A user's story: totals, weekly timeline, milestones.",
-                   description="Rebuilt from the user's events at every call.")
+                   description="Rebuilt from the user's events at every call; a refunded action (and its "
+                               "compensating event) counts nowhere.")
     def get(self, request, user_id):
         user = resolve_subject_user(request, user_id)
         return Response(s.NarrativeSerializer(selectors.usage_narrative(user=user)).data)
+
+
+class ActivityPagination(NewestFirst):
+    ordering = "-id"
+    example_path = f"/pro/collaborators/{EXAMPLE_OTHER_USER_ID}/activity"
+
+
+class CollaboratorActivityView(APIView):
+    """Served under /pro (named in phoenix/urls.py, the composition root): the pro's view of a
+    collaborator, but the events are wallet's, and so is the read; the rule is licenses',
+    asked through phoenix.core.visibility."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [LunaUserThrottle]
+    pagination_class = ActivityPagination
+
+    @extend_schema(
+        tags=["pro"],
+        parameters=[
+            OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                             description="The collaborator's public id.",
+                             examples=[OpenApiExample("collaborator", value=EXAMPLE_OTHER_USER_ID)]),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Events at or after this time."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Events before this time."),
+            OpenApiParameter("app", OpenApiTypes.STR, description="Only events of this source app."),
+        ],
+        responses={200: s.ActivityEventSerializer(many=True), **ex.ACTIVITY_RESPONSES}, examples=ex.ACTIVITY,
+        summary="A linked collaborator's activity (their actions), newest first (cursor-paginated).",
+        description="Visible to the pro owner exactly while the collaborator is a linked member of the pro "
+                    "account AND has premium access (TRIAL running, PREMIUM, LIFETIME, active LICENSED seat). "
+                    "Otherwise 404 `activity_not_found`, the same answer as for a stranger or an unknown id. "
+                    "Refunded actions are netted out (neither they nor their compensating events are listed).",
+    )
+    def get(self, request, user_id):
+        query = s.ActivityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events = selectors.collaborator_activity(
+            viewer=request.user, subject_id=user_id, since=query.validated_data.get("since"),
+            until=query.validated_data.get("until"), source_app=query.validated_data.get("app"),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(s.ActivityEventSerializer(page, many=True).data)

@@ -1,7 +1,9 @@
 """Every wallet read that is more than a `get`, by topic: `ledger` (wallets, holds, operations,
 incidents), `health` (the set-based health check), `energy` (catalogue and /luna reads),
-`dashboard` (the admin dashboard's aggregates). `wallet.selectors.<name>` stays the public name."""
+`dashboard` (the admin dashboard's aggregates), `activity` (a collaborator's activity seen by their
+pro). `wallet.selectors.<name>` stays the public name."""
 
+from wallet.selectors.activity import collaborator_activity
 from wallet.selectors.dashboard import (
     CONSUMPTION_SOURCE,
     CONSUMPTION_TYPES,
@@ -53,6 +55,7 @@ from wallet.selectors.ledger import (
 __all__ = [
     "ANALYTICS_WINDOW", "CONSUMPTION_SOURCE", "CONSUMPTION_TYPES", "CRITICAL_CODES", "HealthFinding",
     "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
+    "collaborator_activity",
     "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
     "energy_consumed_by_action", "energy_consumed_totals", "energy_lots_overview", "energy_leaderboard",
     "energy_pack_covering",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Sum
+from django.db.models import BigIntegerField, Case, Count, ExpressionWrapper, F, Q, Sum, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -55,19 +55,35 @@ def wallet_health_overview() -> dict[str, Any]:
     }
 
 
+def _consumption_refund_q():
+    """The credits refunding a consumption (a consume's debit or a commit)."""
+    return Q(type="credit", refund_of__type__in=CONSUMPTION_TYPES, refund_of__source=CONSUMPTION_SOURCE)
+
+
 def energy_consumed_totals(*, now: datetime) -> dict[str, int]:
-    """Energy consumed today (since local midnight), over 7 and 30 days, and refunded over
-    7 days. One aggregate query."""
+    """Energy consumed today (since local midnight), over 7 and 30 days, net of the refunds of
+    consumptions made in the same period (a refunded action consumed nothing), and refunded
+    over 7 days (every refund). One aggregate query."""
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     week, month = now - timedelta(days=7), now - timedelta(days=30)
-    consumed, refund = _consumption_q(), Q(type="credit", refund_of__isnull=False)
+    consumed, given_back = _consumption_q(), _consumption_refund_q()
+    refund = Q(type="credit", refund_of__isnull=False)
     totals = BalanceOperation.objects.filter(created_at__gte=month, created_at__lte=now).aggregate(
         today=Sum("amount", filter=consumed & Q(created_at__gte=today)),
         week=Sum("amount", filter=consumed & Q(created_at__gte=week)),
         month=Sum("amount", filter=consumed),
+        back_today=Sum("amount", filter=given_back & Q(created_at__gte=today)),
+        back_week=Sum("amount", filter=given_back & Q(created_at__gte=week)),
+        back_month=Sum("amount", filter=given_back),
         refunded_week=Sum("amount", filter=refund & Q(created_at__gte=week)),
     )
-    return {key: value or 0 for key, value in totals.items()}
+    totals = {key: value or 0 for key, value in totals.items()}
+    return {
+        "today": totals["today"] - totals["back_today"],
+        "week": totals["week"] - totals["back_week"],
+        "month": totals["month"] - totals["back_month"],
+        "refunded_week": totals["refunded_week"],
+    }
 
 
 def balance_operations_per_hour(*, now: datetime, hours: int = 48) -> dict[str, Any]:
@@ -93,13 +109,16 @@ def balance_operations_per_hour(*, now: datetime, hours: int = 48) -> dict[str, 
 
 
 def energy_consumed_by_action(*, now: datetime, days: int = 30, limit: int = 15) -> list[tuple[str, int]]:
-    """[(action code, points)] consumed over `days` days, biggest first (one GROUP BY).
-    The action code is the operation's reference (the API writes it there)."""
+    """[(action code, points)] consumed over `days` days net of the refunds of consumptions,
+    biggest first, actions netted to nothing left out (one GROUP BY). The action code is the
+    operation's reference (the API writes it there; a refund copies it)."""
     rows = (
-        BalanceOperation.objects.filter(_consumption_q(), created_at__gte=now - timedelta(days=days),
-                                        created_at__lte=now)
+        BalanceOperation.objects.filter(_consumption_q() | _consumption_refund_q(),
+                                        created_at__gte=now - timedelta(days=days), created_at__lte=now)
         .values("reference")
-        .annotate(points=Sum("amount"))
+        .annotate(points=Sum(Case(When(type="credit", then=-F("amount")), default=F("amount"),
+                                  output_field=BigIntegerField())))
+        .filter(points__gt=0)
         .order_by("-points", "reference")[:limit]
     )
     return [(row["reference"] or "(none)", row["points"]) for row in rows]

@@ -77,7 +77,9 @@ def energy_can_perform(*, user, action_code: Any) -> dict[str, Any]:
 
 
 def usage_events_for_user(user) -> QuerySet[UsageEvent]:
-    return UsageEvent.objects.filter(user_id=user.pk).order_by("-id")
+    """Every event, compensating ones included (each names the event it cancels, and a
+    refunded one its compensation): the listing shows the whole append-only story."""
+    return UsageEvent.objects.filter(user_id=user.pk).select_related("refunded_by").order_by("-id")
 
 
 def _int(value) -> int:
@@ -85,13 +87,17 @@ def _int(value) -> int:
 
 
 def energy_analytics(*, user, now: datetime | None = None) -> dict[str, Any]:
-    """The user's last 30 days (cached 15 min, dropped when their ledger or events change)."""
+    """The user's last 30 days (cached 15 min, dropped when their ledger or events change).
+
+    Refunded actions are netted out: `actions`, `consumed`, `average_per_action` and
+    `top_actions` count performed actions only; `refunded` is the energy the ledger credited
+    back for refunds in the window."""
     key = analytics_key(user.pk)
     if now is None and (cached := cache.get(key)) is not None:
         return cached
     now = now or timezone.now()
     since = now - ANALYTICS_WINDOW
-    events = UsageEvent.objects.filter(user_id=user.pk, created_at__gte=since, created_at__lte=now)
+    events = UsageEvent.objects.performed().filter(user_id=user.pk, created_at__gte=since, created_at__lte=now)
     totals = events.aggregate(actions=Count("id"), consumed=Sum("energy_consumed"),
                               unlimited_actions=Count("id", filter=Q(unlimited=True)))
     operations = BalanceOperation.objects.filter(wallet__user_id=user.pk, created_at__gte=since,
@@ -130,12 +136,13 @@ def leaderboard_alias(public_id) -> str:
 
 
 def energy_leaderboard(*, now: datetime | None = None) -> dict[str, Any]:
-    """Most active users over 30 days (actions performed), pseudonymous; cached 30 min."""
+    """Most active users over 30 days (actions performed, refunded ones netted out),
+    pseudonymous; cached 30 min."""
     if now is None and (cached := cache.get(LEADERBOARD_KEY)) is not None:
         return cached
     now = now or timezone.now()
     since = now - ANALYTICS_WINDOW
-    rows = (UsageEvent.objects.filter(created_at__gte=since, created_at__lte=now)
+    rows = (UsageEvent.objects.performed().filter(created_at__gte=since, created_at__lte=now)
             .values("user__public_id").annotate(actions=Count("id"), energy=Sum("energy_consumed"))
             .order_by("-actions", "-energy", "user__public_id")[:LEADERBOARD_SIZE])
     answer = {
@@ -149,8 +156,9 @@ def energy_leaderboard(*, now: datetime | None = None) -> dict[str, Any]:
 
 
 def usage_narrative(*, user) -> dict[str, Any]:
-    """The user's story, rebuilt from their events at every call (never cached)."""
-    events = UsageEvent.objects.filter(user_id=user.pk)
+    """The user's story, rebuilt from their events at every call (never cached); refunded
+    actions are netted out (neither they nor their compensating events count)."""
+    events = UsageEvent.objects.performed().filter(user_id=user.pk)
     totals = events.aggregate(actions=Count("id"), energy=Sum("energy_consumed"),
                               unlimited_actions=Count("id", filter=Q(unlimited=True)))
 

@@ -32,6 +32,7 @@ from wallet.services.lots import (
     revocation_plan,
     welcome_grant_lot,
 )
+from wallet.services.usage_events import usage_event_compensate
 
 WELCOME_GRANT_POINTS = 85
 WELCOME_GRANT_KEY = "welcome-grant"
@@ -164,7 +165,8 @@ def wallet_refund_debit(
     """Credit back a debit or commit, at most once (UNIQUE refund_of in the database), to
     the lots it drew from (what goes back to a lot already past its expiry expires at once).
 
-    Returns the refunding credit operation. `user` (optional) scopes the lookup.
+    The action the debit paid for (if any) gets its compensating usage event, in the same
+    transaction. Returns the refunding credit operation. `user` (optional) scopes the lookup.
     """
     check_common(source=source, reason=reason, reference="", idempotency_key=idempotency_key)
     if isinstance(operation_id, bool) or not isinstance(operation_id, int):
@@ -189,6 +191,7 @@ def wallet_refund_debit(
         refund_of=original, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
     )
     lots_restore(wallet=wallet, original=original, credit=operation, now=timezone.now())
+    usage_event_compensate(credit=operation)
     save_wallet(wallet)
     operation_events_emit(operation)
     return operation

@@ -192,7 +192,8 @@ def energy_refund(
     """Undo an action: credit a consume/commit back (once), or release a pending hold.
 
     A second refund of the same thing is 409 `already_refunded`. The usage event stays
-    (the store is append-only); the refund is visible in the ledger.
+    (the store is append-only); a compensating event linked to it (`refund_of`) nets it out
+    of every aggregate. A released hold had no event yet, so none is written.
     """
     if (transaction_id is None) == (hold_id is None):
         raise WalletValidationError(fields={"non_field_errors": ["Give either transaction_id or hold_id."]})

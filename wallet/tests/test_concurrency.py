@@ -19,6 +19,7 @@ from wallet.errors import HoldNotPending, InsufficientEnergy
 from wallet.models import BalanceOperation, EnergyLot, Hold, HoldStatus, LotCategory, LotConsumption, UsageEvent
 from wallet.selectors import wallet_balance
 from wallet.services import LotGrant
+from wallet.services import energy as energy_services
 from wallet.tests.conftest import assert_wallet_consistent
 from wallet.tests.factories import WalletFactory, hold_create
 
@@ -137,6 +138,16 @@ def test_concurrent_refunds_of_one_debit_apply_once(race):
     wallet.refresh_from_db()
     assert wallet.balance == 100
     assert_wallet_consistent(wallet)
+
+
+def test_concurrent_refunds_of_one_consume_write_one_compensating_event(race):
+    user, _ = user_register(email="refund-race@example.com", password="a-long-Password-123")
+    consumed = energy_services.energy_consume(user=user, action_code="lettre_motivation")
+    results = race(12, lambda i: energy_services.energy_refund(transaction_id=consumed.operation.pk))
+    assert kinds(results) == Counter({"RefundResult": 1, "AlreadyRefunded": 11})
+    [compensation] = UsageEvent.objects.filter(refund_of=consumed.event)
+    assert compensation.energy_consumed == -15 and compensation.operation.refund_of_id == consumed.operation.pk
+    assert UsageEvent.objects.filter(user=user).performed().count() == 0
 
 
 def test_first_touch_wallet_creation_races_safely(race):
