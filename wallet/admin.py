@@ -19,12 +19,17 @@ from wallet.models import (
     EnergyPack,
     EnergyValidity,
     Hold,
+    HoldExtension,
     HoldStatus,
     Incident,
     LotConsumption,
+    SpendCounter,
+    SpendVelocityLimit,
+    SpendVelocityOverride,
     UsageEvent,
     Wallet,
 )
+from wallet.services.velocity import INCIDENT_CODE as VELOCITY_INCIDENT_CODE
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
 RECENT_OPERATIONS = 20
@@ -210,10 +215,21 @@ class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                                    "CRITICALs (as the hourly job does)."),
         OperatorAction("resolve", "Resolve incident", roles.RESOLVE_INCIDENT, "run_resolve", offered_when="is_open",
                        description="Close the incident once investigated; the reason is its resolution note."),
+        OperatorAction("lift-breaker", "Lift spend-velocity breaker", roles.RESOLVE_INCIDENT, "run_lift",
+                       offered_when="is_open_velocity",
+                       description="Zero the user's current spend window (they may spend again at once) and "
+                                   "resolve this incident."),
     )
 
     def is_open(self, incident: Incident) -> bool:
         return incident.status == "open"
+
+    def is_open_velocity(self, incident: Incident) -> bool:
+        return incident.status == "open" and incident.code == VELOCITY_INCIDENT_CODE
+
+    def run_lift(self, request, incident, data) -> str:
+        operator.velocity_breaker_lift(wallet=incident.wallet, actor=request.user, reason=data["reason"])
+        return "Breaker lifted."
 
     def run_health(self, request, _target, data) -> str:
         report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"])
@@ -227,8 +243,8 @@ class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(EnergyAction)
 class EnergyActionAdmin(admin.ModelAdmin):
-    list_display = ("code", "label", "category", "cost", "source_app", "is_active")
-    list_editable = ("cost", "is_active")
+    list_display = ("code", "label", "category", "cost", "overrun_cap_percent", "source_app", "is_active")
+    list_editable = ("cost", "overrun_cap_percent", "is_active")
     list_filter = ("category", "source_app", "is_active")
     search_fields = ("code", "label")
 
@@ -271,3 +287,39 @@ class LotConsumptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("=operation__id", "=lot__id")
     list_select_related = ("operation", "lot")
+
+
+@admin.register(SpendVelocityLimit)
+class SpendVelocityLimitAdmin(admin.ModelAdmin):
+    """The spend-velocity breaker's defaults (one row)."""
+
+    list_display = ("id", "window_seconds", "max_energy", "max_actions", "updated_at")
+
+    def has_add_permission(self, request):
+        return not SpendVelocityLimit.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpendVelocityOverride)
+class SpendVelocityOverrideAdmin(admin.ModelAdmin):
+    """A user's own breaker limits (blank: the default)."""
+
+    list_display = ("user", "max_energy", "max_actions", "note", "updated_at")
+    search_fields = ("user__email", "=user__public_id")
+    raw_id_fields = ("user",)
+
+
+@admin.register(SpendCounter)
+class SpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "window_start", "energy", "actions", "updated_at")
+    search_fields = ("user__email", "=user__public_id")
+
+
+@admin.register(HoldExtension)
+class HoldExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every renewal of a hold's lease (append-only)."""
+
+    list_display = ("id", "hold", "expires_at_before", "expires_at_after", "source", "created_at")
+    search_fields = ("=hold__id",)
