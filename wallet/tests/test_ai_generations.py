@@ -12,6 +12,7 @@ import time_machine
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
@@ -400,3 +401,25 @@ def test_statement_api_and_the_verify_command(user_client, registered_user, tmp_
     assert bounded.status_code == 200 and bounded.json()["operations"] == []
     bad = user_client.get(f"/luna/energy/statement/{registered_user.public_id}", {"from": "yesterday"})
     assert bad.status_code == 400
+
+
+def test_the_admin_lifts_the_breaker_from_the_incident(admin_client):
+    wallet = WalletFactory(balance=100)
+    set_limit(wallet.user, max_energy=0)
+    with pytest.raises(SpendVelocityExceeded):
+        energy_services.energy_consume(user=wallet.user, action_code="lettre_motivation")
+    incident = Incident.objects.get(wallet=wallet, code="spend_velocity_exceeded", status="open")
+    url = reverse("admin:wallet_incident_operator_lift-breaker", args=[incident.pk])
+    assert admin_client.get(url).status_code == 200
+    assert admin_client.post(url, {"reason": "checked with the customer"}).status_code == 302
+    incident.refresh_from_db()
+    assert incident.status == "resolved"
+    assert AdminAction.objects.filter(action="velocity_breaker_lift").count() == 1
+
+
+def test_hold_history_is_append_only():
+    wallet = WalletFactory(balance=100)
+    hold = lease(wallet)
+    services.wallet_hold_extend(hold_id=hold.pk)
+    with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("UPDATE wallet_holdextension SET expires_at_after = expires_at_before")
