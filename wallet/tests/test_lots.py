@@ -142,10 +142,11 @@ def test_a_debit_spanning_three_lots(wallet):
 
 def test_a_debit_issues_three_statements(wallet, django_assert_max_num_queries):
     grant(wallet, LotGrant(10, LotCategory.PROMOTIONAL), LotGrant(10, LotCategory.PAID))
-    with django_assert_max_num_queries(3 + 2) as captured:  # + the atomic block's savepoint pair
+    with django_assert_max_num_queries(4 + 2) as captured:  # + the atomic block's savepoint pair
         debit(wallet, 15)
     statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) == 3  # lock the wallet; the operation + its lots; the wallet
+    # lock the wallet; the operation + its lots; the wallet; the outbox emit (phoenix.outbound)
+    assert len(statements) == 4 and "outbound_event" in statements[3]
     assert "wallet_energylot" in statements[1] and "wallet_lotconsumption" in statements[1]
 
 
