@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from drf_spectacular.utils import OpenApiParameter
 
 from phoenix.core.openapi import (
@@ -32,6 +34,8 @@ from wallet.errors import (
     SpendVelocityExceeded,
     UnknownAction,
 )
+from wallet.hashing import epoch_microseconds
+from wallet.statement import statement_operation_hash
 
 HOLD_ID = "14ac9b9d-cd86-4142-ab49-a85f00f63091"
 CAFE_LUNA = {"code": "cafe_luna", "label": "Café Luna", "price_cents": 299, "currency": "EUR", "energy_points": 100}
@@ -264,14 +268,15 @@ STATEMENT_PARAMETERS = [
     OpenApiParameter("to", str, description="ISO 8601: operations created before (default: now, up to the head)."),
 ]
 STATEMENT_BAD_REQUEST = error_response(validation_error({"from": ["Datetime has wrong format."]}))
+_STATEMENT_OPERATION = {
+    "seq": 1, "type": "credit", "amount": 70, "balance_before": 0, "balance_after": 70, "held_before": 0,
+    "held_after": 0, "hold_id": None, "refund_of_id": None, "source": "system", "reason": "welcome grant",
+    "reference": "welcome", "actor_id": None, "idempotency_key": "welcome-grant", "created_at": EXAMPLE_TIME,
+    "created_at_us": epoch_microseconds(datetime.fromisoformat(EXAMPLE_TIME)), "prev_hash": "0" * 64,
+}
+# The example's hash is the real one for its content: the example verifies.
+_STATEMENT_OPERATION["hash"] = statement_operation_hash(_STATEMENT_OPERATION, wallet_id=12)
 STATEMENT = [success_example("statement", {
     "user_id": EXAMPLE_USER_ID, "wallet_id": 12, "from": None, "to": None,
-    "head": {"seq": 1, "hash": "5f0c6f7b0b5e7f1d8a2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3"},
-    "operations": [{
-        "seq": 1, "type": "credit", "amount": 70, "balance_before": 0, "balance_after": 70, "held_before": 0,
-        "held_after": 0, "hold_id": None, "refund_of_id": None, "source": "system", "reason": "welcome grant",
-        "reference": "welcome", "actor_id": None, "idempotency_key": "welcome-grant", "created_at": EXAMPLE_TIME,
-        "created_at_us": 1796162762756831, "prev_hash": "0" * 64,
-        "hash": "5f0c6f7b0b5e7f1d8a2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3",
-    }],
+    "head": {"seq": 1, "hash": _STATEMENT_OPERATION["hash"]}, "operations": [_STATEMENT_OPERATION],
 }, summary="A new wallet's statement (verify the hashes with the README's procedure)")]

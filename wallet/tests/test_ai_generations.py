@@ -20,6 +20,7 @@ from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core.models import AdminAction
 from subscriptions.services import access_grant_lifetime
 from wallet import operator, services
+from wallet.api.examples import STATEMENT
 from wallet.api.serializers import StatementSerializer
 from wallet.errors import HoldExpired, HoldNotPending, InsufficientEnergy, OverrunBeyondCap, SpendVelocityExceeded
 from wallet.models import (
@@ -423,3 +424,7 @@ def test_hold_history_is_append_only():
     services.wallet_hold_extend(hold_id=hold.pk)
     with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
         cursor.execute("UPDATE wallet_holdextension SET expires_at_after = expires_at_before")
+
+
+def test_the_schema_example_statement_verifies():
+    assert statement_verify(STATEMENT[0].value) == []
