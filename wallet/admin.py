@@ -1,17 +1,23 @@
 """Wallet admin: the ledger is read-only (every change goes through the services, from
 the operator actions below); the energy catalogues are editable data."""
 
+import json
 import uuid
 
 from django import forms
 from django.contrib import admin
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from rest_framework.renderers import JSONRenderer
 
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
 from wallet import operator, selectors
+from wallet.api.serializers import StatementSerializer
 from wallet.models import (
     BalanceOperation,
     EnergyAction,
@@ -30,6 +36,7 @@ from wallet.models import (
     Wallet,
 )
 from wallet.services.velocity import INCIDENT_CODE as VELOCITY_INCIDENT_CODE
+from wallet.statement import statement_verify
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
 RECENT_OPERATIONS = 20
@@ -101,7 +108,7 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("user__email", "user__public_id")
     list_select_related = ("user",)
     fields = ("user", "balance", "held", "available", "last_seq", "last_hash", "created_at", "updated_at",
-              "ledger")
+              "ledger", "statement")
     readonly_fields = fields
     inlines = [LotsInline, RecentOperationsInline]
     operator_actions = (
@@ -123,6 +130,29 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def ledger(self, obj: Wallet) -> str:
         url = reverse("admin:wallet_balanceoperation_changelist") + f"?wallet__id__exact={obj.pk}"
         return format_html('<a href="{}">all {} operations</a>', url, obj.last_seq)
+
+    @admin.display(description="statement")
+    def statement(self, obj: Wallet) -> str:
+        url = reverse("admin:wallet_wallet_statement", args=[obj.pk])
+        return format_html('<a href="{}">verifiable statement (JSON, verified)</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.statement_view)
+        return [path("<int:wallet_id>/statement/", view, name="wallet_wallet_statement"), *super().get_urls()]
+
+    def statement_view(self, request, wallet_id: int):
+        """The same statement as GET /luna/energy/statement/{user_id}, for an operator to hand a user;
+        verified before it is served (`X-Statement-Verified`)."""
+        wallet = get_object_or_404(Wallet.objects.select_related("user"), pk=wallet_id)
+        if not self.has_view_permission(request, wallet):
+            raise PermissionDenied
+        body = StatementSerializer(selectors.wallet_statement(user=wallet.user)).data
+        rendered = JSONRenderer().render(body)
+        problems = statement_verify(json.loads(rendered))
+        response = HttpResponse(rendered, content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="statement-{wallet.user.public_id}.json"'
+        response["X-Statement-Verified"] = "false" if problems else "true"
+        return response
 
     def run_adjust(self, request, wallet, data) -> str:
         op = operator.wallet_adjust(wallet=wallet, direction=data["direction"], amount=data["amount"],

@@ -428,3 +428,11 @@ def test_hold_history_is_append_only():
 
 def test_the_schema_example_statement_verifies():
     assert statement_verify(STATEMENT[0].value) == []
+
+
+def test_the_admin_produces_a_verified_statement(admin_client, ledger_wallet):
+    response = admin_client.get(reverse("admin:wallet_wallet_statement", args=[ledger_wallet.pk]))
+    assert response.status_code == 200 and response["X-Statement-Verified"] == "true"
+    body = json.loads(response.content)
+    assert body == statement_json(ledger_wallet.user) and statement_verify(body) == []
+    assert admin_client.get(reverse("admin:wallet_wallet_change", args=[ledger_wallet.pk])).status_code == 200
