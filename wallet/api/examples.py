@@ -11,6 +11,7 @@ from phoenix.core.openapi import (
     EXAMPLE_USER_ID,
     IDEMPOTENCY_CONFLICT,
     INVALID_IDEMPOTENCY_KEY,
+    THROTTLED,
     THROTTLED_RESPONSE,
     UNAUTHENTICATED_RESPONSE,
     USER_ID_REQUIRED,
@@ -120,7 +121,8 @@ VELOCITY_EXCEEDED = error_example(SpendVelocityExceeded, retry_after=1800, limit
                                   summary="spend_velocity_exceeded: the breaker; retry after `retry_after` s")
 ACTION_MUTATION_RESPONSES = {
     400: ACTION_BAD_REQUEST, 402: NOT_ENOUGH, **USER_ERRORS, 409: MUTATION_CONFLICT,
-    429: error_response(VELOCITY_EXCEEDED),
+    # Both 429s: the request throttle and the spend-velocity breaker.
+    429: error_response(THROTTLED, VELOCITY_EXCEEDED),
 }
 
 COMMIT = [
