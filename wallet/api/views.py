@@ -20,6 +20,7 @@ from wallet import selectors
 from wallet.api import examples as ex
 from wallet.api import serializers as s
 from wallet.api.throttles import LunaSatelliteThrottle, LunaUserThrottle
+from wallet.errors import SpendVelocityExceeded
 from wallet.services import DEFAULT_HOLD_TTL_SECONDS
 from wallet.services import energy as energy_services
 from wallet.services.velocity import velocity_guarded
@@ -30,6 +31,12 @@ TAG = "luna"
 class LunaView(APIView):
     permission_classes = [IsUserOrSatellite]
     throttle_classes = [LunaUserThrottle, LunaSatelliteThrottle]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, SpendVelocityExceeded):  # the breaker's 429 says when, like the throttle's
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     def hold_scope(self, request):
         """Holds and transactions carry no user_id: an end user may only touch their own."""

@@ -288,7 +288,7 @@ def test_the_breaker_refuses_freezes_over_the_api_with_429_and_retry_after(user_
     response = user_client.post("/luna/energy/freeze", {"action": "lettre_motivation"}, format="json",
                                 HTTP_IDEMPOTENCY_KEY="f-1")
     assert response.status_code == 429 and response.json()["error"] == "spend_velocity_exceeded"
-    assert response.json()["retry_after"] > 0
+    assert response.json()["retry_after"] > 0 and response["Retry-After"] == str(response.json()["retry_after"])
     assert not Hold.objects.filter(wallet__user=registered_user).exists()  # nothing held
     # The incident survives the refused request's rollback (even inside @idempotent's transaction).
     assert Incident.objects.filter(wallet__user=registered_user, code="spend_velocity_exceeded").count() == 1
