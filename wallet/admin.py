@@ -19,6 +19,7 @@ from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorFor
 from wallet import operator, selectors
 from wallet.api.serializers import StatementSerializer
 from wallet.models import (
+    ApiKeySpendCounter,
     BalanceOperation,
     EnergyAction,
     EnergyLot,
@@ -323,7 +324,7 @@ class LotConsumptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class SpendVelocityLimitAdmin(admin.ModelAdmin):
     """The spend-velocity breaker's defaults (one row)."""
 
-    list_display = ("id", "window_seconds", "max_energy", "max_actions", "updated_at")
+    list_display = ("id", "window_seconds", "max_energy", "max_actions", "max_energy_per_api_key", "updated_at")
 
     def has_add_permission(self, request):
         return not SpendVelocityLimit.objects.exists()
@@ -345,6 +346,12 @@ class SpendVelocityOverrideAdmin(admin.ModelAdmin):
 class SpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user", "window_start", "energy", "actions", "updated_at")
     search_fields = ("user__email", "=user__public_id")
+
+
+@admin.register(ApiKeySpendCounter)
+class ApiKeySpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("api_key_prefix", "window_start", "energy", "max_energy", "updated_at")
+    search_fields = ("=api_key_prefix",)
 
 
 @admin.register(HoldExtension)

@@ -594,6 +594,10 @@ class SpendVelocityLimit(models.Model):
     window_seconds = models.PositiveIntegerField(default=3600)
     max_energy = models.BigIntegerField(null=True, blank=True)
     max_actions = models.PositiveIntegerField(null=True, blank=True)
+    # Opt-in (NULL: off): a limit per satellite API key over all its users. Its counter is one
+    # row per key, locked by every charge through the key until the charge's transaction ends.
+    max_energy_per_api_key = models.BigIntegerField(
+        null=True, blank=True, help_text="Energy per window through one satellite API key, all users; blank: off.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -641,3 +645,19 @@ class SpendCounter(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id}: {self.energy} energy, {self.actions} actions since {self.window_start}"
+
+
+class ApiKeySpendCounter(models.Model):
+    """What a satellite API key (its public prefix) spent in the current window, all users."""
+
+    api_key_prefix = models.CharField(max_length=16, primary_key=True)
+    window_start = models.DateTimeField()
+    energy = models.BigIntegerField(default=0)
+    max_energy = models.BigIntegerField(help_text="The limit of the last charge.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(energy__gte=0), name="apikeyspendcounter_energy_gte_0")]
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key_prefix}: {self.energy} energy since {self.window_start}"

@@ -11,6 +11,7 @@ from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_api_key.permissions import KeyParser
 
 from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
 from phoenix.core.idempotency import idempotent
@@ -37,6 +38,13 @@ class LunaView(APIView):
         if isinstance(exc, SpendVelocityExceeded):  # the breaker's 429 says when, like the throttle's
             response["Retry-After"] = str(exc.retry_after)
         return response
+
+    @staticmethod
+    def api_key_prefix(request) -> str | None:
+        """The calling satellite's key (its public prefix) for the per-key breaker; None for end users."""
+        if not is_satellite(request):
+            return None
+        return (KeyParser().get(request) or "").partition(".")[0] or None
 
     def hold_scope(self, request):
         """Holds and transactions carry no user_id: an end user may only touch their own."""
@@ -90,7 +98,8 @@ class ConsumeView(LunaView):
         data = self.valid(s.ConsumeRequestSerializer, request)
         user = resolve_subject_user(request, data.get("user_id"))
         result = energy_services.energy_consume(user=user, action_code=data["action"], metadata=data["metadata"],
-                                                source_app=data.get("source_app"))
+                                                source_app=data.get("source_app"),
+                                                api_key_prefix=self.api_key_prefix(request))
         return Response(s.ConsumeSerializer({
             "transaction_id": result.operation.pk if result.operation else None, "event_id": result.event.pk,
             "energy_consumed": result.energy_consumed, "available": result.available, "unlimited": result.unlimited,
@@ -118,7 +127,7 @@ class FreezeView(LunaView):
         result = energy_services.energy_freeze(
             user=user, action_code=data["action"], ttl_seconds=data.get("ttl_seconds", DEFAULT_HOLD_TTL_SECONDS),
             max_lifetime_seconds=data.get("max_lifetime_seconds"), metadata=data["metadata"],
-            source_app=data.get("source_app"),
+            source_app=data.get("source_app"), api_key_prefix=self.api_key_prefix(request),
         )
         return Response(s.FreezeSerializer({
             "hold_id": result.hold.pk if result.hold else None, "amount": result.amount,

@@ -92,7 +92,7 @@ def _check_metadata(metadata: Any) -> dict:
     return metadata
 
 
-def _fair_use_charge(user, *, unlimited: bool) -> None:
+def _fair_use_charge(user, *, unlimited: bool) -> None:  # actions only: no per-key energy
     """An unlimited user spends nothing: the breaker counts their actions (fair use), under
     the wallet lock like a paid charge."""
     if unlimited:
@@ -103,7 +103,7 @@ def _fair_use_charge(user, *, unlimited: bool) -> None:
 @transaction.atomic
 def energy_consume(
     *, user, action_code: str, idempotency_key: str | None = None, metadata: dict | None = None,
-    source_app: str | None = None,
+    source_app: str | None = None, api_key_prefix: str | None = None,
 ) -> ConsumeResult:
     """Perform an action: debit its cost (unless unlimited or free) and record the event.
 
@@ -130,7 +130,8 @@ def energy_consume(
             )
         except InsufficientEnergy as exc:
             raise _insufficient_with_pack(exc) from None
-        velocity_charge(wallet=operation.wallet, energy=operation.amount, fair_use=False)
+        velocity_charge(wallet=operation.wallet, energy=operation.amount, fair_use=False,
+                        api_key_prefix=api_key_prefix)
     else:
         _fair_use_charge(user, unlimited=unlimited)
     try:
@@ -159,7 +160,7 @@ def _consume_result(event: UsageEvent) -> ConsumeResult:
 @transaction.atomic
 def energy_freeze(
     *, user, action_code: str, ttl_seconds: int = DEFAULT_HOLD_TTL_SECONDS, max_lifetime_seconds: int | None = None,
-    metadata: dict | None = None, source_app: str | None = None,
+    metadata: dict | None = None, source_app: str | None = None, api_key_prefix: str | None = None,
 ) -> FreezeResult:
     """Reserve an action's cost while it runs; `energy_commit` records the event.
 
@@ -180,7 +181,7 @@ def energy_freeze(
                              max_lifetime_seconds=max_lifetime_seconds, source=OperationSource.API)
     except InsufficientEnergy as exc:
         raise _insufficient_with_pack(exc) from None
-    velocity_charge(wallet=hold.wallet, energy=hold.amount, fair_use=False)
+    velocity_charge(wallet=hold.wallet, energy=hold.amount, fair_use=False, api_key_prefix=api_key_prefix)
     operation = hold.operations.order_by("-seq").first()
     return FreezeResult(hold=hold, event=None, amount=hold.amount, available=operation.available_after,
                         unlimited=False)

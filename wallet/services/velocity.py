@@ -63,15 +63,49 @@ RETURNING energy
 WINDOW_SQL = f"WITH {_LIMITS_CTE} SELECT start + make_interval(secs => w), max_energy, max_actions, w FROM cur"
 
 
-def velocity_charge(*, wallet: Wallet, energy: int, fair_use: bool, now: datetime | None = None) -> None:
+# The per-API-key counter (opt-in): the arithmetic runs in ON CONFLICT DO UPDATE, on the row
+# locked for this charge, so concurrent charges of different users through one key stay exact
+# (they serialize on the key's row). Answers whether the charge is allowed (true when off).
+API_KEY_CHARGE_SQL = """
+WITH lim AS (
+    SELECT d.window_seconds AS w, d.max_energy_per_api_key AS m FROM wallet_spendvelocitylimit d WHERE d.id = 1
+), cur AS (
+    SELECT to_timestamp(floor(extract(epoch FROM %(now)s::timestamptz) / w) * w) AS start, w, m
+    FROM lim WHERE m IS NOT NULL
+), up AS (
+    INSERT INTO wallet_apikeyspendcounter AS c (api_key_prefix, window_start, energy, max_energy, updated_at)
+    SELECT %(key)s, start, %(energy)s, m, %(now)s FROM cur WHERE %(energy)s <= m
+    ON CONFLICT (api_key_prefix) DO UPDATE SET
+        energy = CASE WHEN c.window_start = EXCLUDED.window_start THEN c.energy ELSE 0 END + EXCLUDED.energy,
+        window_start = EXCLUDED.window_start, max_energy = EXCLUDED.max_energy, updated_at = EXCLUDED.updated_at
+    WHERE CASE WHEN c.window_start = EXCLUDED.window_start THEN c.energy ELSE 0 END + EXCLUDED.energy
+          <= EXCLUDED.max_energy
+    RETURNING c.energy
+)
+SELECT NOT EXISTS (SELECT 1 FROM cur) OR EXISTS (SELECT 1 FROM up),
+       (SELECT start + make_interval(secs => w) FROM cur), (SELECT m FROM cur), (SELECT w FROM cur)
+"""
+
+
+def velocity_charge(*, wallet: Wallet, energy: int, fair_use: bool, api_key_prefix: str | None = None,
+                    now: datetime | None = None) -> None:
     """Count `energy` (and one action) against the user's window; raise SpendVelocityExceeded
     when it would cross the limit (energy; actions too when `fair_use`, an unlimited user).
+    `api_key_prefix` (a satellite's call) also counts `energy` against the key's window when
+    a per-key limit is set (one more statement, satellite calls only).
 
     The caller holds the wallet lock, inside the transaction that spends: the refusal rolls
     the spend back. The incident is opened after that rollback (`velocity_incident_open`).
     """
     now = now or timezone.now()
     params = {"user": wallet.user_id, "now": now, "energy": energy, "fair_use": fair_use}
+    if api_key_prefix and energy:
+        allowed, window_end, max_energy, window = sql.fetch_one(
+            API_KEY_CHARGE_SQL, {"key": api_key_prefix, "now": now, "energy": energy})
+        if not allowed:
+            raise SpendVelocityExceeded(
+                retry_after=max(1, math.ceil((window_end - now).total_seconds())),
+                limit=f"{max_energy} energy per {window} s per API key", user_id=wallet.user_id)
     if sql.fetch_one(CHARGE_SQL, params) is not None:
         return
     window_end, max_energy, max_actions, window = sql.fetch_one(WINDOW_SQL, params)

@@ -24,6 +24,7 @@ from wallet.api.examples import STATEMENT
 from wallet.api.serializers import StatementSerializer
 from wallet.errors import HoldExpired, HoldNotPending, InsufficientEnergy, OverrunBeyondCap, SpendVelocityExceeded
 from wallet.models import (
+    ApiKeySpendCounter,
     BalanceOperation,
     EnergyAction,
     Hold,
@@ -248,6 +249,31 @@ def test_the_breaker_trips_at_the_limit_under_40_concurrent_consumers(race):
     incident = Incident.objects.get(wallet=wallet, code="spend_velocity_exceeded", status="open")
     assert incident.times_seen == 40 - allowed
     assert_wallet_consistent(wallet)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_per_api_key_breaker_is_exact_across_40_users_through_one_key(race):
+    cost = EnergyAction.objects.get(code="lettre_motivation").cost
+    SpendVelocityLimit.objects.update_or_create(pk=1, defaults={"max_energy_per_api_key": cost * 6 + cost - 1})
+    wallets = [WalletFactory(balance=100) for _ in range(40)]
+
+    results = race(40, lambda i: energy_services.energy_consume(
+        user=wallets[i].user, action_code="lettre_motivation", api_key_prefix="Sat3ll1t"))
+
+    assert [r for r in results if isinstance(r, Exception) and not isinstance(r, SpendVelocityExceeded)] == []
+    refused = [r for r in results if isinstance(r, SpendVelocityExceeded)]
+    assert len(refused) == 34 and all("per API key" in r.limit for r in refused)
+    assert BalanceOperation.objects.filter(type="debit", wallet__in=wallets).count() == 6
+    assert ApiKeySpendCounter.objects.get(pk="Sat3ll1t").energy == cost * 6
+
+
+def test_the_per_api_key_breaker_over_the_api(satellite_client, registered_user):
+    SpendVelocityLimit.objects.filter(pk=1).update(max_energy_per_api_key=20)
+    body = {"user_id": str(registered_user.public_id), "action": "lettre_motivation"}
+    assert satellite_client.post("/luna/energy/consume", body, format="json").status_code == 200
+    refused = satellite_client.post("/luna/energy/consume", body, format="json")
+    assert refused.status_code == 429 and "per API key" in refused.json()["limit"]
+    assert ApiKeySpendCounter.objects.count() == 1
 
 
 def test_the_breaker_resets_when_the_window_passes():
