@@ -271,7 +271,7 @@ def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
 # A warm consume with a key-less request, inside the test's transaction (savepoints included).
 # The metrics issue no SQL: the same count with django-prometheus' middlewares removed, and
 # phoenix's counters only touch process memory (or the multiprocess files).
-CONSUME_STATEMENTS = 15  # with energy lots and the outbox emit
+CONSUME_STATEMENTS = 16  # with energy lots, the outbox emit and the spend-velocity breaker's upsert
 
 
 def _consume_statements(client) -> int:

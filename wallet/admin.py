@@ -1,30 +1,43 @@
 """Wallet admin: the ledger is read-only (every change goes through the services, from
 the operator actions below); the energy catalogues are editable data."""
 
+import json
 import uuid
 
 from django import forms
 from django.contrib import admin
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from rest_framework.renderers import JSONRenderer
 
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
 from wallet import operator, selectors
+from wallet.api.serializers import StatementSerializer
 from wallet.models import (
+    ApiKeySpendCounter,
     BalanceOperation,
     EnergyAction,
     EnergyLot,
     EnergyPack,
     EnergyValidity,
     Hold,
+    HoldExtension,
     HoldStatus,
     Incident,
     LotConsumption,
+    SpendCounter,
+    SpendVelocityLimit,
+    SpendVelocityOverride,
     UsageEvent,
     Wallet,
 )
+from wallet.services.velocity import INCIDENT_CODE as VELOCITY_INCIDENT_CODE
+from wallet.statement import statement_verify
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
 RECENT_OPERATIONS = 20
@@ -96,7 +109,7 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("user__email", "user__public_id")
     list_select_related = ("user",)
     fields = ("user", "balance", "held", "available", "last_seq", "last_hash", "created_at", "updated_at",
-              "ledger")
+              "ledger", "statement")
     readonly_fields = fields
     inlines = [LotsInline, RecentOperationsInline]
     operator_actions = (
@@ -118,6 +131,29 @@ class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def ledger(self, obj: Wallet) -> str:
         url = reverse("admin:wallet_balanceoperation_changelist") + f"?wallet__id__exact={obj.pk}"
         return format_html('<a href="{}">all {} operations</a>', url, obj.last_seq)
+
+    @admin.display(description="statement")
+    def statement(self, obj: Wallet) -> str:
+        url = reverse("admin:wallet_wallet_statement", args=[obj.pk])
+        return format_html('<a href="{}">verifiable statement (JSON, verified)</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.statement_view)
+        return [path("<int:wallet_id>/statement/", view, name="wallet_wallet_statement"), *super().get_urls()]
+
+    def statement_view(self, request, wallet_id: int):
+        """The same statement as GET /luna/energy/statement/{user_id}, for an operator to hand a user;
+        verified before it is served (`X-Statement-Verified`)."""
+        wallet = get_object_or_404(Wallet.objects.select_related("user"), pk=wallet_id)
+        if not self.has_view_permission(request, wallet):
+            raise PermissionDenied
+        body = StatementSerializer(selectors.wallet_statement(user=wallet.user)).data
+        rendered = JSONRenderer().render(body)
+        problems = statement_verify(json.loads(rendered))
+        response = HttpResponse(rendered, content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="statement-{wallet.user.public_id}.json"'
+        response["X-Statement-Verified"] = "false" if problems else "true"
+        return response
 
     def run_adjust(self, request, wallet, data) -> str:
         op = operator.wallet_adjust(wallet=wallet, direction=data["direction"], amount=data["amount"],
@@ -211,10 +247,21 @@ class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                                    "CRITICALs (as the hourly job does)."),
         OperatorAction("resolve", "Resolve incident", roles.RESOLVE_INCIDENT, "run_resolve", offered_when="is_open",
                        description="Close the incident once investigated; the reason is its resolution note."),
+        OperatorAction("lift-breaker", "Lift spend-velocity breaker", roles.RESOLVE_INCIDENT, "run_lift",
+                       offered_when="is_open_velocity",
+                       description="Zero the user's current spend window (they may spend again at once) and "
+                                   "resolve this incident."),
     )
 
     def is_open(self, incident: Incident) -> bool:
         return incident.status == "open"
+
+    def is_open_velocity(self, incident: Incident) -> bool:
+        return incident.status == "open" and incident.code == VELOCITY_INCIDENT_CODE
+
+    def run_lift(self, request, incident, data) -> str:
+        operator.velocity_breaker_lift(wallet=incident.wallet, actor=request.user, reason=data["reason"])
+        return "Breaker lifted."
 
     def run_health(self, request, _target, data) -> str:
         report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"])
@@ -228,8 +275,8 @@ class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(EnergyAction)
 class EnergyActionAdmin(admin.ModelAdmin):
-    list_display = ("code", "label", "category", "cost", "source_app", "is_active")
-    list_editable = ("cost", "is_active")
+    list_display = ("code", "label", "category", "cost", "overrun_cap_percent", "source_app", "is_active")
+    list_editable = ("cost", "overrun_cap_percent", "is_active")
     list_filter = ("category", "source_app", "is_active")
     search_fields = ("code", "label")
 
@@ -272,3 +319,45 @@ class LotConsumptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("=operation__id", "=lot__id")
     list_select_related = ("operation", "lot")
+
+
+@admin.register(SpendVelocityLimit)
+class SpendVelocityLimitAdmin(admin.ModelAdmin):
+    """The spend-velocity breaker's defaults (one row)."""
+
+    list_display = ("id", "window_seconds", "max_energy", "max_actions", "max_energy_per_api_key", "updated_at")
+
+    def has_add_permission(self, request):
+        return not SpendVelocityLimit.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpendVelocityOverride)
+class SpendVelocityOverrideAdmin(admin.ModelAdmin):
+    """A user's own breaker limits (blank: the default)."""
+
+    list_display = ("user", "max_energy", "max_actions", "note", "updated_at")
+    search_fields = ("user__email", "=user__public_id")
+    raw_id_fields = ("user",)
+
+
+@admin.register(SpendCounter)
+class SpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "window_start", "energy", "actions", "updated_at")
+    search_fields = ("user__email", "=user__public_id")
+
+
+@admin.register(ApiKeySpendCounter)
+class ApiKeySpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("api_key_prefix", "window_start", "energy", "max_energy", "updated_at")
+    search_fields = ("=api_key_prefix",)
+
+
+@admin.register(HoldExtension)
+class HoldExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every renewal of a hold's lease (append-only)."""
+
+    list_display = ("id", "hold", "expires_at_before", "expires_at_after", "source", "created_at")
+    search_fields = ("=hold__id",)

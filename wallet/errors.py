@@ -76,3 +76,25 @@ class ActivityNotFound(NotFoundError):
 
     code = "activity_not_found"
     default_detail = "No collaborator activity you may see."
+
+
+class OverrunBeyondCap(InsufficientEnergy):
+    """A commit asked more than its hold plus the action's overrun cap (the hold is untouched)."""
+
+    code = "overrun_beyond_cap"
+    default_detail = "The commit exceeds the hold plus the action's overrun cap."
+
+
+class SpendVelocityExceeded(PhoenixError):
+    """The user spent their window's allowance (or performed their window's actions)."""
+
+    code = "spend_velocity_exceeded"
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Too much energy spent in too short a time; try again later."
+
+    def __init__(self, *, retry_after: int, limit: str, user_id: int | None = None, detail: str | None = None):
+        self.retry_after = retry_after
+        self.limit = limit
+        self.user_id = user_id  # whose breaker tripped (for the incident; not in the answer)
+        self.incident_opened = False
+        super().__init__(detail, retry_after=retry_after, limit=limit)

@@ -143,6 +143,13 @@ class Hold(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # A renewable hold (a lease): `extend` moves `expires_at` forward by `ttl_seconds` (or
+    # the asked TTL), never past `max_expires_at` (created_at + max_lifetime_seconds). NULL on
+    # holds from before renewals (they cannot be extended).
+    ttl_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="The TTL an extend renews by.")
+    max_expires_at = models.DateTimeField(null=True, blank=True, help_text="The hold never lives past this.")
+    # A commit's true-up: energy taken beyond the hold (a debit of the same hold, same transaction).
+    overrun_amount = models.BigIntegerField(null=True, blank=True, help_text="Taken beyond the hold at commit.")
 
     class Meta:
         permissions = [("release_hold", "Can release a stuck hold")]  # an operator action (wallet.operator)
@@ -167,6 +174,13 @@ class Hold(models.Model):
                 name="hold_resolved_at_iff_resolved",
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="hold_expires_after_creation"),
+            models.CheckConstraint(condition=Q(max_expires_at__isnull=True) | Q(expires_at__lte=F("max_expires_at")),
+                                   name="hold_expires_within_max_lifetime"),
+            models.CheckConstraint(
+                condition=Q(overrun_amount__isnull=True)
+                | Q(overrun_amount__gt=0, status=HoldStatus.CAPTURED, captured_amount=F("amount")),
+                name="hold_overrun_only_on_full_capture",
+            ),
         ]
         indexes = [
             # The expiry job's scan: pending holds by deadline.
@@ -311,11 +325,15 @@ class EnergyAction(models.Model):
     cost = models.PositiveIntegerField(help_text="Energy points; 0 for a free action.")
     source_app = models.CharField(max_length=32, help_text="letters, cv, luna or any")
     is_active = models.BooleanField(default=True)
+    overrun_cap_percent = models.PositiveIntegerField(
+        default=0, help_text="A commit may take up to this % more than the hold (a true-up); 0: never more.")
 
     class Meta:
         ordering = ["cost", "code"]
         constraints = [
             models.CheckConstraint(condition=Q(cost__gte=0), name="energyaction_cost_gte_0"),
+            models.CheckConstraint(condition=Q(overrun_cap_percent__lte=1000),
+                                   name="energyaction_overrun_cap_percent_lte_1000"),
             _choices_check("category", EnergyActionCategory, "energyaction_category_valid"),
         ]
 
@@ -562,3 +580,107 @@ class EnergyValidity(models.Model):
 
     def __str__(self) -> str:
         return f"welcome {self.welcome_validity_days} d, bonus {self.bonus_validity_days} d"
+
+
+# --- Renewable holds, the spend-velocity breaker ----------------------------------------------
+
+
+class HoldExtension(models.Model):
+    """One renewal of a hold's expiry (append-only: the hold's history of heartbeats)."""
+
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, related_name="extensions")
+    expires_at_before = models.DateTimeField()
+    expires_at_after = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=OperationSource.choices)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at_after__gte=F("expires_at_before")),
+                                   name="holdextension_never_shortens"),
+            models.UniqueConstraint(fields=["hold", "idempotency_key"], name="holdextension_unique_hold_key"),
+            _choices_check("source", OperationSource, "holdextension_source_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.hold_id} extended to {self.expires_at_after}"
+
+
+class SpendVelocityLimit(models.Model):
+    """The breaker's defaults (one row, pk=1, seeded by migration 0005; an admin edits it).
+
+    A user may spend at most `max_energy` points per fixed window of `window_seconds`; an
+    unlimited user (who spends nothing) may perform at most `max_actions` actions per window
+    (fair use). NULL: no limit."""
+
+    window_seconds = models.PositiveIntegerField(default=3600)
+    max_energy = models.BigIntegerField(null=True, blank=True)
+    max_actions = models.PositiveIntegerField(null=True, blank=True)
+    # Opt-in (NULL: off): a limit per satellite API key over all its users. Its counter is one
+    # row per key, locked by every charge through the key until the charge's transaction ends.
+    max_energy_per_api_key = models.BigIntegerField(
+        null=True, blank=True, help_text="Energy per window through one satellite API key, all users; blank: off.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="spendvelocitylimit_single_row"),
+            models.CheckConstraint(condition=Q(window_seconds__gte=1), name="spendvelocitylimit_window_gte_1"),
+            models.CheckConstraint(condition=Q(max_energy__isnull=True) | Q(max_energy__gte=0),
+                                   name="spendvelocitylimit_max_energy_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.max_energy} energy / {self.max_actions} actions per {self.window_seconds} s"
+
+
+class SpendVelocityOverride(models.Model):
+    """A user's own limits (an admin sets them); a NULL field falls back to the default."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    max_energy = models.BigIntegerField(null=True, blank=True)
+    max_actions = models.PositiveIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=255, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(max_energy__isnull=True) | Q(max_energy__gte=0),
+                                              name="spendvelocityoverride_max_energy_gte_0")]
+
+    def __str__(self) -> str:
+        return f"velocity override of user {self.user_id}"
+
+
+class SpendCounter(models.Model):
+    """What a user spent in the current window: read and updated by ONE upsert inside the
+    consume's transaction, under the wallet lock (never a cache)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True,
+                                related_name="+")
+    window_start = models.DateTimeField()
+    energy = models.BigIntegerField(default=0)
+    actions = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(energy__gte=0), name="spendcounter_energy_gte_0")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {self.energy} energy, {self.actions} actions since {self.window_start}"
+
+
+class ApiKeySpendCounter(models.Model):
+    """What a satellite API key (its public prefix) spent in the current window, all users."""
+
+    api_key_prefix = models.CharField(max_length=16, primary_key=True)
+    window_start = models.DateTimeField()
+    energy = models.BigIntegerField(default=0)
+    max_energy = models.BigIntegerField(help_text="The limit of the last charge.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(energy__gte=0), name="apikeyspendcounter_energy_gte_0")]
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key_prefix}: {self.energy} energy since {self.window_start}"

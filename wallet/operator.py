@@ -16,7 +16,17 @@ from django.utils import timezone
 from phoenix.core.services import operator_action, operator_reason
 from wallet import selectors, services
 from wallet.errors import WalletValidationError
-from wallet.models import BalanceOperation, Hold, Incident, IncidentStatus, LotCategory, OperationSource, Wallet
+from wallet.models import (
+    BalanceOperation,
+    Hold,
+    Incident,
+    IncidentStatus,
+    LotCategory,
+    OperationSource,
+    SpendCounter,
+    Wallet,
+)
+from wallet.services.velocity import INCIDENT_CODE as VELOCITY_INCIDENT_CODE
 
 ADJUST_DIRECTIONS = ("credit", "debit")
 # The categories an operator grants (paid, bonus and welcome lots come from their own paths).
@@ -146,3 +156,19 @@ def incident_resolve(*, incident: Incident, actor, reason: str) -> Incident:
     operator_action(actor=actor, action="incident_resolve", target=incident, reason=reason,
                     before=before, after={"status": incident.status})
     return incident
+
+
+@transaction.atomic
+def velocity_breaker_lift(*, wallet: Wallet, actor, reason: str) -> int:
+    """An operator lifts the breaker: the current window's counter goes back to zero (under
+    the wallet lock, like every charge) and the open incident is resolved. Audited."""
+    reason = operator_reason(reason)
+    locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
+    counter = SpendCounter.objects.filter(user_id=locked.user_id).first()
+    before = {"energy": counter.energy if counter else 0, "actions": counter.actions if counter else 0}
+    SpendCounter.objects.filter(user_id=locked.user_id).update(energy=0, actions=0, updated_at=timezone.now())
+    resolved = Incident.objects.filter(wallet=locked, code=VELOCITY_INCIDENT_CODE, status=IncidentStatus.OPEN).update(
+        status=IncidentStatus.RESOLVED, resolved_at=timezone.now(), resolution_note=f"breaker lifted: {reason}"[:500])
+    operator_action(actor=actor, action="velocity_breaker_lift", target=locked, reason=reason, before=before,
+                    after={"energy": 0, "actions": 0, "incidents_resolved": resolved})
+    return resolved

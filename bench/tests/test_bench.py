@@ -52,3 +52,14 @@ def test_bench_observability_prints_each_mode_with_the_same_statements():
     assert len(rows) == 3, text
     assert len({row.rsplit("|", 2)[1].strip() for row in rows}) == 1  # statements: one figure for all modes
     assert "spans per request" in text and "load average at end" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_velocity_shows_the_breaker_as_one_statement():
+    database_before = connection.settings_dict["NAME"]
+    out = io.StringIO()
+    call_command("bench_velocity", "--consumes", "3", stdout=out)
+    rows = {line.split("|")[1].strip(): int(line.split("|")[2]) for line in out.getvalue().splitlines()
+            if line.startswith("| ") and not line.startswith("| path")}
+    assert rows["wallet lock + breaker charge"] == rows["wallet lock alone"] + 1
+    assert connection.settings_dict["NAME"] == database_before

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from drf_spectacular.utils import OpenApiParameter
+
 from phoenix.core.openapi import (
     EXAMPLE_TIME,
     EXAMPLE_USER_ID,
     IDEMPOTENCY_CONFLICT,
     INVALID_IDEMPOTENCY_KEY,
+    THROTTLED,
     THROTTLED_RESPONSE,
     UNAUTHENTICATED_RESPONSE,
     USER_ID_REQUIRED,
@@ -25,11 +30,14 @@ from wallet.errors import (
     HoldNotFound,
     HoldNotPending,
     InsufficientEnergy,
-    InvalidAmount,
     OperationNotFound,
     OperationNotRefundable,
+    OverrunBeyondCap,
+    SpendVelocityExceeded,
     UnknownAction,
 )
+from wallet.hashing import epoch_microseconds
+from wallet.statement import statement_operation_hash
 
 HOLD_ID = "14ac9b9d-cd86-4142-ab49-a85f00f63091"
 CAFE_LUNA = {"code": "cafe_luna", "label": "Café Luna", "price_cents": 299, "currency": "EUR", "energy_points": 100}
@@ -110,25 +118,44 @@ FREEZE = [
                                        "unlimited": True, "event_id": 8}, status=201,
                     summary="unlimited user (or free action): no hold, the event is recorded at once"),
 ]
+VELOCITY_EXCEEDED = error_example(SpendVelocityExceeded, retry_after=1800, limit="20000 energy per 3600 s",
+                                  summary="spend_velocity_exceeded: the breaker; retry after `retry_after` s")
 ACTION_MUTATION_RESPONSES = {
     400: ACTION_BAD_REQUEST, 402: NOT_ENOUGH, **USER_ERRORS, 409: MUTATION_CONFLICT,
+    # Both 429s: the request throttle and the spend-velocity breaker.
+    429: error_response(THROTTLED, VELOCITY_EXCEEDED),
 }
 
 COMMIT = [
     request_example("capture all", {"hold_id": HOLD_ID, "idempotency_key": "cv-CV-77-commit"}),
     request_example("capture less", {"hold_id": HOLD_ID, "amount": 20, "metadata": {"pages": 2}},
                     summary="Capture less than held: the rest is released"),
+    request_example("true-up", {"hold_id": HOLD_ID, "amount": 31, "idempotency_key": "cv-CV-77-commit"},
+                    summary="Capture more than held (the generation cost more): up to the action's overrun cap"),
     success_example("captured", {"transaction_id": 5, "event_id": 2, "energy_consumed": 20, "available": 50,
                                  "lots": [{"lot_id": 1, "category": "welcome", "kind": "unreserve", "amount": 20},
-                                          {"lot_id": 1, "category": "welcome", "kind": "draw", "amount": 20}]}),
+                                          {"lot_id": 1, "category": "welcome", "kind": "draw", "amount": 20}],
+                                 "overrun": 0, "overrun_transaction_id": None}),
+    success_example("trued up", {"transaction_id": 7, "event_id": 2, "energy_consumed": 31, "available": 39,
+                                 "lots": [{"lot_id": 1, "category": "welcome", "kind": "unreserve", "amount": 25},
+                                          {"lot_id": 1, "category": "welcome", "kind": "draw", "amount": 25},
+                                          {"lot_id": 1, "category": "welcome", "kind": "draw", "amount": 6}],
+                                 "overrun": 6, "overrun_transaction_id": 6},
+                    summary="A true-up: the hold's 25 plus 6 debited beyond it, in the same transaction"),
 ]
 COMMIT_RESPONSES = {
     200: s.CommitSerializer,
     400: error_response(
-        error_example(InvalidAmount, "Cannot capture 50 points from a hold of 5.", field="amount",
-                      summary="invalid_amount: more than held"),
         validation_error({"hold_id": ["This field is required."]}),
         INVALID_IDEMPOTENCY_KEY,
+    ),
+    402: error_response(
+        error_example(OverrunBeyondCap, "The commit asks 50 points; the hold of 25 allows at most 37 (+50 %).",
+                      energy_required=50, available=37, hold_amount=25, overrun_cap_percent=50,
+                      summary="overrun_beyond_cap: more than the hold plus the action's cap; the hold is untouched"),
+        error_example(InsufficientEnergy, "The true-up needs 6 points beyond the hold; 2 are available.",
+                      energy_required=6, available=2, hold_amount=25,
+                      summary="insufficient_energy: the true-up exceeds the available energy; the hold is untouched"),
     ),
     **AUTH_ERRORS,
     404: error_response(HOLD_NOT_FOUND),
@@ -244,3 +271,35 @@ ACTIVITY_RESPONSES = {
         ActivityNotFound, summary="activity_not_found: not your linked collaborator, no premium access now, "
                                   "or no such user (one answer for all)")),
 }
+
+EXTEND = [
+    request_example("heartbeat", {"hold_id": HOLD_ID, "ttl_seconds": 120},
+                    summary="Renew the lease every N s (N well below ttl_seconds) while the generation runs"),
+    success_example("extended", {"hold_id": HOLD_ID, "expires_at": "2026-12-01T22:28:02.756831Z",
+                                 "max_expires_at": "2026-12-01T23:16:02.756831Z", "at_max_lifetime": False}),
+]
+EXTEND_RESPONSES = {
+    200: s.ExtendSerializer,
+    400: error_response(validation_error({"hold_id": ["This field is required."]}), INVALID_IDEMPOTENCY_KEY),
+    **AUTH_ERRORS,
+    404: error_response(HOLD_NOT_FOUND),
+    409: error_response(HOLD_NOT_PENDING, HOLD_EXPIRED, IDEMPOTENCY_CONFLICT),
+}
+
+STATEMENT_PARAMETERS = [
+    OpenApiParameter("from", str, description="ISO 8601: operations created at or after (default: the first)."),
+    OpenApiParameter("to", str, description="ISO 8601: operations created before (default: now, up to the head)."),
+]
+STATEMENT_BAD_REQUEST = error_response(validation_error({"from": ["Datetime has wrong format."]}))
+_STATEMENT_OPERATION = {
+    "seq": 1, "type": "credit", "amount": 70, "balance_before": 0, "balance_after": 70, "held_before": 0,
+    "held_after": 0, "hold_id": None, "refund_of_id": None, "source": "system", "reason": "welcome grant",
+    "reference": "welcome", "actor_id": None, "idempotency_key": "welcome-grant", "created_at": EXAMPLE_TIME,
+    "created_at_us": epoch_microseconds(datetime.fromisoformat(EXAMPLE_TIME)), "prev_hash": "0" * 64,
+}
+# The example's hash is the real one for its content: the example verifies.
+_STATEMENT_OPERATION["hash"] = statement_operation_hash(_STATEMENT_OPERATION, wallet_id=12)
+STATEMENT = [success_example("statement", {
+    "user_id": EXAMPLE_USER_ID, "wallet_id": 12, "from": None, "to": None,
+    "head": {"seq": 1, "hash": _STATEMENT_OPERATION["hash"]}, "operations": [_STATEMENT_OPERATION],
+}, summary="A new wallet's statement (verify the hashes with the README's procedure)")]

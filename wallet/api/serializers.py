@@ -11,7 +11,7 @@ from rest_framework import serializers
 from phoenix.core.api import ErrorSerializer
 from phoenix.core.input_policy import CodeField, StrictIntegerField
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
-from wallet.services import MAX_AMOUNT, MAX_HOLD_TTL_SECONDS
+from wallet.services import MAX_AMOUNT, MAX_HOLD_LIFETIME_SECONDS, MAX_HOLD_TTL_SECONDS
 
 MAX_METADATA_BYTES = 4096
 
@@ -62,15 +62,31 @@ class ConsumeRequestSerializer(_MetadataMixin, ActionRequestSerializer):
 class FreezeRequestSerializer(ConsumeRequestSerializer):
     ttl_seconds = StrictIntegerField(required=False, min_value=1, max_value=MAX_HOLD_TTL_SECONDS,
                                      help_text="Hold lifetime (default 300 s).")
+    max_lifetime_seconds = StrictIntegerField(
+        required=False, min_value=1, max_value=MAX_HOLD_LIFETIME_SECONDS,
+        help_text="How long `extend` may keep the hold alive in all (default: ttl_seconds, not renewable).")
 
 
 class CommitRequestSerializer(_MetadataMixin, serializers.Serializer):
     hold_id = serializers.UUIDField()
     amount = StrictIntegerField(required=False, min_value=1, max_value=MAX_AMOUNT,
-                                help_text="Capture less than held; the rest is released.")
+                                help_text="Capture less than held (the rest is released), or more: a "
+                                          "true-up up to the action's overrun cap, from the available energy.")
     idempotency_key = CodeField(required=False, max_length=128, help_text=KEY_HELP)
     source_app = CodeField(required=False, max_length=32)
     metadata = _metadata_field()
+
+
+class ExtendRequestSerializer(serializers.Serializer):
+    hold_id = serializers.UUIDField()
+    ttl_seconds = StrictIntegerField(required=False, min_value=1, max_value=MAX_HOLD_TTL_SECONDS,
+                                     help_text="Renew by this much from now (default: the hold's ttl).")
+    idempotency_key = CodeField(required=False, max_length=128, help_text=KEY_HELP)
+
+
+class StatementQuerySerializer(serializers.Serializer):
+    vars()["from"] = serializers.DateTimeField(required=False, help_text="Operations created at or after.")
+    to = serializers.DateTimeField(required=False, help_text="Operations created before.")
 
 
 class RefundRequestSerializer(serializers.Serializer):
@@ -169,9 +185,54 @@ class FreezeSerializer(serializers.Serializer):
 class CommitSerializer(serializers.Serializer):
     transaction_id = serializers.IntegerField()
     event_id = serializers.IntegerField()
-    energy_consumed = serializers.IntegerField()
+    energy_consumed = serializers.IntegerField(help_text="The commit plus the true-up, if any.")
     available = serializers.IntegerField()
     lots = LotMoveSerializer(many=True, help_text="The lots that paid for it.")
+    overrun = serializers.IntegerField(help_text="Points taken beyond the hold (a true-up); 0 if none.")
+    overrun_transaction_id = serializers.IntegerField(allow_null=True, help_text="The true-up's debit.")
+
+
+class ExtendSerializer(serializers.Serializer):
+    hold_id = serializers.UUIDField()
+    expires_at = serializers.DateTimeField()
+    max_expires_at = serializers.DateTimeField(allow_null=True, help_text="The hold never lives past this.")
+    at_max_lifetime = serializers.BooleanField(help_text="True: further extends change nothing; commit soon.")
+
+
+class StatementHeadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    hash = serializers.CharField()
+
+
+class StatementOperationSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    type = serializers.CharField()
+    amount = serializers.IntegerField()
+    balance_before = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    held_before = serializers.IntegerField()
+    held_after = serializers.IntegerField()
+    hold_id = serializers.CharField(allow_null=True)
+    refund_of_id = serializers.IntegerField(allow_null=True)
+    source = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    reference = serializers.CharField(allow_blank=True)
+    actor_id = serializers.IntegerField(allow_null=True)
+    idempotency_key = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    created_at_us = serializers.IntegerField(help_text="created_at in microseconds since the epoch (hashed).")
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField()
+
+
+class StatementSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    wallet_id = serializers.IntegerField(allow_null=True, help_text="Part of every operation's hashed content.")
+    # `from` is a Python keyword: declared through the class namespace.
+    vars()["from"] = serializers.DateTimeField(allow_null=True)
+    to = serializers.DateTimeField(allow_null=True)
+    head = StatementHeadSerializer(help_text="The wallet's last operation when the statement was read.")
+    operations = StatementOperationSerializer(many=True)
 
 
 class RefundSerializer(serializers.Serializer):

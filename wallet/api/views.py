@@ -13,6 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_api_key.permissions import KeyParser
 
 from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
 from phoenix.core.idempotency import idempotent
@@ -29,8 +30,10 @@ from wallet import selectors
 from wallet.api import examples as ex
 from wallet.api import serializers as s
 from wallet.api.throttles import LunaSatelliteThrottle, LunaUserThrottle
+from wallet.errors import SpendVelocityExceeded
 from wallet.services import DEFAULT_HOLD_TTL_SECONDS
 from wallet.services import energy as energy_services
+from wallet.services.velocity import velocity_guarded
 
 TAG = "luna"
 
@@ -38,6 +41,19 @@ TAG = "luna"
 class LunaView(APIView):
     permission_classes = [IsUserOrSatellite]
     throttle_classes = [LunaUserThrottle, LunaSatelliteThrottle]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, SpendVelocityExceeded):  # the breaker's 429 says when, like the throttle's
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @staticmethod
+    def api_key_prefix(request) -> str | None:
+        """The calling satellite's key (its public prefix) for the per-key breaker; None for end users."""
+        if not is_satellite(request):
+            return None
+        return (KeyParser().get(request) or "").partition(".")[0] or None
 
     def hold_scope(self, request):
         """Holds and transactions carry no user_id: an end user may only touch their own."""
@@ -85,12 +101,14 @@ class ConsumeView(LunaView):
         responses={200: s.ConsumeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.CONSUME,
     )
     @count_energy_operation("consume", action_field="action")
+    @velocity_guarded  # outside @idempotent: the breaker's incident survives the refused request's rollback
     @idempotent
     def post(self, request):
         data = self.valid(s.ConsumeRequestSerializer, request)
         user = resolve_subject_user(request, data.get("user_id"))
         result = energy_services.energy_consume(user=user, action_code=data["action"], metadata=data["metadata"],
-                                                source_app=data.get("source_app"))
+                                                source_app=data.get("source_app"),
+                                                api_key_prefix=self.api_key_prefix(request))
         return Response(s.ConsumeSerializer({
             "transaction_id": result.operation.pk if result.operation else None, "event_id": result.event.pk,
             "energy_consumed": result.energy_consumed, "available": result.available, "unlimited": result.unlimited,
@@ -103,18 +121,22 @@ class FreezeView(LunaView):
         tags=[TAG], request=s.FreezeRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
         summary="Reserve an action's cost while it runs (a hold).",
         description="Then commit the hold (debits and records the event) or refund it (releases). A hold not "
-                    "committed within `ttl_seconds` expires and is released. Unlimited users and free actions: "
-                    "no hold (`hold_id` null), the event is recorded at once.\n\n" + USER_ID_RULE,
+                    "committed within `ttl_seconds` expires and is released; `extend` renews it, up to "
+                    "`max_lifetime_seconds` in all. Unlimited users and free actions: no hold (`hold_id` null), "
+                    "the event is recorded at once. Over the spend-velocity limit: 429 "
+                    "`spend_velocity_exceeded` with `retry_after`.\n\n" + USER_ID_RULE,
         responses={201: s.FreezeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.FREEZE,
     )
     @count_energy_operation("freeze", action_field="action")
+    @velocity_guarded
     @idempotent
     def post(self, request):
         data = self.valid(s.FreezeRequestSerializer, request)
         user = resolve_subject_user(request, data.get("user_id"))
         result = energy_services.energy_freeze(
             user=user, action_code=data["action"], ttl_seconds=data.get("ttl_seconds", DEFAULT_HOLD_TTL_SECONDS),
-            metadata=data["metadata"], source_app=data.get("source_app"),
+            max_lifetime_seconds=data.get("max_lifetime_seconds"), metadata=data["metadata"],
+            source_app=data.get("source_app"), api_key_prefix=self.api_key_prefix(request),
         )
         return Response(s.FreezeSerializer({
             "hold_id": result.hold.pk if result.hold else None, "amount": result.amount,
@@ -138,11 +160,55 @@ class CommitView(LunaView):
         result = energy_services.energy_commit(hold_id=data["hold_id"], amount=data.get("amount"),
                                                user=self.hold_scope(request), metadata=data["metadata"],
                                                source_app=data.get("source_app"))
+        hold = result.operation.hold
+        overrun_operation = (hold.operations.filter(type="debit").first() if hold.overrun_amount else None)
+        lots = selectors.lots_of_operations([o.pk for o in (result.operation, overrun_operation) if o])
         return Response(s.CommitSerializer({
             "transaction_id": result.operation.pk, "event_id": result.event.pk,
             "energy_consumed": result.energy_consumed, "available": result.available,
-            "lots": _lots_of(result.operation),
+            "lots": [move for moves in lots.values() for move in moves],
+            "overrun": hold.overrun_amount or 0,
+            "overrun_transaction_id": overrun_operation.pk if overrun_operation else None,
         }).data)
+
+
+class ExtendView(LunaView):
+    @extend_schema(
+        tags=[TAG], request=s.ExtendRequestSerializer, parameters=[IDEMPOTENCY_HEADER],
+        summary="Renew a pending hold's lease (a heartbeat while a long action runs).",
+        description="The expiry becomes now + `ttl_seconds` (default: the hold's own), never past its "
+                    "`max_expires_at` (created_at + max_lifetime_seconds). Each extend is recorded in the "
+                    "hold's history. A worker that stops extending lets the hold expire as usual. An end user "
+                    "may only extend their own holds.",
+        responses=ex.EXTEND_RESPONSES, examples=ex.EXTEND,
+    )
+    @idempotent
+    def post(self, request):
+        data = self.valid(s.ExtendRequestSerializer, request)
+        hold = energy_services.energy_extend(hold_id=data["hold_id"], ttl_seconds=data.get("ttl_seconds"),
+                                             user=self.hold_scope(request))
+        return Response(s.ExtendSerializer({
+            "hold_id": hold.pk, "expires_at": hold.expires_at, "max_expires_at": hold.max_expires_at,
+            "at_max_lifetime": hold.expires_at == (hold.max_expires_at or hold.expires_at),
+        }).data)
+
+
+class StatementView(LunaView):
+    @extend_schema(
+        tags=[TAG], parameters=[USER_ID_PATH, *ex.STATEMENT_PARAMETERS],
+        responses={200: s.StatementSerializer, 400: ex.STATEMENT_BAD_REQUEST, **ex.USER_ERRORS},
+        examples=ex.STATEMENT, summary="A verifiable statement: operations with seq and chain hashes, and the head.",
+        description="Operations created in [from, to) (ISO 8601; open ends: all), oldest first, with every "
+                    "hashed field. Verify it with the README's procedure (`wallet/statement.py`, standard "
+                    "library only, or `manage.py wallet_statement_verify`).",
+    )
+    def get(self, request, user_id):
+        user = resolve_subject_user(request, user_id)
+        query = s.StatementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        statement = selectors.wallet_statement(user=user, date_from=query.validated_data.get("from"),
+                                               date_to=query.validated_data.get("to"))
+        return Response(s.StatementSerializer(statement).data)
 
 
 class RefundView(LunaView):

@@ -51,8 +51,10 @@ from wallet.selectors.ledger import (
     wallet_lot_summary,
     wallet_operations_for_user,
 )
+from wallet.selectors.statement import STATEMENT_FIELDS, wallet_statement
 
 __all__ = [
+    "STATEMENT_FIELDS", "wallet_statement",
     "ANALYTICS_WINDOW", "CONSUMPTION_SOURCE", "CONSUMPTION_TYPES", "CRITICAL_CODES", "HealthFinding",
     "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
     "collaborator_activity",

@@ -27,10 +27,12 @@ from wallet.services.balance import (
 )
 from wallet.services.holds import (
     DEFAULT_HOLD_TTL_SECONDS,
+    MAX_HOLD_LIFETIME_SECONDS,
     MAX_HOLD_TTL_SECONDS,
     hold_expire,
     wallet_commit,
     wallet_freeze,
+    wallet_hold_extend,
     wallet_release,
 )
 from wallet.services.jobs import (
@@ -54,7 +56,8 @@ from wallet.services.lots import LotGrant, pack_purchase_lots, validity_settings
 
 __all__ = [
     "DEFAULT_HOLD_TTL_SECONDS", "EXPIRY_JOB", "EXPIRY_LOCK", "HEALTH_JOB", "HEALTH_LOCK", "MAX_AMOUNT",
-    "MAX_HOLD_TTL_SECONDS", "WELCOME_GRANT_KEY", "WELCOME_GRANT_POINTS", "ClawbackResult", "HealthRunReport",
+    "MAX_HOLD_LIFETIME_SECONDS", "MAX_HOLD_TTL_SECONDS",
+    "wallet_hold_extend", "WELCOME_GRANT_KEY", "WELCOME_GRANT_POINTS", "ClawbackResult", "HealthRunReport",
     "HoldExpiryReport", "LOT_EXPIRY_JOB", "LOT_EXPIRY_LOCK", "LotExpiry", "LotExpiryReport", "LotGrant",
     "pack_purchase_lots", "validity_settings", "welcome_grant_lot", "wallet_lots_expire",
     "hold_expire", "wallet_clawback", "wallet_commit", "wallet_credit", "wallet_debit", "wallet_freeze",

@@ -22,7 +22,15 @@ from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.errors import AlreadyRefunded, HoldNotPending, InsufficientEnergy, WalletValidationError
 from wallet.models import BalanceOperation, EnergyAction, Hold, HoldStatus, OperationSource, UsageEvent
 from wallet.services.balance import wallet_debit, wallet_refund_debit
-from wallet.services.holds import DEFAULT_HOLD_TTL_SECONDS, wallet_commit, wallet_freeze, wallet_release
+from wallet.services.holds import (
+    DEFAULT_HOLD_TTL_SECONDS,
+    wallet_commit,
+    wallet_freeze,
+    wallet_hold_extend,
+    wallet_release,
+)
+from wallet.services.ledger import lock_wallet_of_user
+from wallet.services.velocity import velocity_charge, velocity_guarded
 
 DEFAULT_SOURCE_APP = "api"
 
@@ -84,14 +92,23 @@ def _check_metadata(metadata: Any) -> dict:
     return metadata
 
 
+def _fair_use_charge(user, *, unlimited: bool) -> None:  # actions only: no per-key energy
+    """An unlimited user spends nothing: the breaker counts their actions (fair use), under
+    the wallet lock like a paid charge."""
+    if unlimited:
+        velocity_charge(wallet=lock_wallet_of_user(user), energy=0, fair_use=True)
+
+
+@velocity_guarded
 @transaction.atomic
 def energy_consume(
     *, user, action_code: str, idempotency_key: str | None = None, metadata: dict | None = None,
-    source_app: str | None = None,
+    source_app: str | None = None, api_key_prefix: str | None = None,
 ) -> ConsumeResult:
     """Perform an action: debit its cost (unless unlimited or free) and record the event.
 
-    Raises UnknownAction (400) and InsufficientEnergy (402, with `required_pack`).
+    Raises UnknownAction (400), InsufficientEnergy (402, with `required_pack`) and
+    SpendVelocityExceeded (429, the breaker: counted in this transaction, under the wallet lock).
     `idempotency_key` (in-process callers; the HTTP API has its own response store) is the
     wallet's key for the debit, and the event's: a replay returns the first result.
     """
@@ -113,6 +130,10 @@ def energy_consume(
             )
         except InsufficientEnergy as exc:
             raise _insufficient_with_pack(exc) from None
+        velocity_charge(wallet=operation.wallet, energy=operation.amount, fair_use=False,
+                        api_key_prefix=api_key_prefix)
+    else:
+        _fair_use_charge(user, unlimited=unlimited)
     try:
         with transaction.atomic():  # savepoint: a concurrent same-key event loses cleanly
             event = _event_create(
@@ -135,10 +156,11 @@ def _consume_result(event: UsageEvent) -> ConsumeResult:
                          available=available, unlimited=event.unlimited)
 
 
+@velocity_guarded
 @transaction.atomic
 def energy_freeze(
-    *, user, action_code: str, ttl_seconds: int = DEFAULT_HOLD_TTL_SECONDS, metadata: dict | None = None,
-    source_app: str | None = None,
+    *, user, action_code: str, ttl_seconds: int = DEFAULT_HOLD_TTL_SECONDS, max_lifetime_seconds: int | None = None,
+    metadata: dict | None = None, source_app: str | None = None, api_key_prefix: str | None = None,
 ) -> FreezeResult:
     """Reserve an action's cost while it runs; `energy_commit` records the event.
 
@@ -149,15 +171,17 @@ def energy_freeze(
     action = selectors.energy_action_active(code=action_code)
     unlimited = has_unlimited_energy(user)
     if unlimited or action.cost == 0:
+        _fair_use_charge(user, unlimited=unlimited)
         event = _event_create(user=user, action=action, action_code=action.code, energy_consumed=0,
                               unlimited=unlimited, operation=None, metadata=metadata, source_app=source_app)
         return FreezeResult(hold=None, event=event, amount=0,
                             available=selectors.wallet_balance(user)["available"], unlimited=unlimited)
     try:
         hold = wallet_freeze(user=user, amount=action.cost, action_code=action.code, ttl_seconds=ttl_seconds,
-                             source=OperationSource.API)
+                             max_lifetime_seconds=max_lifetime_seconds, source=OperationSource.API)
     except InsufficientEnergy as exc:
         raise _insufficient_with_pack(exc) from None
+    velocity_charge(wallet=hold.wallet, energy=hold.amount, fair_use=False, api_key_prefix=api_key_prefix)
     operation = hold.operations.order_by("-seq").first()
     return FreezeResult(hold=hold, event=None, amount=hold.amount, available=operation.available_after,
                         unlimited=False)
@@ -175,14 +199,23 @@ def energy_commit(
     metadata = _check_metadata(metadata)
     operation = wallet_commit(hold_id=hold_id, amount=amount, user=user, source=OperationSource.API)
     hold = operation.hold
+    consumed = operation.amount + (hold.overrun_amount or 0)  # a true-up took more than the hold
     action = EnergyAction.objects.filter(code=hold.action_code).first()  # may be inactive since the freeze
     event = _event_create(
         user=operation.wallet.user, action=action, action_code=hold.action_code,
-        energy_consumed=operation.amount, unlimited=False, operation=operation, metadata=metadata,
+        energy_consumed=consumed, unlimited=False, operation=operation, metadata=metadata,
         source_app=source_app,
     )
-    return ConsumeResult(event=event, operation=operation, energy_consumed=operation.amount,
+    return ConsumeResult(event=event, operation=operation, energy_consumed=consumed,
                          available=operation.available_after, unlimited=False)
+
+
+@transaction.atomic
+def energy_extend(*, hold_id, ttl_seconds: int | None = None, user=None):
+    """POST /luna/energy/extend: renew a pending hold's lease (see `wallet_hold_extend`)."""
+    hold, _extension = wallet_hold_extend(hold_id=hold_id, ttl_seconds=ttl_seconds, user=user,
+                                          source=OperationSource.API)
+    return hold
 
 
 @transaction.atomic

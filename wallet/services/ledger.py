@@ -190,9 +190,11 @@ def require_available(wallet: Wallet, amount: int) -> None:
 
 
 def insert_hold(*, wallet: Wallet, amount: int, action_code: str, source: str, idempotency_key: str | None,
-                created_at: datetime, expires_at: datetime) -> Hold:
+                created_at: datetime, expires_at: datetime, ttl_seconds: int | None = None,
+                max_expires_at: datetime | None = None) -> Hold:
     hold = Hold(id=uuid.uuid4(), wallet=wallet, amount=amount, action_code=action_code, source=source,
-                idempotency_key=idempotency_key, created_at=created_at, expires_at=expires_at)
+                idempotency_key=idempotency_key, created_at=created_at, expires_at=expires_at,
+                ttl_seconds=ttl_seconds, max_expires_at=max_expires_at)
     sql.execute(sql.INSERT_HOLD_SQL, sql.row_params(hold))
     hold._state.adding = False
     hold._state.db = connection.alias

@@ -84,6 +84,10 @@ RESOLVE_HOLD_SQL = (
     "UPDATE wallet_hold SET status = %s, captured_amount = %s, resolved_at = %s WHERE id = %s AND status = 'pending'"
 )
 
+# A commit's true-up, written right after the hold is captured.
+HOLD_OVERRUN_SQL = "UPDATE wallet_hold SET overrun_amount = %s WHERE id = %s AND status = 'captured'"
+EXTEND_HOLD_SQL = "UPDATE wallet_hold SET expires_at = %s WHERE id = %s AND status = 'pending'"
+
 
 # --- Energy lots -------------------------------------------------------------------------------
 

@@ -34,10 +34,11 @@ def test_energy_catalogue_is_editable(admin_client):
                                          source_app="letters")
     url = reverse("admin:wallet_energyaction_change", args=[action.pk])
     response = admin_client.post(url, {"code": action.code, "label": action.label, "category": action.category,
-                                       "cost": 17, "source_app": action.source_app, "is_active": "on"})
+                                       "cost": 17, "overrun_cap_percent": 50, "source_app": action.source_app,
+                                       "is_active": "on"})
     assert response.status_code == 302
     action.refresh_from_db()
-    assert action.cost == 17
+    assert (action.cost, action.overrun_cap_percent) == (17, 50)
     assert admin_client.get(reverse("admin:wallet_energypack_changelist")).status_code == 200
 
 

@@ -310,7 +310,8 @@ def test_freeze_short_is_402(user_client, registered_user):
 def test_commit_errors(user_client, satellite_client, registered_user):
     hold = user_client.post("/luna/energy/freeze", {"action": "lettre_motivation"}, format="json").json()
     too_much = user_client.post("/luna/energy/commit", {"hold_id": hold["hold_id"], "amount": 16}, format="json")
-    assert too_much.status_code == 400 and too_much.json()["error"] == "invalid_amount"
+    # More than held with no overrun cap on the action: 402 overrun_beyond_cap, the hold untouched.
+    assert too_much.status_code == 402 and too_much.json()["error"] == "overrun_beyond_cap"
     missing = user_client.post("/luna/energy/commit", {"hold_id": "00000000-0000-0000-0000-000000000001"},
                                format="json")
     assert missing.status_code == 404 and missing.json()["error"] == "hold_not_found"

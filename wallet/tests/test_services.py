@@ -19,6 +19,7 @@ from wallet.errors import (
     InvalidAmount,
     OperationNotFound,
     OperationNotRefundable,
+    OverrunBeyondCap,
     WalletValidationError,
 )
 from wallet.models import GENESIS_HASH, BalanceOperation, Hold, HoldStatus, OperationType
@@ -216,10 +217,10 @@ def test_partial_commit_spends_part_and_releases_the_rest_in_one_transaction():
     assert_wallet_consistent(wallet)
 
 
-def test_commit_more_than_held_is_refused():
+def test_commit_more_than_held_is_refused_without_an_overrun_cap():
     wallet = WalletFactory(balance=50)
-    hold = hold_create(wallet=wallet, amount=30)
-    with pytest.raises(InvalidAmount):
+    hold = hold_create(wallet=wallet, amount=30)  # mirror_match: no overrun cap
+    with pytest.raises(OverrunBeyondCap):
         services.wallet_commit(hold_id=hold.pk, amount=31)
     hold.refresh_from_db()
     assert hold.status == HoldStatus.PENDING

@@ -44,7 +44,7 @@ DROP FUNCTION IF EXISTS wallet_usageevent_compensation();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("wallet", "0004_lot_rules_opening_lots_schedule"),
+        ("wallet", "0006_api_key_spend_counter"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
