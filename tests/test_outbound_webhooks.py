@@ -30,7 +30,8 @@ from phoenix.outbound.tests.conftest import deliver_due
 from phoenix.outbound.tests.receiver import Receiver, endpoint_for
 from subscriptions.services import access_grant_lifetime
 from wallet import services as wallet_services
-from wallet.models import EnergyLot, OperationSource
+from wallet.errors import SpendVelocityExceeded
+from wallet.models import EnergyLot, Incident, OperationSource, SpendVelocityOverride
 from wallet.services.energy import energy_consume
 from wallet.services.lots import LotGrant
 
@@ -377,3 +378,21 @@ def test_an_expired_lot_delivers_lot_expired(receiver, endpoint):
         "category": "promotional", "amount": 40, "expired_at": soon.isoformat(),
         "balance": balance, "available": balance}
     assert wallet_services.wallet_lots_expire(now=soon + timedelta(minutes=2)).expired == []
+
+
+def test_a_tripped_spend_breaker_delivers_one_event_per_trip(receiver, endpoint):
+    user = UserFactory()
+    _credit(user, 200)
+    SpendVelocityOverride.objects.create(user=user, max_energy=30)
+    energy_consume(user=user, action_code="lettre_motivation")  # 15
+    energy_consume(user=user, action_code="lettre_motivation")  # 30: the limit
+    for _ in range(3):  # refused three times: one trip, one incident, one event
+        with pytest.raises(SpendVelocityExceeded):
+            energy_consume(user=user, action_code="lettre_motivation")
+    deliver_due()
+    (tripped,) = receiver.of_type("wallet.spend_velocity_exceeded")
+    incident = Incident.objects.get(wallet__user=user, code="spend_velocity_exceeded")
+    assert incident.times_seen == 3
+    assert tripped["data"] == {"user_id": user.pk, "incident_id": incident.pk,
+                               "limit": tripped["data"]["limit"], "retry_after": tripped["data"]["retry_after"]}
+    assert "30" in tripped["data"]["limit"] and 0 < tripped["data"]["retry_after"] <= 3600

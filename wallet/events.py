@@ -4,7 +4,7 @@ right after a write, in its transaction. Bodies as documented in phoenix/outboun
 from __future__ import annotations
 
 from phoenix.outbound.outbox import emit, user_subject
-from wallet.models import BalanceOperation, EnergyLot, Hold, OperationType, Wallet
+from wallet.models import BalanceOperation, EnergyLot, Hold, Incident, OperationType, Wallet
 
 
 def operation_events_emit(operation: BalanceOperation) -> None:
@@ -39,3 +39,8 @@ def lot_expired_emit(operation: BalanceOperation, *, lot_id: int) -> None:
         "category": lot.category, "amount": operation.amount, "expired_at": lot.expires_at.isoformat(),
         "balance": operation.balance_after, "available": operation.balance_after - operation.held_after})
     operation_events_emit(operation)
+
+
+def spend_velocity_exceeded_emit(incident: Incident, *, user_id: int, limit: str, retry_after: int) -> None:
+    emit(type="wallet.spend_velocity_exceeded", subject=user_subject(user_id), body={
+        "user_id": user_id, "incident_id": incident.pk, "limit": limit, "retry_after": retry_after})

@@ -75,6 +75,15 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in (
          "expired_at": "2027-03-01T09:00:00Z", "balance": 60, "available": 60},
     ),
     EventType(
+        "wallet.spend_velocity_exceeded", "user",
+        "The spend-velocity breaker tripped: the user's consumes and freezes are refused until the window "
+        "passes or an operator lifts it (once per trip, not per refused request).",
+        {"user_id": _USER, "incident_id": ("integer", "The wallet incident the trip opened."),
+         "limit": ("string", "Which limit (energy or actions per window, per user or per API key)."),
+         "retry_after": ("integer", "Seconds until the window passes.")},
+        {"user_id": 42, "incident_id": 77, "limit": "30 energy per 3600 s", "retry_after": 1800},
+    ),
+    EventType(
         "access.changed", "user", "The user's access type, premium or unlimited flag changed.",
         {"user_id": _USER, "kind": ("string", "The transition (premium_activated, trial_expired, ...)."),
          "from": ("object", "{type, premium, unlimited} before."),

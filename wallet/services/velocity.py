@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from wallet.errors import SpendVelocityExceeded
+from wallet.events import spend_velocity_exceeded_emit
 from wallet.models import Incident, IncidentSeverity, IncidentStatus, Wallet
 from wallet.services import sql
 
@@ -131,8 +132,10 @@ def velocity_incident_open(*, user_id: int, exc: SpendVelocityExceeded, now: dat
         incident.detail = detail
         incident.save(update_fields=["times_seen", "last_seen_at", "detail"])
         return incident
-    return Incident.objects.create(wallet=wallet, code=INCIDENT_CODE, severity=IncidentSeverity.WARNING,
-                                   detail=detail, detected_at=now, last_seen_at=now)
+    incident = Incident.objects.create(wallet=wallet, code=INCIDENT_CODE, severity=IncidentSeverity.WARNING,
+                                       detail=detail, detected_at=now, last_seen_at=now)
+    spend_velocity_exceeded_emit(incident, user_id=user_id, limit=exc.limit, retry_after=exc.retry_after)
+    return incident
 
 
 _guard_depth: contextvars.ContextVar[int] = contextvars.ContextVar("velocity_guard_depth", default=0)
