@@ -162,6 +162,7 @@ def create_holds(*, wallets: tuple[int, int], amount: int, hold_code: str) -> No
             "id": "gen_random_uuid()", "wallet_id": "id", "amount": "%s", "captured_amount": "NULL",
             "status": "'pending'", "action_code": "%s", "source": "'api'", "idempotency_key": "NULL",
             "expires_at": "now() + interval '1 day'", "created_at": "now()", "resolved_at": "NULL",
+            "ttl_seconds": "86400", "max_expires_at": "now() + interval '1 day'", "overrun_amount": "NULL",
         }, source="wallet_wallet WHERE id BETWEEN %s AND %s"),
         [amount, hold_code, wallets[0], wallets[1]],
     )

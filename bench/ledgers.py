@@ -115,7 +115,8 @@ class RawLedger:
             now = datetime.now(UTC)
             hold = {"id": uuid.uuid4(), "wallet_id": wallet[0], "amount": FREEZE_COST, "captured_amount": None,
                     "status": "pending", "action_code": "bench", "source": "api", "idempotency_key": None,
-                    "expires_at": now + timedelta(seconds=60), "created_at": now, "resolved_at": None}
+                    "expires_at": now + timedelta(seconds=60), "created_at": now, "resolved_at": None,
+                    "ttl_seconds": 60, "max_expires_at": now + timedelta(seconds=60), "overrun_amount": None}
             cursor.execute(ledger_sql.INSERT_HOLD_SQL, [hold[name] for name in ledger_sql.HOLD_COLUMNS])
             self._append(cursor, wallet, op_type="freeze", amount=FREEZE_COST, hold_id=hold["id"], reason="",
                          reference="bench", take_from_lots="reserve")

@@ -194,6 +194,8 @@ class ExtendView(LunaView):
 
 
 class StatementView(LunaView):
+    query_parameters = ("from", "to")  # the input policy refuses any other
+
     @extend_schema(
         tags=[TAG], parameters=[USER_ID_PATH, *ex.STATEMENT_PARAMETERS],
         responses={200: s.StatementSerializer, 400: ex.STATEMENT_BAD_REQUEST, **ex.USER_ERRORS},
@@ -370,6 +372,7 @@ class CollaboratorActivityView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [LunaUserThrottle]
     pagination_class = ActivityPagination
+    query_parameters = ("since", "until", "app")  # plus the paginator's; the input policy refuses any other
 
     @extend_schema(
         tags=["pro"],
