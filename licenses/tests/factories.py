@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from licenses import services
 from licenses.models import LicenseKind, ProAccount
 from subscriptions.tests.factories import trial_user
 
-__all__ = ["linked_collaborator", "pro_account", "pro_account_with_seats", "trial_user"]
+__all__ = ["T0", "linked_collaborator", "pro_account", "pro_account_with_seats", "trial_user"]
+
+# The license tests' clock: the last day of a month, so grouped billing dates clamp.
+T0 = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 
 def pro_account(*, now: datetime) -> ProAccount:

@@ -1,6 +1,6 @@
 """The /pro API through the real URL routing, with token auth."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -8,29 +8,18 @@ import time_machine
 from conftest import token_client_for
 from licenses import services
 from licenses.models import License, LicenseEvent, ProAccount
-from licenses.tests.factories import trial_user
+from licenses.tests.factories import T0, trial_user
 from subscriptions import services as access_services
 from subscriptions.models import Access
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
 def _clock():
     with time_machine.travel(T0, tick=False):
         yield
-
-
-@pytest.fixture
-def owner():
-    return trial_user(now=T0)
-
-
-@pytest.fixture
-def pro(owner):
-    return token_client_for(owner)
 
 
 @pytest.fixture

@@ -1,18 +1,16 @@
 """Real threads, real transactions: concurrent assignments cannot produce two owners."""
 
-from datetime import UTC, datetime
 
 import pytest
 
 from licenses import services
 from licenses.models import License, ProAccount
-from licenses.tests.factories import linked_collaborator, trial_user
+from licenses.tests.factories import T0, linked_collaborator, trial_user
 from phoenix.core.errors import PhoenixError
 from subscriptions.models import Access
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T0 = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 
 def _active_account():

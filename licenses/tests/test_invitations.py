@@ -2,7 +2,7 @@
 assigned or canceled, before the person accepts (with consent for their own paid plan)."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -12,29 +12,18 @@ from conftest import token_client_for
 from licenses import services
 from licenses.models import Invitation, License, LicenseEvent, Membership, PendingAssignment, ProAccount
 from licenses.signals import license_assignment_pending
-from licenses.tests.factories import trial_user
+from licenses.tests.factories import T0, trial_user
 from subscriptions import services as access_services
 from subscriptions.models import Access
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
 def clock():
     with time_machine.travel(T0, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def owner():
-    return trial_user(now=T0)
-
-
-@pytest.fixture
-def pro(owner):
-    return token_client_for(owner)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The scheduled jobs of licenses: their schedules, commands (dry run = real run) and tasks."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -12,12 +12,11 @@ from django_celery_beat.models import PeriodicTask
 from licenses import services
 from licenses.models import License, LicenseKind, LicenseStatus, ProAccount, ProAccountStatus
 from licenses.tasks import grouped_billing, pro_trial_expiry
-from licenses.tests.factories import pro_account_with_seats, trial_user
+from licenses.tests.factories import T0, pro_account_with_seats, trial_user
 from phoenix.core.jobs import advisory_lock_key
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)

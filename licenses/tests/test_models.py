@@ -1,6 +1,5 @@
 """The database refuses invalid pro accounts and licenses on raw SQL, whatever the code does."""
 
-from datetime import UTC, datetime
 
 import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
@@ -8,11 +7,10 @@ from django.db.utils import DatabaseError
 
 from licenses import services
 from licenses.models import License, LicenseEvent, ProAccount
-from licenses.tests.factories import pro_account, trial_user
+from licenses.tests.factories import T0, pro_account, trial_user
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 
 def _sql(statement: str, params=()) -> None:

@@ -20,7 +20,7 @@ from licenses.models import (
 )
 from licenses.selectors import collaborators_for, license_pool, license_purchase_quote
 from licenses.signals import license_assignment_pending
-from licenses.tests.factories import linked_collaborator, pro_account, trial_user
+from licenses.tests.factories import T0, linked_collaborator, pro_account, trial_user
 from phoenix.accounts.tests.factories import UserFactory
 from subscriptions import errors as access_errors
 from subscriptions import services as access_services
@@ -29,7 +29,6 @@ from subscriptions.selectors import check_premium_access, has_unlimited_energy
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2027, 1, 31, 10, 0, tzinfo=UTC)
 FEB28 = datetime(2027, 2, 28, tzinfo=UTC)
 MAR31 = datetime(2027, 3, 31, tzinfo=UTC)
 DAY = timedelta(days=1)
