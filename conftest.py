@@ -21,6 +21,7 @@ from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from phoenix.core import roles
 from phoenix.core.tests.operator import staff
+from wallet.selectors.catalogue import catalogue_snapshot_reset
 
 # --- The test database, cloned from a migrated template ---------------------------------
 # Migrating from nothing (dj-stripe's ~60 models most of all) takes minutes on a loaded
@@ -89,8 +90,10 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Throttle counters and cached reads live in Redis: start every test clean."""
+    """Throttle counters and cached reads live in Redis, the energy catalogue's snapshot in
+    process memory: start every test clean (the last test's rollback changed no version)."""
     cache.clear()
+    catalogue_snapshot_reset()
 
 
 # Reference data that data migrations seed (energy catalogues, plans). A transactional test

@@ -54,7 +54,18 @@ def check_premium_access(user, *, now: datetime | None = None) -> bool:
 
 
 def has_unlimited_energy(user, *, now: datetime | None = None) -> bool:
-    return access_is_unlimited(access_for_user(user), now=now or timezone.now())
+    return access_is_unlimited(_access_of_request(user), now=now or timezone.now())
+
+
+def _access_of_request(user) -> Access:
+    """The access read with the request's token (phoenix.accounts.authentication: no statement
+    of its own on the /luna spending path), else from the database."""
+    if "access" not in getattr(user, "relations_read_at_authentication", ()):
+        return access_for_user(user)
+    try:
+        return user.access
+    except Access.DoesNotExist:
+        return Access(user=user, type=AccessType.EXPIRED)
 
 
 def access_summary(user, *, now: datetime | None = None) -> dict[str, Any]:

@@ -15,6 +15,17 @@ class WalletConfig(AppConfig):
                                 dispatch_uid="wallet.open_wallet_on_registration")
         register_profile_section("energy", selectors.wallet_energy_summary)
 
+        from django.db.models.signals import post_delete, post_save
+
+        from wallet.models import EnergyAction, EnergyPack
+
+        # The catalogue is read from process memory (wallet.selectors.catalogue): a change
+        # bumps its version once committed.
+        for model in (EnergyAction, EnergyPack):
+            for signal in (post_save, post_delete):
+                signal.connect(receivers.catalogue_changed, sender=model,
+                               dispatch_uid=f"wallet.catalogue_changed.{model.__name__}.{signal is post_save}")
+
         from phoenix.core.visibility import register_activity_reader
         from wallet.selectors.activity import collaborator_activity_recent
 

@@ -34,6 +34,7 @@ from phoenix.core.api import is_satellite
 from phoenix.core.errors import IdempotencyConflict, InvalidIdempotencyKey
 from phoenix.core.input_policy import text_is_storable
 from phoenix.core.models import IdempotentResponse
+from phoenix.core.transactions import all_or_nothing
 
 HEADER = "Idempotency-Key"
 BODY_FIELD = "idempotency_key"
@@ -92,7 +93,7 @@ def idempotent(method):
         if key is None:
             return method(view, request, *args, **kwargs)
         principal, fingerprint = request_principal(request), request_fingerprint(request)
-        with transaction.atomic():
+        with all_or_nothing():  # the view's failures all propagate: services inside skip their savepoints
             claimed = _claim(principal=principal, key=key, fingerprint=fingerprint)
             if claimed is None:
                 first = IdempotentResponse.objects.get(principal=principal, key=key)

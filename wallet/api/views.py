@@ -67,7 +67,11 @@ class LunaView(APIView):
 
 
 def _lots_of(operation) -> list:
-    return selectors.lots_of_operations([operation.pk])[operation.pk] if operation is not None else []
+    if operation is None:
+        return []
+    # A fresh debit or freeze knows the lots it moved (from its own statement); a replay reads them.
+    moves = getattr(operation, "lot_moves", None)
+    return moves if moves is not None else selectors.lots_of_operations([operation.pk])[operation.pk]
 
 
 class CheckView(LunaView):

@@ -21,6 +21,7 @@ from subscriptions.selectors import has_unlimited_energy
 from wallet.cache import ANALYTICS_TTL_SECONDS, LEADERBOARD_KEY, LEADERBOARD_TTL_SECONDS, analytics_key
 from wallet.errors import UnknownAction
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, OperationSource, OperationType, UsageEvent
+from wallet.selectors.catalogue import catalogue_action, catalogue_pack_covering
 from wallet.selectors.ledger import wallet_balance, wallet_energy_summary
 
 ANALYTICS_WINDOW = timedelta(days=30)
@@ -40,7 +41,7 @@ def energy_packs_active() -> QuerySet[EnergyPack]:
 
 def energy_action_active(*, code: Any) -> EnergyAction:
     """The active action named `code`; UnknownAction (400) otherwise."""
-    action = EnergyAction.objects.filter(code=code, is_active=True).first() if isinstance(code, str) else None
+    action = catalogue_action(code) if isinstance(code, str) else None
     if action is None:
         raise UnknownAction(f"No active energy action {str(code)[:64]!r}.")
     return action
@@ -48,8 +49,7 @@ def energy_action_active(*, code: Any) -> EnergyAction:
 
 def energy_pack_covering(*, shortfall: int) -> EnergyPack | None:
     """The cheapest active, non-unlimited pack whose points cover `shortfall`."""
-    return (EnergyPack.objects.filter(is_active=True, is_unlimited=False, energy_points__gte=max(shortfall, 1))
-            .order_by("price_cents", "-energy_points", "code").first())
+    return catalogue_pack_covering(shortfall)
 
 
 def energy_pack_summary(pack: EnergyPack | None) -> dict[str, Any] | None:

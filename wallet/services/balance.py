@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from phoenix.core.transactions import service_atomic
 from wallet.errors import AlreadyRefunded, OperationNotFound, OperationNotRefundable
 from wallet.events import operation_events_emit
 from wallet.models import REFUNDABLE_TYPES, BalanceOperation, LotConsumptionKind, OperationSource, OperationType, Wallet
@@ -89,7 +90,7 @@ def wallet_credit(
     return operation
 
 
-@transaction.atomic
+@service_atomic  # inside energy_consume's transaction: no savepoint
 def wallet_debit(
     *, user, amount: int, source: str, reason: str, reference: str = "",
     idempotency_key: str | None = None, actor=None,

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from phoenix.core.transactions import service_atomic
 from subscriptions.selectors import has_unlimited_energy
 from wallet import selectors
 from wallet.cache import energy_cache_invalidate_on_commit
@@ -100,7 +101,7 @@ def _fair_use_charge(user, *, unlimited: bool) -> None:  # actions only: no per-
 
 
 @velocity_guarded
-@transaction.atomic
+@service_atomic
 def energy_consume(
     *, user, action_code: str, idempotency_key: str | None = None, metadata: dict | None = None,
     source_app: str | None = None, api_key_prefix: str | None = None,
@@ -129,21 +130,27 @@ def energy_consume(
                 reference=action.code, idempotency_key=idempotency_key,
             )
         except InsufficientEnergy as exc:
+            # Raised by Python before or after statements that succeeded: the transaction can
+            # still answer the pack read; re-raising then rolls this transaction back whole.
+            transaction.set_rollback(False)
             raise _insufficient_with_pack(exc) from None
         velocity_charge(wallet=operation.wallet, energy=operation.amount, fair_use=False,
                         api_key_prefix=api_key_prefix)
     else:
         _fair_use_charge(user, unlimited=unlimited)
+    event_fields = {
+        "user": user, "action": action, "action_code": action.code,
+        "energy_consumed": operation.amount if operation else 0, "unlimited": unlimited, "operation": operation,
+        "metadata": metadata, "source_app": source_app, "idempotency_key": idempotency_key,
+    }
+    if idempotency_key is None or operation is not None:
+        # No key, or a paid event serialized by the wallet lock (its replay returned above):
+        # no twin can race this insert, so no savepoint.
+        return _consume_result(_event_create(**event_fields))
     try:
-        with transaction.atomic():  # savepoint: a concurrent same-key event loses cleanly
-            event = _event_create(
-                user=user, action=action, action_code=action.code,
-                energy_consumed=operation.amount if operation else 0, unlimited=unlimited,
-                operation=operation, metadata=metadata, source_app=source_app, idempotency_key=idempotency_key,
-            )
+        with transaction.atomic():  # savepoint: a concurrent same-key unlimited/free event loses cleanly
+            event = _event_create(**event_fields)
     except IntegrityError:
-        # Only reachable for an unlimited/free replay racing its twin (a paid one is
-        # serialized by the wallet lock and replayed by wallet_debit above).
         event = UsageEvent.objects.get(user_id=user.pk, idempotency_key=idempotency_key)
     return _consume_result(event)
 

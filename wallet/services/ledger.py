@@ -117,7 +117,8 @@ def append_operation(
     last operation. `take_from_lots` ("draw" for a debit, "reserve" for a freeze) takes the
     amount from the wallet's lots in the consumption order IN THE SAME STATEMENT as the
     insert (the consume path stays at three statements); the lots taken are on
-    `operation.lot_takes` as (lot id, amount). InsufficientEnergy when the unexpired lots
+    `operation.lot_takes` as (lot id, amount), and as the API shows them on `operation.lot_moves`
+    (lots_of_operations' shape, so the answer needs no read back). InsufficientEnergy when the unexpired lots
     cannot cover it (a lot past its expiry that the job has not expired yet): the caller's
     transaction rolls the statement back.
     """
@@ -159,6 +160,8 @@ def append_operation(
         now = operation.created_at
         row = sql.fetch_one(statement, [*params, wallet.pk, now, amount, amount, now])
         operation.lot_takes = list(zip(row[1], row[2], strict=True))
+        operation.lot_moves = [{"lot_id": lot_id, "category": category, "kind": take_from_lots, "amount": taken}
+                               for lot_id, taken, category in zip(row[1], row[2], row[3], strict=True)]
         taken = sum(row[2])
         if taken < amount:
             raise InsufficientEnergy(required=amount, available=taken)

@@ -112,20 +112,23 @@ def _lots_pick_sql(kind: str) -> str:
         SELECT id, LEAST(free, %s - (upto - free)) AS take FROM candidates WHERE upto - free < %s
     ), moved AS (
         UPDATE wallet_energylot l SET {column} = l.{column} {sign} p.take FROM pick p WHERE l.id = p.id
-        RETURNING l.id, p.take
+        RETURNING l.id, p.take, l.category
     ), moved_rows AS (
         INSERT INTO wallet_lotconsumption ({', '.join(CONSUMPTION_COLUMNS)})
         SELECT moved.id, op.id, '{kind}', moved.take, %s FROM moved, op
-        RETURNING lot_id, amount
+        RETURNING id, lot_id, amount
     )"""
 
 
 def _operation_and_lots_sql(kind: str) -> str:
     """ONE statement: insert the operation (INSERT_OPERATION_SQL's parameters first) and take
-    its amount from the lots; answers (operation id, lot ids, amounts taken)."""
+    its amount from the lots; answers (operation id, lot ids, amounts taken, lot categories), in
+    the order of the consumption rows (the order the ledger's history lists them)."""
     return (f"WITH op AS ({INSERT_OPERATION_SQL}), {_lots_pick_sql(kind)} "
-            "SELECT op.id, array_remove(array_agg(r.lot_id), NULL), array_remove(array_agg(r.amount), NULL) "
-            "FROM op LEFT JOIN moved_rows r ON true GROUP BY op.id")
+            "SELECT op.id, array_remove(array_agg(r.lot_id ORDER BY r.id), NULL), "
+            "array_remove(array_agg(r.amount ORDER BY r.id), NULL), "
+            "array_remove(array_agg(m.category ORDER BY r.id), NULL) "
+            "FROM op LEFT JOIN moved_rows r ON true LEFT JOIN moved m ON m.id = r.lot_id GROUP BY op.id")
 
 
 # The consume path's second statement (a debit's draw, a freeze's reservation).

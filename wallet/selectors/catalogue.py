@@ -1,0 +1,134 @@
+"""The energy catalogue (actions and packs), read from process memory.
+
+Every consume reads its action (cost, category) and a 402 names the cheapest pack covering the
+shortfall; the catalogue changes only when an operator edits it. So each process keeps a
+snapshot of the active actions and packs and revalidates it with ONE Redis GET of the
+catalogue's version per read, never a database round trip. A change of either table bumps the
+version once its transaction commits (`catalogue_changed_on_commit`, connected in
+`wallet.receivers`), and every process reloads at its next read. With Redis unreachable the
+version cannot be trusted: the read goes to the database (correct, only slower). A snapshot
+is also reloaded once it is `SNAPSHOT_MAX_AGE_SECONDS` old, the backstop for a bump lost while
+Redis was down.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis.exceptions
+from django.core.cache import cache
+from django.db import connection, transaction
+
+from wallet.models import EnergyAction, EnergyPack
+
+CATALOGUE_VERSION_KEY = "luna:catalogue:version"
+SNAPSHOT_MAX_AGE_SECONDS = 60
+logger = logging.getLogger(__name__)
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    version: str
+    loaded_at: float  # time.monotonic()
+    actions: dict[str, EnergyAction]
+    packs: tuple[EnergyPack, ...]  # active, non-unlimited, cheapest first (the 402's order)
+
+
+_snapshot: _Snapshot | None = None
+_reload_lock = threading.Lock()
+# Set in a thread whose open transaction changed the catalogue: until that transaction ends
+# its reads go to the database (they must see the change; other threads must not, and a
+# rollback must leave no trace in the snapshot).
+_changing = threading.local()
+
+
+def _packs_by_price(packs) -> tuple[EnergyPack, ...]:
+    return tuple(sorted((p for p in packs if not p.is_unlimited),
+                        key=lambda p: (p.price_cents, -p.energy_points, p.code)))
+
+
+def _load(version: str) -> _Snapshot:
+    actions = {a.code: a for a in EnergyAction.objects.filter(is_active=True)}
+    packs = _packs_by_price(EnergyPack.objects.filter(is_active=True))
+    return _Snapshot(version=version, loaded_at=time.monotonic(), actions=actions, packs=packs)
+
+
+def _version() -> str | None:
+    try:
+        version = cache.get(CATALOGUE_VERSION_KEY)
+        if version is None:  # first read since Redis started: name the current catalogue
+            cache.add(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+            version = cache.get(CATALOGUE_VERSION_KEY)
+        return version
+    except _REDIS_DOWN:
+        return None
+
+
+def _current() -> _Snapshot:
+    global _snapshot
+    if getattr(_changing, "active", False):
+        if connection.in_atomic_block:
+            return _load("")
+        _changing.active = False
+    version = _version()
+    if version is None:
+        return _load("")
+    snapshot = _snapshot
+    if not _fresh(snapshot, version):
+        with _reload_lock:
+            if not _fresh(_snapshot, version):
+                _snapshot = _load(version)
+            snapshot = _snapshot
+    return snapshot
+
+
+def _fresh(snapshot: _Snapshot | None, version: str) -> bool:
+    return (snapshot is not None and snapshot.version == version
+            and time.monotonic() - snapshot.loaded_at < SNAPSHOT_MAX_AGE_SECONDS)
+
+
+def catalogue_action(code: str) -> EnergyAction | None:
+    """The active action `code` (a copy: callers may not change the shared snapshot), or None."""
+    action = _current().actions.get(code)
+    return copy.copy(action) if action is not None else None
+
+
+def catalogue_pack_covering(shortfall: int) -> EnergyPack | None:
+    """The cheapest active, non-unlimited pack whose points cover `shortfall`."""
+    for pack in _current().packs:
+        if pack.energy_points >= max(shortfall, 1):
+            return copy.copy(pack)
+    return None
+
+
+def catalogue_snapshot_reset() -> None:
+    """Forget this process's snapshot (the test suite, whose rolled-back transactions change
+    the catalogue without a commit)."""
+    global _snapshot
+    _snapshot = None
+    _changing.active = False
+
+
+def _bump() -> None:
+    global _snapshot
+    _snapshot = None  # this process at once; the others at their next read
+    _changing.active = False
+    try:
+        cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    except _REDIS_DOWN:
+        # The change is committed; the other processes read the database while Redis is down
+        # and reload within SNAPSHOT_MAX_AGE_SECONDS once it is back.
+        logger.error("energy catalogue changed while Redis is down: other processes reload within %s s",
+                     SNAPSHOT_MAX_AGE_SECONDS)
+
+
+def catalogue_changed_on_commit(**_signal_kwargs) -> None:
+    """A receiver of EnergyAction/EnergyPack post_save and post_delete."""
+    _changing.active = True
+    transaction.on_commit(_bump)
