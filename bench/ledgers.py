@@ -40,6 +40,9 @@ HOT_FUNDING = 10**12
 CONSUME_COST = 5
 FREEZE_COST = 12
 CAPTURE = 10  # partial capture: the commit also writes the release of the rest
+# The bench wallets' funding: (category, amount, expiry in days or None), adding up to HOT_FUNDING.
+FUNDING_LOTS = [("promotional", HOT_FUNDING // 4, 30), ("bonus", HOT_FUNDING // 4, 90),
+                ("paid", HOT_FUNDING // 2, None)]
 
 
 # --- The raw-SQL baseline ---------------------------------------------------------------------

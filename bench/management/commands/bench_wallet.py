@@ -12,13 +12,9 @@ from bench.database import (
     truncate_ledger,
     vacuum_analyze,
 )
-from bench.ledgers import HOT_FUNDING, load_average, run_scenario, statements_per_consume, time_health
+from bench.ledgers import FUNDING_LOTS, HOT_FUNDING, load_average, run_scenario, statements_per_consume, time_health
 from wallet.models import Wallet
 from wallet.selectors import wallet_health_findings
-
-# (category, amount, expiry in days or None), adding up to HOT_FUNDING.
-FUNDING_LOTS = [("promotional", HOT_FUNDING // 4, 30), ("bonus", HOT_FUNDING // 4, 90),
-                ("paid", HOT_FUNDING // 2, None)]
 
 
 def _ints(value: str) -> list[int]:
