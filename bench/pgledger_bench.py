@@ -1,7 +1,8 @@
 """Phoenix's debit against pgledger's transfer, each worker a separate process.
 
 Three ledgers on the same PostgreSQL server, through the same driver (psycopg 3):
-(a) the service layer (`wallet_debit` through Django), (b) its raw-SQL twin
+(a) the service layer (`wallet_debit` through Django; (a') the same with server-side binding
+and prepared statements, this process only), (b) its raw-SQL twin
 (bench.ledgers.RawLedger: the services' own statements), (b') the twin without the energy
 lots (plain operation insert: what the lots cost), and (c) pgledger's
 `pgledger_create_transfer` (vendored in bench/pgledger/pgledger.sql, loaded into its own
@@ -32,6 +33,7 @@ from bench.ledgers import RawLedger, ServiceLedger
 
 PGLEDGER_SQL = Path(__file__).parent / "pgledger" / "pgledger.sql"
 TRANSFER_AMOUNT = 5  # CONSUME_COST's twin
+WARM_UP_OPS = 10  # > psycopg's prepare_threshold (5)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -142,7 +144,12 @@ def _backend_cpu_s(pid: int) -> float | None:
 
 
 def _make_ledger(layer: str, *, phoenix_params: dict, pgledger_params: dict):
-    if layer == "service":
+    if layer == "service_prepared":
+        # This process only (forked): what server-side binding and prepared statements (the raw
+        # twin's psycopg defaults; Phoenix's settings use neither, for PgBouncer) save per op.
+        connections.settings["default"].setdefault("OPTIONS", {}).update(server_side_binding=True,
+                                                                          prepare_threshold=5)
+    if layer.startswith("service"):
         return ServiceLedger()
     if layer == "raw":
         return RawLedger(phoenix_params)
@@ -152,7 +159,7 @@ def _make_ledger(layer: str, *, phoenix_params: dict, pgledger_params: dict):
 
 
 def _backend_pid(layer: str, ledger) -> int:
-    if layer == "service":
+    if layer.startswith("service"):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             return cursor.fetchone()[0]
@@ -163,7 +170,8 @@ def _worker(index, layer, targets, phoenix_params, pgledger_params, seconds, bar
     chooser = random.Random(index)
     ledger = _make_ledger(layer, phoenix_params=phoenix_params, pgledger_params=pgledger_params)
     try:
-        ledger.consume(chooser.choice(targets))  # warm-up: connect, prepare
+        for _ in range(WARM_UP_OPS):  # connect, fill the backend's caches, prepare
+            ledger.consume(chooser.choice(targets))
         backend = _backend_pid(layer, ledger)
         barrier.wait()
         cpu_before, backend_before = time.process_time(), _backend_cpu_s(backend)

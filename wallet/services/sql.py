@@ -74,6 +74,9 @@ LOCK_HOLD_SQL = (
     f"SELECT {qualified(HOLD_COLUMNS, 'h')}, {qualified(WALLET_COLUMNS, 'w')} "
     "FROM wallet_hold h JOIN wallet_wallet w ON w.id = h.wallet_id WHERE h.id = %s {user_filter} FOR UPDATE OF w"
 )
+OPERATION_INSERT_COLUMNS = columns(BalanceOperation, exclude=OPERATION_INSERT_EXCLUDE)
+# Every column, the id first (Model.from_db's positional order).
+OPERATION_FIELD_NAMES = columns(BalanceOperation)
 INSERT_OPERATION_SQL = insert_sql(BalanceOperation, exclude=OPERATION_INSERT_EXCLUDE, returning="id")
 INSERT_HOLD_SQL = insert_sql(Hold)
 UPDATE_WALLET_SQL = (
