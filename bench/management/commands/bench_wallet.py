@@ -62,8 +62,8 @@ class Command(BaseCommand):
         hot_user = Wallet.objects.get(pk=hot[0]).user_id
         spread_users = list(Wallet.objects.filter(pk__range=spread).values_list("user_id", flat=True))
         statements = statements_per_consume(spread_users[0])
-        out(f"\na consume issues {len(statements)} SQL statements in its transaction (the same in both layers), "
-            f"each wallet funded with {len(FUNDING_LOTS)} lots:")
+        out(f"\na consume issues {len(statements)} SQL statements in its transaction (the raw baseline: the same "
+            f"but the outbox emit), each wallet funded with {len(FUNDING_LOTS)} lots:")
         for statement in statements:
             out(f"  - {' '.join(statement.split())[:110]}...")
 
