@@ -31,7 +31,7 @@ from django.test.utils import CaptureQueriesContext
 
 from phoenix.accounts.models import User
 from wallet.hashing import operation_hash
-from wallet.models import OPERATION_EFFECTS, BalanceOperation
+from wallet.models import OPERATION_EFFECTS
 from wallet.selectors import wallet_health_findings
 from wallet.services import sql as ledger_sql
 from wallet.services import wallet_commit, wallet_debit, wallet_freeze
@@ -40,6 +40,9 @@ HOT_FUNDING = 10**12
 CONSUME_COST = 5
 FREEZE_COST = 12
 CAPTURE = 10  # partial capture: the commit also writes the release of the rest
+# The bench wallets' funding: (category, amount, expiry in days or None), adding up to HOT_FUNDING.
+FUNDING_LOTS = [("promotional", HOT_FUNDING // 4, 30), ("bonus", HOT_FUNDING // 4, 90),
+                ("paid", HOT_FUNDING // 2, None)]
 
 
 # --- The raw-SQL baseline ---------------------------------------------------------------------
@@ -51,7 +54,6 @@ class RawLedger:
 
     _WALLET_STATE = ("id", "balance", "held", "last_seq", "last_hash")
     _HOLD_WALLET_AT = len(ledger_sql.HOLD_COLUMNS)  # where the wallet's columns start in LOCK_HOLD_SQL's row
-    _operation_columns = ledger_sql.columns(BalanceOperation, exclude=ledger_sql.OPERATION_INSERT_EXCLUDE)
 
     def __init__(self, params: dict):
         self.conn = psycopg.connect(**params, autocommit=True)
@@ -76,7 +78,7 @@ class RawLedger:
         }
         row["hash"] = operation_hash(**row)
         row["request_fingerprint"] = ""
-        params = [row[name] for name in self._operation_columns]
+        params = [row[name] for name in ledger_sql.OPERATION_INSERT_COLUMNS]
         if take_from_lots is None:
             cursor.execute(ledger_sql.INSERT_OPERATION_SQL, params)
             operation_id = cursor.fetchone()[0]

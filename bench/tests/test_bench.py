@@ -63,3 +63,22 @@ def test_bench_velocity_shows_the_breaker_as_one_statement():
             if line.startswith("| ") and not line.startswith("| path")}
     assert rows["wallet lock + breaker charge"] == rows["wallet lock alone"] + 1
     assert connection.settings_dict["NAME"] == database_before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_pgledger_compares_the_three_ledgers_in_separate_processes():
+    out = io.StringIO()
+
+    call_command("bench_pgledger", "--seconds", "0.3", "--workers", "1,2", "--spread-wallets", "3", stdout=out)
+
+    text = out.getvalue()
+    assert "cores:" in text and "service/pgledger" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| 1 (hot) |", "| 3 |"))]
+    assert len(rows) == 8  # 2 placements x 2 process counts, in both tables
+    for row in rows[:4]:  # every layer did operations in every cell
+        assert all(float(cell.replace(",", "")) > 0 for cell in row.strip("|").split("|")[2:])
+    # The Phoenix ledger stays valid except for what the lot-less twin leaves by design.
+    assert "other anomalies: 0 " in text
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", [f"phoenix_%_{os.getpid()}"])
+        assert cursor.fetchone()[0] == 0

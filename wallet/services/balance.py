@@ -102,7 +102,8 @@ def wallet_debit(
     """
     check_amount(amount)
     check_common(source=source, reason=reason, reference=reference, idempotency_key=idempotency_key)
-    request = fingerprint("debit", amount=amount, source=source, reference=reference)
+    # The fingerprint only serves a replay check (no key: no replay, nothing stored).
+    request = fingerprint("debit", amount=amount, source=source, reference=reference) if idempotency_key else ""
     wallet = lock_wallet_of_user(user)
     if replay := replayed(wallet, idempotency_key, request):
         return replay
@@ -110,9 +111,8 @@ def wallet_debit(
     operation = append_operation(
         wallet, type=OperationType.DEBIT, amount=amount, source=source, reason=reason,
         reference=reference, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
-        take_from_lots="draw",
+        take_from_lots="draw", save=True,
     )
-    save_wallet(wallet)
     operation_events_emit(operation)
     return operation
 

@@ -74,6 +74,9 @@ LOCK_HOLD_SQL = (
     f"SELECT {qualified(HOLD_COLUMNS, 'h')}, {qualified(WALLET_COLUMNS, 'w')} "
     "FROM wallet_hold h JOIN wallet_wallet w ON w.id = h.wallet_id WHERE h.id = %s {user_filter} FOR UPDATE OF w"
 )
+OPERATION_INSERT_COLUMNS = columns(BalanceOperation, exclude=OPERATION_INSERT_EXCLUDE)
+# Every column, the id first (Model.from_db's positional order).
+OPERATION_FIELD_NAMES = columns(BalanceOperation)
 INSERT_OPERATION_SQL = insert_sql(BalanceOperation, exclude=OPERATION_INSERT_EXCLUDE, returning="id")
 INSERT_HOLD_SQL = insert_sql(Hold)
 UPDATE_WALLET_SQL = (
@@ -120,11 +123,14 @@ def _lots_pick_sql(kind: str) -> str:
     )"""
 
 
-def _operation_and_lots_sql(kind: str) -> str:
+def _operation_and_lots_sql(kind: str, *, save_wallet: bool = False) -> str:
     """ONE statement: insert the operation (INSERT_OPERATION_SQL's parameters first) and take
     its amount from the lots; answers (operation id, lot ids, amounts taken, lot categories), in
-    the order of the consumption rows (the order the ledger's history lists them)."""
-    return (f"WITH op AS ({INSERT_OPERATION_SQL}), {_lots_pick_sql(kind)} "
+    the order of the consumption rows (the order the ledger's history lists them).
+    `save_wallet`: the wallet's row is written in the same statement too (UPDATE_WALLET_SQL's
+    parameters last), for a caller whose operation is the last of its transaction."""
+    saved = f", saved AS ({UPDATE_WALLET_SQL})" if save_wallet else ""
+    return (f"WITH op AS ({INSERT_OPERATION_SQL}), {_lots_pick_sql(kind)}{saved} "
             "SELECT op.id, array_remove(array_agg(r.lot_id ORDER BY r.id), NULL), "
             "array_remove(array_agg(r.amount ORDER BY r.id), NULL), "
             "array_remove(array_agg(m.category ORDER BY r.id), NULL) "
@@ -133,6 +139,8 @@ def _operation_and_lots_sql(kind: str) -> str:
 
 # The consume path's second statement (a debit's draw, a freeze's reservation).
 INSERT_OPERATION_DRAW_LOTS_SQL = _operation_and_lots_sql("draw")
+# A debit's whole write in one statement: operation, lots, wallet row.
+INSERT_OPERATION_DRAW_LOTS_SAVE_SQL = _operation_and_lots_sql("draw", save_wallet=True)
 INSERT_OPERATION_RESERVE_LOTS_SQL = _operation_and_lots_sql("reserve")
 INSERT_LOT_SQL = insert_sql(EnergyLot, exclude=LOT_INSERT_EXCLUDE, returning="id")
 # The energy a wallet can draw now (its live, unexpired, unreserved lots).

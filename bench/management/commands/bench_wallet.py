@@ -12,13 +12,9 @@ from bench.database import (
     truncate_ledger,
     vacuum_analyze,
 )
-from bench.ledgers import HOT_FUNDING, load_average, run_scenario, statements_per_consume, time_health
+from bench.ledgers import FUNDING_LOTS, HOT_FUNDING, load_average, run_scenario, statements_per_consume, time_health
 from wallet.models import Wallet
 from wallet.selectors import wallet_health_findings
-
-# (category, amount, expiry in days or None), adding up to HOT_FUNDING.
-FUNDING_LOTS = [("promotional", HOT_FUNDING // 4, 30), ("bonus", HOT_FUNDING // 4, 90),
-                ("paid", HOT_FUNDING // 2, None)]
 
 
 def _ints(value: str) -> list[int]:
@@ -66,8 +62,8 @@ class Command(BaseCommand):
         hot_user = Wallet.objects.get(pk=hot[0]).user_id
         spread_users = list(Wallet.objects.filter(pk__range=spread).values_list("user_id", flat=True))
         statements = statements_per_consume(spread_users[0])
-        out(f"\na consume issues {len(statements)} SQL statements in its transaction (the same in both layers), "
-            f"each wallet funded with {len(FUNDING_LOTS)} lots:")
+        out(f"\na consume issues {len(statements)} SQL statements in its transaction (the raw baseline: the same "
+            f"but the outbox emit), each wallet funded with {len(FUNDING_LOTS)} lots:")
         for statement in statements:
             out(f"  - {' '.join(statement.split())[:110]}...")
 
