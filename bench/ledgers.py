@@ -66,7 +66,7 @@ class RawLedger:
         return [by_column[name] for name in self._WALLET_STATE]
 
     def _append(self, cursor, wallet: list, *, op_type: str, amount: int, hold_id, reason: str, reference: str,
-                take_from_lots: str | None = None) -> int:
+                take_from_lots: str | None = None, save: bool = False) -> int:
         wallet_id, balance, held, last_seq, last_hash = wallet
         balance_sign, held_sign = OPERATION_EFFECTS[op_type]
         row = {
@@ -83,11 +83,17 @@ class RawLedger:
             cursor.execute(ledger_sql.INSERT_OPERATION_SQL, params)
             operation_id = cursor.fetchone()[0]
         else:
-            statement = (ledger_sql.INSERT_OPERATION_DRAW_LOTS_SQL if take_from_lots == "draw"
-                         else ledger_sql.INSERT_OPERATION_RESERVE_LOTS_SQL)
             now = row["created_at"]
-            cursor.execute(statement, [*params, wallet_id, now, amount, amount, now])
-            operation_id, _lots, taken = cursor.fetchone()
+            lots_params = [wallet_id, now, amount, amount, now]
+            if save:  # the service's debit: operation, lots and wallet row in one statement
+                cursor.execute(ledger_sql.INSERT_OPERATION_DRAW_LOTS_SAVE_SQL, [
+                    *params, *lots_params, row["balance_after"], row["held_after"], row["seq"], row["hash"],
+                    now, wallet_id])
+            else:
+                statement = (ledger_sql.INSERT_OPERATION_DRAW_LOTS_SQL if take_from_lots == "draw"
+                             else ledger_sql.INSERT_OPERATION_RESERVE_LOTS_SQL)
+                cursor.execute(statement, [*params, *lots_params])
+            operation_id, _lots, taken, _categories = cursor.fetchone()
             if sum(taken) < amount:
                 raise RuntimeError("bench lots ran dry")
         wallet[1:] = [row["balance_after"], row["held_after"], row["seq"], row["hash"]]
@@ -106,8 +112,7 @@ class RawLedger:
             if wallet[1] - wallet[2] < CONSUME_COST:
                 raise RuntimeError("bench wallet ran dry")
             self._append(cursor, wallet, op_type="debit", amount=CONSUME_COST, hold_id=None, reason="bench",
-                         reference="bench", take_from_lots="draw")
-            self._save(cursor, wallet)
+                         reference="bench", take_from_lots="draw", save=True)
 
     def freeze_commit(self, user_id: int) -> None:
         with self.conn.transaction(), self.conn.cursor() as cursor:

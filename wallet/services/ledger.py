@@ -114,15 +114,15 @@ def append_operation(
 ) -> BalanceOperation:
     """Insert the next operation of the wallet's chain and apply it to the in-memory wallet.
 
-    The caller holds the wallet lock and saves the wallet (`save_wallet`) once after its
-    last operation, or passes `save=True` (a debit, `take_from_lots="draw"`) to have this
-    operation's statement write the wallet's row too (one round trip fewer). `take_from_lots` ("draw" for a debit, "reserve" for a freeze) takes the
-    amount from the wallet's lots in the consumption order IN THE SAME STATEMENT as the
-    insert (the consume path stays at three statements); the lots taken are on
-    `operation.lot_takes` as (lot id, amount), and as the API shows them on `operation.lot_moves`
-    (lots_of_operations' shape, so the answer needs no read back). InsufficientEnergy when the unexpired lots
-    cannot cover it (a lot past its expiry that the job has not expired yet): the caller's
-    transaction rolls the statement back.
+    The caller holds the wallet lock and saves the wallet (`save_wallet`) once after its last
+    operation, or passes `save=True` (a debit) to have this operation's statement write the
+    wallet's row too. `take_from_lots` ("draw" for a debit, "reserve" for a freeze) takes the
+    amount from the wallet's lots in the consumption order IN THE SAME STATEMENT as the insert
+    (a debit is one statement: operation, lots, wallet row); the lots taken are on
+    `operation.lot_takes` as (lot id, amount), and as the API shows them on
+    `operation.lot_moves` (lots_of_operations' shape: the answer needs no read back).
+    InsufficientEnergy when the unexpired lots cannot cover it (a lot past its expiry that the
+    job has not expired yet): the caller's transaction rolls the statement back.
     """
     balance_sign, held_sign = OPERATION_EFFECTS[type]
     created_at = timezone.now()

@@ -1,0 +1,76 @@
+"""The round trips of `POST /luna/energy/consume`, counted on a real PostgreSQL in a real
+transaction (a transactional test: no test transaction around the request, so the statements
+are exactly production's). A change that adds one fails here.
+
+Without an Idempotency-Key, a paid consume is 8 statements:
+  1. the token with its user and the user's access row (phoenix.accounts.authentication)
+  2. BEGIN
+  3. lock the wallet (SELECT ... FOR UPDATE)
+  4. the debit: operation + lots drawn + consumption rows + the wallet's row, one statement
+  5. the outbox emit of `wallet.balance_low` (inserts only when an endpoint's threshold is crossed)
+  6. the spend-velocity breaker's upsert
+  7. the usage event
+  8. COMMIT
+The action catalogue comes from process memory (one Redis GET of its version), the lots of
+the answer from the debit's own statement. With a key, +2: the claim of the key (after BEGIN)
+and the stored answer (before COMMIT).
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from wallet.models import EnergyAction
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONSUME_ROUND_TRIPS = 8
+CONSUME_ROUND_TRIPS_WITH_KEY = 10
+
+
+def _consume(client, **headers) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/luna/energy/consume", {"action": "conseil_rapide"}, format="json", **headers)
+        assert response.status_code == 200, response.content
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    return [" ".join(sql.split()[:2]) for sql in statements]
+
+
+def test_a_consume_is_eight_round_trips_and_ten_with_a_key(user_client):
+    _consume(user_client)  # warm: the process's catalogue snapshot
+    plain = _consume(user_client)
+    assert len(plain) == CONSUME_ROUND_TRIPS, _kinds(plain)
+    assert not [sql for sql in plain if "SAVEPOINT" in sql], _kinds(plain)
+    # Neither the catalogue nor the access row has a statement of its own.
+    assert not [sql for sql in plain if sql.startswith(('SELECT "wallet_energyaction"', 'SELECT "subscriptions_access"'))]
+    keyed = _consume(user_client, HTTP_IDEMPOTENCY_KEY="round-trips-1")
+    assert len(keyed) == CONSUME_ROUND_TRIPS_WITH_KEY, _kinds(keyed)
+    assert not [sql for sql in keyed if "SAVEPOINT" in sql], _kinds(keyed)
+
+
+def test_a_catalogue_change_reaches_the_next_consume(user_client):
+    _consume(user_client)
+    action = EnergyAction.objects.get(code="conseil_rapide")
+    action.cost += 3
+    action.save()  # committed (no test transaction): the version is bumped
+    body = user_client.post("/luna/energy/consume", {"action": "conseil_rapide"}, format="json").json()
+    assert body["energy_consumed"] == action.cost
+    action.is_active = False
+    action.save()
+    refused = user_client.post("/luna/energy/consume", {"action": "conseil_rapide"}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"] == "unknown_action"
+
+
+def test_a_refused_consume_rolls_back_whole_without_savepoints(user_client, registered_user):
+    from_check = user_client.post("/luna/energy/check", {}, format="json").json()
+    EnergyAction.objects.create(code="too_dear", label="Too dear", category="complex", cost=10**6, source_app="any")
+    refused = user_client.post("/luna/energy/consume", {"action": "too_dear"}, format="json",
+                               HTTP_IDEMPOTENCY_KEY="too-dear-1")
+    assert refused.status_code == 402 and refused.json()["error"] == "insufficient_energy"
+    assert user_client.post("/luna/energy/check", {}, format="json").json() == from_check
+    again = user_client.post("/luna/energy/consume", {"action": "too_dear"}, format="json",
+                             HTTP_IDEMPOTENCY_KEY="too-dear-1")
+    assert again.status_code == 402  # nothing remembered under the key: the retry is decided afresh
