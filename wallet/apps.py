@@ -21,10 +21,12 @@ class WalletConfig(AppConfig):
 
         # The catalogue is read from process memory (wallet.selectors.catalogue): a change
         # bumps its version once committed.
+        from wallet.signals import catalogue_bulk_changed
+
         for model in (EnergyAction, EnergyPack):
-            for signal in (post_save, post_delete):
+            for signal in (post_save, post_delete, catalogue_bulk_changed):
                 signal.connect(receivers.catalogue_changed, sender=model,
-                               dispatch_uid=f"wallet.catalogue_changed.{model.__name__}.{signal is post_save}")
+                               dispatch_uid=f"wallet.catalogue_changed.{model.__name__}.{id(signal)}")
 
         from phoenix.core.visibility import register_activity_reader
         from wallet.selectors.activity import collaborator_activity_recent

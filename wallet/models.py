@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from wallet.signals import catalogue_bulk_changed
+
 # The hash a wallet's first operation chains to.
 GENESIS_HASH = "0" * 64
 
@@ -318,6 +320,20 @@ class EnergyActionCategory(models.TextChoices):
     LUNA = "luna", "Luna"
 
 
+class CatalogueQuerySet(models.QuerySet):
+    """Bulk writes of the catalogue say so (a row's save/delete sends post_save/post_delete)."""
+
+    def update(self, **kwargs):
+        changed = super().update(**kwargs)
+        catalogue_bulk_changed.send(sender=self.model)
+        return changed
+
+    def delete(self):
+        deleted = super().delete()
+        catalogue_bulk_changed.send(sender=self.model)
+        return deleted
+
+
 class EnergyAction(models.Model):
     code = models.SlugField(max_length=64, unique=True)
     label = models.CharField(max_length=120)
@@ -327,6 +343,8 @@ class EnergyAction(models.Model):
     is_active = models.BooleanField(default=True)
     overrun_cap_percent = models.PositiveIntegerField(
         default=0, help_text="A commit may take up to this % more than the hold (a true-up); 0: never more.")
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         ordering = ["cost", "code"]
@@ -359,6 +377,8 @@ class EnergyPack(models.Model):
     is_active = models.BooleanField(default=True)
     validity_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Days the purchased energy stays usable; empty = never expires.")
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         ordering = ["price_cents", "code"]

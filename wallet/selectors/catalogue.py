@@ -14,6 +14,7 @@ Redis was down.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import threading
 import time
@@ -42,10 +43,21 @@ class _Snapshot:
 
 _snapshot: _Snapshot | None = None
 _reload_lock = threading.Lock()
-# Set in a thread whose open transaction changed the catalogue: until that transaction ends
-# its reads go to the database (they must see the change; other threads must not, and a
-# rollback must leave no trace in the snapshot).
+# In a thread whose open transaction changed the catalogue: until that transaction ends its
+# reads go to the database (they must see the change; other threads must not, and a rollback
+# must leave no trace in the snapshot). The transaction is open while its bump is still in
+# Django's on-commit queue (emptied by both commit and rollback).
 _changing = threading.local()
+
+
+def _changing_here() -> bool:
+    bump = getattr(_changing, "bump", None)
+    if bump is None:
+        return False
+    if any(entry[1] is bump for entry in connection.run_on_commit):
+        return True
+    _changing.bump = None
+    return False
 
 
 def _packs_by_price(packs) -> tuple[EnergyPack, ...]:
@@ -72,10 +84,8 @@ def _version() -> str | None:
 
 def _current() -> _Snapshot:
     global _snapshot
-    if getattr(_changing, "active", False):
-        if connection.in_atomic_block:
-            return _load("")
-        _changing.active = False
+    if _changing_here():
+        return _load("")
     version = _version()
     if version is None:
         return _load("")
@@ -112,13 +122,12 @@ def catalogue_snapshot_reset() -> None:
     the catalogue without a commit)."""
     global _snapshot
     _snapshot = None
-    _changing.active = False
+    _changing.bump = None
 
 
 def _bump() -> None:
     global _snapshot
     _snapshot = None  # this process at once; the others at their next read
-    _changing.active = False
     try:
         cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, timeout=None)
     except _REDIS_DOWN:
@@ -130,5 +139,8 @@ def _bump() -> None:
 
 def catalogue_changed_on_commit(**_signal_kwargs) -> None:
     """A receiver of EnergyAction/EnergyPack post_save and post_delete."""
-    _changing.active = True
-    transaction.on_commit(_bump)
+    if _changing_here():
+        return  # this transaction's bump is queued already
+    bump = functools.partial(_bump)  # this transaction's own callable, found in the queue by identity
+    _changing.bump = bump
+    transaction.on_commit(bump)
