@@ -120,7 +120,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No `SELECT 1` before each request's first query (a round trip on every request): a
+# connection the database dropped fails that one request (503 `service_unavailable`) and is
+# replaced at its end (Django closes an unusable connection). True restores the check.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 # Behind PgBouncer in transaction pooling mode (README "Scaling out"): consecutive
 # transactions of one client may run on different server connections, so nothing may
 # outlive a transaction on the server. Server-side cursors (QuerySet.iterator) do, hence

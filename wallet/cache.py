@@ -1,9 +1,10 @@
 """Redis caches of derived /luna reads: analytics 15 min, leaderboard 30 min.
 
 Only derived reads are cached; balances and every debit decision read the database. A
-write that changes a user's ledger or events deletes the user's analytics and the
-leaderboard once its transaction has committed (``transaction.on_commit``), so a reader
-never re-caches the pre-commit state after the delete.
+write that changes a user's ledger or events deletes the user's analytics once its
+transaction has committed (``transaction.on_commit``), so a reader never re-caches the
+pre-commit state after the delete. The leaderboard (every user's totals, a ranking, not a
+balance) lives out its 30-minute TTL: deleting it on every consume meant it never served a hit.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def analytics_key(user_id: int) -> str:
 
 
 def energy_cache_invalidate(*, user_id: int) -> None:
-    cache.delete_many([analytics_key(user_id), LEADERBOARD_KEY])
+    cache.delete(analytics_key(user_id))
 
 
 def energy_cache_invalidate_on_commit(*, user_id: int) -> None:
