@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -60,6 +60,8 @@ class PhoenixAdminSite(admin.AdminSite):
     def customer_view(self, request, public_id):
         """A read-only page: viewing a customer changes nothing (no audit row, GET only)."""
         self._require_customer_view(request)
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
         user = get_user_model().objects.filter(public_id=public_id).first()
         if user is None:
             raise Http404(f"No customer with public id {public_id}.")

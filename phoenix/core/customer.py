@@ -28,10 +28,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib.admin.utils import quote
-from django.db.models import Q
 from django.urls import reverse
-
-from phoenix.core.models import AdminAction
 
 # How many rows a section shows before its "see all" link.
 SECTION_LIMIT = 10
@@ -138,22 +135,3 @@ def admin_changelist_url(model, **filters) -> str:
 def admin_change_url(obj) -> str:
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[quote(obj.pk)])
 
-
-# --- core's own section: the operator actions concerning the customer ----------------------
-
-
-def customer_operator_actions(*, user, limit: int, viewer) -> dict:
-    """The latest AdminAction rows on the user or their objects (`adminaction_target_idx`: one
-    index probe per target, however many actions exist)."""
-    concerning = Q()
-    for target_type, target_id in customer_targets(user):
-        concerning |= Q(target_type=target_type, target_id=target_id)
-    rows = list(AdminAction.objects.filter(concerning).select_related("actor").order_by("-created_at", "-id")[:limit])
-    see_all = admin_changelist_url(AdminAction, target_type=user._meta.label_lower, target_id=user.pk)
-    return {"rows": rows, "see_all_url": see_all}
-
-
-def register() -> None:
-    register_customer_section(CustomerSection(
-        key="operator-actions", title="Operator actions", template="admin/customer/operator_actions.html",
-        build=customer_operator_actions, permissions=("core.view_adminaction",), order=90))
