@@ -101,7 +101,9 @@ def _screenshot(request, browser, name: str) -> Path:
     assert browser.save_screenshot(str(path))
     assert path.stat().st_size > 10_000
     # printed past pytest's capture, so a CI log names the file
-    request.config.pluginmanager.get_plugin("terminalreporter").write_line(f"screenshot: {path}")
+    plugins = request.config.pluginmanager
+    with plugins.get_plugin("capturemanager").global_and_fixture_disabled():
+        plugins.get_plugin("terminalreporter").write_line(f"screenshot: {path}")
     return path
 
 
