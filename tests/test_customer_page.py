@@ -298,8 +298,10 @@ def test_a_section_needs_its_own_view_permission(client):
     assert 'id="section-wallet"' in html and 'id="section-payments"' not in html
 
 
-def test_outside_the_admin_a_403_and_a_404_stay_json(client):
-    assert client.get("/no/such/path").json()["error"] == "not_found"
+def test_an_unknown_admin_address_is_a_404_in_the_chrome_and_elsewhere_json(client, superuser):
+    response = client.get("/admin/no/such/page/")
+    assert response.status_code == 404 and b'id="phoenix-error"' in response.content
+    assert client.get("/no/such/path").json()["error"] == "not_found"  # the API's answer outside the admin
 
 
 def test_the_search_box_is_on_every_admin_page(client, superuser):
