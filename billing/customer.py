@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from djstripe import models as djstripe_models
 
-from billing.models import Payment
+from billing.models import Payment, PaymentReversal, ReconciliationIncident
 from billing.services.customers import stripe_customer_of
 from phoenix.core.customer import (
     CustomerMatch,
@@ -43,7 +43,14 @@ def customer_payments(*, user, limit: int, viewer) -> dict:
         rows.append({"payment": p, "url": admin_change_url(p), "amount": _money(p.amount_cents, p.currency),
                      "refunded": _money(p.amount_refunded_cents, p.currency) if p.amount_refunded_cents else "",
                      "stripe_id": stripe_id, "stripe_url": stripe_dashboard_url(kind, stripe_id)})
-    return {"customer_id": customer.id if customer else "",
+    # The refunds / disputes and reconciliation incidents of the payments shown (their foreign keys).
+    shown = [p.pk for p in payments]
+    reversals = list(PaymentReversal.objects.filter(payment_id__in=shown).order_by("-created_at", "-id")[:limit])
+    incidents = list(ReconciliationIncident.objects.filter(payment_id__in=shown)
+                     .order_by("-detected_at", "-id")[:limit])
+    return {"reversals": [{"reversal": r, "url": admin_change_url(r)} for r in reversals],
+            "incidents": [{"incident": i, "url": admin_change_url(i)} for i in incidents],
+            "customer_id": customer.id if customer else "",
             "customer_url": stripe_dashboard_url("customers", customer.id) if customer else "",
             "rows": rows, "see_all_url": admin_changelist_url(Payment, user__id__exact=user.pk)}
 
@@ -87,6 +94,7 @@ def customer_payment_targets(user) -> list[tuple[str, object]]:
 def register() -> None:
     register_customer_section(CustomerSection(
         key="payments", title="Payments", template="admin/customer/payments.html", build=customer_payments,
-        permissions=("billing.view_payment",), order=30))
+        permissions=("billing.view_payment", "billing.view_paymentreversal", "billing.view_reconciliationincident"),
+        order=30))
     register_customer_search(customer_search_billing)
     register_customer_targets(customer_payment_targets)

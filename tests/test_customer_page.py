@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Payment
+from billing.models import Payment, PaymentReversal, ReconciliationIncident
 from billing.services.customers import stripe_customer_ensure
-from billing.services.payments import payment_succeed
+from billing.services.payments import payment_reverse, payment_succeed
 from billing.stripe_payloads import stripe_id
 from billing.tests.stripe_server import SECRET_KEY, LocalStripe
 from licenses import services as license_services
@@ -65,6 +65,11 @@ def customer_with_history(n: int, *, actor=None):
                                          stripe_payment_intent_id=stripe_id("pi"))
         with transaction.atomic():
             payment_succeed(payment_id=payment.pk)
+    with transaction.atomic():  # the last pack refunded at Stripe, and a reconciliation finding on it
+        payment_reverse(payment_id=payment.pk, kind="refund", stripe_object_id=stripe_id("ch"),
+                        amount_refunded_cents=299, fully_refunded=True)
+    ReconciliationIncident.objects.create(code="payment_without_credit", subject=f"payment:{payment.pk}",
+                                          payment=payment, detected_at=now, last_seen_at=now)
     account = license_services.pro_account_open(owner=user, now=now)
     purchase = license_services.license_purchase(pro_account=account, kind="monthly", quantity=n, event_time=now,
                                                  reference=f"cs_customer_{i}")
@@ -196,6 +201,9 @@ def test_the_page_shows_every_section_with_its_data_and_see_all_links(client, su
     payment = Payment.objects.filter(user=user).first()
     assert f"https://dashboard.stripe.com/test/payments/{payment.stripe_payment_intent_id}" in html
     assert "+20" in html and "-5" in html  # signed amounts: a credit, a consume
+    reversal = PaymentReversal.objects.get(payment__user=user)
+    assert reverse("admin:billing_paymentreversal_change", args=[reversal.pk]) in html
+    assert "payment_without_credit" in html
     assert Incident.objects.filter(wallet__user=user).first().code in html
     assert Delivery.objects.filter(event__subject=f"user:{user.pk}").exists()
     assert "wallet.credited" in html
