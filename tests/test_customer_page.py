@@ -358,3 +358,12 @@ def test_every_object_is_named_by_its_owner(superuser):
     wallet_balance_drift(user.wallet, delta=2)
     wallet_services.wallet_health_run()
     assert email in str(Incident.objects.filter(wallet__user=user).first())
+
+
+def test_an_operator_action_refused_to_support_is_a_403_inside_the_chrome(client):
+    user = customer_with_history(1)
+    hold = Hold.objects.filter(wallet__user=user).get()
+    client.force_login(staff_in(roles.SUPPORT))
+    response = client.get(reverse("admin:wallet_hold_operator_release", args=[hold.pk]))
+    assert response.status_code == 403
+    assert b'id="phoenix-error"' in response.content and b'id="phoenix-search"' in response.content
