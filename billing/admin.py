@@ -110,7 +110,7 @@ class PaymentReversalAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.Model
                     "resolved_at", "resolved_by"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter), ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=payment__public_id", "stripe_object_id", "payment__user__email"]
-    list_select_related = ["payment", "resolved_by"]
+    list_select_related = ["payment__user", "resolved_by"]
     date_hierarchy = "created_at"
     operator_actions = (
         OperatorAction("settle", "Settle shortfall", roles.RESOLVE_BILLING_INCIDENT, "run_settle",

@@ -44,3 +44,8 @@ class BillingConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="money", title="Money, last 30 days",
                                                 template="admin/dashboard/money.html",
                                                 build=dashboard.money_panel, order=40))
+
+        # The customer page's payments section and the search by payment / Stripe id.
+        from billing import customer
+
+        customer.register()

@@ -96,7 +96,8 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.product_kind}:{self.product_code} {self.amount_cents} {self.currency} ({self.status})"
+        return (f"payment {self.pk} of {self.user.email}: {self.product_kind}:{self.product_code} "
+                f"{self.amount_cents // 100}.{self.amount_cents % 100:02d} {self.currency.upper()} ({self.status})")
 
     @property
     def idempotency_key(self) -> str:

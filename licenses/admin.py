@@ -27,6 +27,9 @@ class LicenseInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("pro_account__owner", "assignee")  # each row's name
+
 
 class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Membership
@@ -34,6 +37,9 @@ class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
     fields = ("collaborator", "created_at", "activity")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("pro_account__owner", "collaborator")  # each row's name
 
     @admin.display(description="Activity the pro sees")
     def activity(self, membership: Membership) -> str:
@@ -97,19 +103,20 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "pro_account", "kind", "status", "assignee", "is_owner_license", "effective_at")
     list_filter = ("status", "kind", "is_owner_license", ("created_at", admin.DateFieldListFilter))
     search_fields = ("assignee__email", "pro_account__owner__email", "=public_id")
-    list_select_related = ("pro_account", "assignee")
+    list_select_related = ("pro_account__owner", "assignee")
 
 
 @admin.register(Membership)
 class MembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("pro_account", "collaborator", "created_at")
     search_fields = ("collaborator__email", "pro_account__owner__email")
-    list_select_related = ("pro_account", "collaborator")
+    list_select_related = ("pro_account__owner", "collaborator")
 
 
 @admin.register(PendingAssignment)
 class PendingAssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("license", "collaborator", "stripe_subscription_id", "created_at")
+    list_select_related = ("license__pro_account__owner", "collaborator")
     search_fields = ("collaborator__email", "stripe_subscription_id")
 
 
@@ -121,7 +128,7 @@ class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "collaborator", "actor", "reference")
     list_filter = ("kind", ("event_time", admin.DateFieldListFilter))
     search_fields = ("pro_account__owner__email", "collaborator__email", "actor__email", "reference", "=license_pk")
-    list_select_related = ("pro_account", "collaborator", "actor")
+    list_select_related = ("pro_account__owner", "collaborator", "actor")
     date_hierarchy = "created_at"
 
 
@@ -131,4 +138,4 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                      "premium_cancel_consent")
     list_filter = ("status", "premium_cancel_consent")
     search_fields = ("email", "public_id")
-    list_select_related = ("pro_account",)
+    list_select_related = ("pro_account__owner",)

@@ -17,3 +17,8 @@ class LicensesConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="pro", title="Pro accounts and licenses",
                                                 template="admin/dashboard/pro.html",
                                                 build=dashboard.pro_panel, order=60))
+
+        # The customer page's pro section and the search by pro account / license public id.
+        from licenses import customer
+
+        customer.register()

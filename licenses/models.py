@@ -68,7 +68,7 @@ class ProAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"pro account of {self.owner_id} ({self.status})"
+        return f"pro account of {self.owner.email} ({self.status})"
 
 
 class Membership(models.Model):
@@ -94,7 +94,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"collaborator {self.collaborator_id} of pro account {self.pro_account_id}"
+        return f"{self.collaborator.email} in the pro account of {self.pro_account.owner.email}"
 
 
 class InvitationStatus(models.TextChoices):
@@ -232,7 +232,7 @@ class License(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} license {self.pk} ({self.status})"
+        return f"{self.kind} license {self.pk} of the pro account of {self.pro_account.owner.email} ({self.status})"
 
 
 class PendingAssignment(models.Model):

@@ -50,6 +50,6 @@ urlpatterns = [
 ]
 
 handler400 = "phoenix.core.errors.json_bad_request"
-handler403 = "phoenix.core.errors.json_permission_denied"
-handler404 = "phoenix.core.errors.json_not_found"
+handler403 = "phoenix.core.admin_site.admin_permission_denied"  # admin chrome under /admin/, else JSON
+handler404 = "phoenix.core.admin_site.admin_not_found"  # admin chrome under /admin/, else JSON
 handler500 = "phoenix.core.errors.json_server_error"

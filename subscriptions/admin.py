@@ -11,6 +11,9 @@ class AccessEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     fields = ("created_at", "kind", "from_type", "to_type", "event_time", "reference")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("access__user")  # each row's name
+
 
 @admin.register(Access)
 class AccessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

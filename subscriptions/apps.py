@@ -22,3 +22,8 @@ class SubscriptionsConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="access", title="Access types",
                                                 template="admin/dashboard/access.html",
                                                 build=dashboard.access_panel, order=50))
+
+        # The customer page's access section (phoenix.core.customer).
+        from subscriptions import customer
+
+        customer.register()

@@ -83,7 +83,7 @@ class Access(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}: {self.type}"
+        return f"access of {self.user.email}: {self.type}"
 
 
 class AccessEvent(models.Model):
@@ -112,7 +112,7 @@ class AccessEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.from_type} -> {self.to_type}"
+        return f"access of {self.access.user.email}: {self.kind} {self.from_type or '-'} -> {self.to_type}"
 
 
 class PlanKind(models.TextChoices):

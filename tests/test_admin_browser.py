@@ -1,15 +1,18 @@
-"""A real browser (Debian's headless Chromium) logs into the admin and sees the dashboard."""
+"""A real browser (Debian's headless Chromium) logs into the admin: the dashboard, the search box and
+the customer page, a 403 inside the admin chrome (screenshots in artifacts/)."""
 
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.test_customer_page import SECTIONS, customer_with_history
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -77,3 +80,76 @@ def test_admin_dashboard_renders_charts_in_chromium(live_server, browser, dashbo
     screenshot = ARTIFACTS / "admin-dashboard.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
+
+
+# --- the search box and the customer page -------------------------------------------------------
+
+SCREENSHOTS = ARTIFACTS / "screenshots"  # git-ignored; kept by CI with the checkout
+
+
+def _login(browser, live_server, user) -> None:
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys(user.email)
+    browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.ID, "site-name")  # logged in: the admin chrome
+
+
+def _screenshot(request, browser, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    assert browser.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+    # printed past pytest's capture, so a CI log names the file
+    plugins = request.config.pluginmanager
+    with plugins.get_plugin("capturemanager").global_and_fixture_disabled():
+        plugins.get_plugin("terminalreporter").write_line(f"screenshot: {path}")
+    return path
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.django_db(transaction=True)
+def test_search_by_email_opens_the_customer_page_with_every_section(request, live_server, browser):
+    customer = customer_with_history(2)
+    staff = UserFactory(email="operator@example.com", is_staff=True, is_superuser=True)
+    _login(browser, live_server, staff)
+
+    box = browser.find_element(By.ID, "phoenix-search-q")  # on the dashboard, as on every admin page
+    box.send_keys(customer.email.upper())
+    browser.find_element(By.CSS_SELECTOR, "#phoenix-search button[type=submit]").click()
+
+    page = browser.find_element(By.ID, "phoenix-customer")
+    assert browser.current_url == f"{live_server.url}{reverse('admin:customer', args=[customer.public_id])}"
+    assert page.get_attribute("data-customer") == str(customer.public_id)
+    for key in SECTIONS:
+        assert browser.find_element(By.ID, f"section-{key}").is_displayed(), key
+    holds = browser.find_element(By.ID, "section-holds")
+    assert len(holds.find_elements(By.LINK_TEXT, "Release")) == 2
+    assert customer.email in browser.find_element(By.ID, "section-identity").text
+    severe = [entry for entry in browser.get_log("browser")
+              if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]
+    assert severe == [], severe
+    _screenshot(request, browser, "customer-page.png")
+
+    # "see all" of the operations opens the filtered list, inside the admin
+    browser.find_element(By.ID, "section-operations").find_element(By.CLASS_NAME, "see-all").click()
+    assert "wallet__id__exact" in browser.current_url
+    assert browser.find_element(By.ID, "result_list").is_displayed()
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_403_is_inside_the_admin_chrome(request, live_server, browser):
+    customer = customer_with_history(1)
+    no_role = UserFactory(email="newhire@example.com", is_staff=True)  # staff, no role yet
+    _login(browser, live_server, no_role)
+    browser.get(f"{live_server.url}{reverse('admin:customer', args=[customer.public_id])}")
+
+    assert browser.find_element(By.ID, "site-name").text == "Phoenix back office"
+    assert "Permission denied" in browser.find_element(By.ID, "content").text
+    assert browser.find_element(By.ID, "phoenix-error").is_displayed()
+    assert "permission_denied" not in browser.page_source  # not the API's JSON
+    assert browser.find_elements(By.ID, "phoenix-search") == []  # no search box without the right to use it
+    _screenshot(request, browser, "admin-403.png")

@@ -81,13 +81,14 @@ class LotsInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).order_by("expires_at", "priority", "created_at", "id")
+        return super().get_queryset(request).select_related("wallet__user").order_by(
+            "expires_at", "priority", "created_at", "id")
 
 
 class RecentOperationsFormSet(forms.BaseInlineFormSet):
     def get_queryset(self):
         if not hasattr(self, "_recent"):
-            self._recent = super().get_queryset().order_by("-seq")[:RECENT_OPERATIONS]
+            self._recent = super().get_queryset().select_related("wallet__user").order_by("-seq")[:RECENT_OPERATIONS]
         return self._recent
 
 
@@ -192,7 +193,7 @@ class HoldAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = (StuckHoldFilter, "status", "source", ("created_at", admin.DateFieldListFilter),
                    ("expires_at", admin.DateFieldListFilter))
     search_fields = ("id", "action_code", "wallet__user__email", "idempotency_key")
-    list_select_related = ("wallet",)
+    list_select_related = ("wallet__user",)
     date_hierarchy = "created_at"
     operator_actions = (
         OperatorAction("release", "Release hold", roles.RELEASE_HOLD, "run_release", offered_when="is_pending",
@@ -230,7 +231,7 @@ class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "unlimited", "operation", "refund_of")
     list_filter = ("category", "source_app", "unlimited", ("created_at", admin.DateFieldListFilter))
     search_fields = ("action_code", "user__email", "=user__public_id", "idempotency_key")
-    list_select_related = ("user", "operation", "refund_of")
+    list_select_related = ("user", "operation__wallet__user", "refund_of__user")
     date_hierarchy = "created_at"
 
 
@@ -239,7 +240,7 @@ class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "severity", "code", "wallet", "status", "times_seen", "detected_at", "last_seen_at")
     list_filter = ("status", "severity", "code", ("detected_at", admin.DateFieldListFilter))
     search_fields = ("code", "wallet__user__email", "resolution_note")
-    list_select_related = ("wallet",)
+    list_select_related = ("wallet__user",)
     date_hierarchy = "detected_at"
     operator_actions = (
         OperatorAction("health-run", "Run health check now", roles.RUN_HEALTH_CHECK, "run_health", on_object=False,
@@ -295,7 +296,7 @@ class EnergyLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "created_at")
     list_filter = ("category", ("expires_at", admin.DateFieldListFilter))
     search_fields = ("=wallet__id", "wallet__user__email", "reference")
-    list_select_related = ("wallet",)
+    list_select_related = ("wallet__user",)
 
 
 @admin.register(EnergyValidity)
@@ -318,7 +319,7 @@ class LotConsumptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "operation", "lot", "kind", "amount", "created_at")
     list_filter = ("kind",)
     search_fields = ("=operation__id", "=lot__id")
-    list_select_related = ("operation", "lot")
+    list_select_related = ("operation__wallet__user", "lot__wallet__user")
 
 
 @admin.register(SpendVelocityLimit)
@@ -360,4 +361,5 @@ class HoldExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every renewal of a hold's lease (append-only)."""
 
     list_display = ("id", "hold", "expires_at_before", "expires_at_after", "source", "created_at")
+    list_select_related = ("hold__wallet__user",)
     search_fields = ("=hold__id",)

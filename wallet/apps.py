@@ -51,3 +51,8 @@ class WalletConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="energy-lots", title="Energy lots",
                                                 template="admin/dashboard/energy_lots.html",
                                                 build=dashboard.energy_lots_panel, order=31))
+
+        # The customer page's wallet sections and the search by hold / operation id.
+        from wallet import customer
+
+        customer.register()

@@ -114,7 +114,7 @@ class Wallet(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"wallet of user {self.user_id}: {self.balance} ({self.held} held)"
+        return f"wallet of {self.user.email}: {self.balance} ({self.held} held)"
 
     @property
     def available(self) -> int:
@@ -191,7 +191,7 @@ class Hold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"hold {self.id} ({self.amount}, {self.status})"
+        return f"hold of {self.wallet.user.email}: {self.amount} {self.action_code} ({self.status})"
 
 
 class BalanceOperation(models.Model):
@@ -251,7 +251,7 @@ class BalanceOperation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.amount} (wallet {self.wallet_id} #{self.seq})"
+        return f"{self.type} {self.amount} on the wallet of {self.wallet.user.email} (#{self.seq})"
 
     @property
     def available_after(self) -> int:
@@ -306,7 +306,7 @@ class Incident(models.Model):
         indexes = [models.Index(fields=["status", "-detected_at"], name="incident_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.severity} {self.code} on wallet {self.wallet_id} ({self.status})"
+        return f"{self.severity} {self.code} on the wallet of {self.wallet.user.email} ({self.status})"
 
 
 # --- Catalogues: data an admin edits ----------------------------------------------
@@ -461,7 +461,7 @@ class UsageEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action_code} by user {self.user_id} ({self.energy_consumed})"
+        return f"{self.action_code} by {self.user.email} ({self.energy_consumed})"
 
 
 # --- Energy lots: every credit is a lot; every debit says which lots paid for it --------------
@@ -539,7 +539,7 @@ class EnergyLot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"lot {self.pk} {self.category} {self.remaining}/{self.amount} (wallet {self.wallet_id})"
+        return f"{self.category} lot {self.pk} of {self.wallet.user.email}: {self.remaining}/{self.amount}"
 
     @property
     def unreserved(self) -> int:
@@ -669,7 +669,7 @@ class SpendVelocityOverride(models.Model):
                                               name="spendvelocityoverride_max_energy_gte_0")]
 
     def __str__(self) -> str:
-        return f"velocity override of user {self.user_id}"
+        return f"velocity override of {self.user.email}"
 
 
 class SpendCounter(models.Model):

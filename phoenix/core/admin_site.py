@@ -1,8 +1,20 @@
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
+from phoenix.core import customer
 from phoenix.core.dashboard import dashboard_panels
+from phoenix.core.errors import json_not_found, json_permission_denied
+
+# The customer page and the search show a user: the viewer needs to be allowed to view users
+# (the support role is); each section adds its own view permissions.
+CUSTOMER_VIEW_PERMISSION = "accounts.view_user"
+SEARCH_MAX_LENGTH = 254  # the longest id searched: an e-mail address
 
 
 class PhoenixAdminSite(admin.AdminSite):
@@ -20,6 +32,72 @@ class PhoenixAdminSite(admin.AdminSite):
             for panel in dashboard_panels()
         ]
         return super().index(request, {"dashboard_panels": panels, "dashboard_now": now, **(extra_context or {})})
+
+    def get_urls(self):
+        return [
+            path("customer/search/", self.admin_view(self.customer_search_view), name="customer_search"),
+            path("customer/<uuid:public_id>/", self.admin_view(self.customer_view), name="customer"),
+            *super().get_urls(),
+        ]
+
+    def _require_customer_view(self, request) -> None:
+        if not request.user.has_perm(CUSTOMER_VIEW_PERMISSION):
+            raise PermissionDenied
+
+    def customer_search_view(self, request):
+        """One box for every id: exactly one user found -> their page; several -> a list."""
+        self._require_customer_view(request)
+        query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+        matches = customer.customer_search(query) if query else []
+        users = get_user_model().objects.in_bulk([m.user_id for m in matches])
+        rows = [{"match": m, "user": users[m.user_id]} for m in matches if m.user_id in users]
+        if len(rows) == 1:
+            return HttpResponseRedirect(reverse("admin:customer", args=[rows[0]["user"].public_id]))
+        context = {**self.each_context(request), "title": "Search", "subtitle": query,
+                   "query": query, "rows": rows}
+        return TemplateResponse(request, "admin/phoenix/customer_search.html", context)
+
+    def customer_view(self, request, public_id):
+        """A read-only page: viewing a customer changes nothing (no audit row, GET only)."""
+        self._require_customer_view(request)
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        user = get_user_model().objects.filter(public_id=public_id).first()
+        if user is None:
+            raise Http404(f"No customer with public id {public_id}.")
+        sections = [
+            {"key": s.key, "title": s.title, "template": s.template,
+             "data": s.build(user=user, limit=customer.SECTION_LIMIT, viewer=request.user)}
+            for s in customer.customer_sections(viewer=request.user)
+        ]
+        context = {**self.each_context(request), "title": f"Customer {user.email}", "customer": user,
+                   "sections": sections, "section_limit": customer.SECTION_LIMIT}
+        return TemplateResponse(request, "admin/phoenix/customer.html", context)
+
+
+def _admin_error(request, *, status: int, title: str, detail: str, fallback, exception):
+    """Inside the admin (a staff user under its prefix): the page in the admin chrome; elsewhere
+    the API's JSON answer (`fallback`)."""
+    admin_prefix = reverse("admin:index")
+    user = getattr(request, "user", None)
+    if not (request.path.startswith(admin_prefix) and user is not None and user.is_active and user.is_staff):
+        return fallback(request, exception)
+    context = {**admin.site.each_context(request), "title": title, "detail": detail}
+    response = TemplateResponse(request, "admin/phoenix/error.html", context, status=status)
+    return response.render()
+
+
+def admin_permission_denied(request, exception=None):
+    return _admin_error(request, status=403, title="Permission denied",
+                        detail="Your role does not allow this page or action. Ask an administrator "
+                               "for the role that includes it.",
+                        fallback=json_permission_denied, exception=exception)
+
+
+def admin_not_found(request, exception=None):
+    return _admin_error(request, status=404, title="Not found",
+                        detail="Nothing here: the object may have been removed, or the address is wrong.",
+                        fallback=json_not_found, exception=exception)
 
 
 class PhoenixAdminConfig(AdminConfig):

@@ -17,6 +17,11 @@ class CoreConfig(AppConfig):
             key="platform", title="Platform", template="admin/dashboard/platform.html",
             build=lambda now: health_report(), order=0,
         ))
+        # The customer page: core's section (operator actions); the apps add theirs.
+        from phoenix.core import customer_sections
+
+        customer_sections.register()
+
         # Roles cover models added after their migration ran (phoenix/core/roles.py).
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="core.sync_roles")
 

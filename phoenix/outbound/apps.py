@@ -15,3 +15,8 @@ class OutboundConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="webhooks-out", title="Outbound webhooks",
                                                 template="admin/dashboard/outbound.html",
                                                 build=dashboard.outbound_panel, order=60))
+
+        # The customer page's webhook deliveries (phoenix.core.customer).
+        from phoenix.outbound import customer
+
+        customer.register()
