@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from phoenix.accounts.models import User
+from phoenix.core.admin_scale import ScaleAdminMixin
 
 
 class PhoenixUserCreationForm(AdminUserCreationForm):
@@ -18,13 +19,14 @@ class PhoenixUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ScaleAdminMixin, DjangoUserAdmin):
     form = PhoenixUserChangeForm
     add_form = PhoenixUserCreationForm
-    ordering = ("-date_joined",)
+    ordering = ("-id",)  # the join order, on the primary key's index
+    sortable_by = ("email",)
     list_display = ("email", "public_id", "is_active", "is_staff", "date_joined", "erased_at")
-    list_filter = ("is_active", "is_staff", "date_joined")
-    search_fields = ("email", "public_id")
+    list_filter = ("is_active", "is_staff", ("date_joined", admin.DateFieldListFilter))
+    search_fields = ("id", "email", "public_id")
     readonly_fields = ("public_id", "date_joined", "last_login", "erased_at")
     fieldsets = (
         (None, {"fields": ("email", "password", "public_id")}),
