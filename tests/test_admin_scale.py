@@ -51,12 +51,15 @@ def test_email_search_on_operations_uses_indexes(rf):
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         for model, term in ((BalanceOperation, email), (BalanceOperation, "77"), (Hold, email), (UsageEvent, email),
-                            (Wallet, email), (User, email), (User, str(User.objects.first().public_id))):
+                            (Wallet, email), (User, email), (User, str(User.objects.first().public_id)),
+                            (Hold, str(Hold.objects.first().pk)), (UsageEvent, "77")):
             queryset, _ = site._registry[model].get_search_results(rf.get("/"), model.objects.all(), term)
             sql, params = queryset.query.sql_with_params()
             cursor.execute(f"EXPLAIN {sql}", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan" not in plan, (model.__name__, plan)
+            # and never a whole-index scan of a composite index whose first column is not the key
+            assert "unique_wallet_idempotency_key" not in plan and "unique_user_key" not in plan, plan
 
 
 @pytest.mark.django_db
