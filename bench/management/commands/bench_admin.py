@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -41,6 +42,7 @@ class Command(BaseCommand):
                 sql(f"VACUUM ANALYZE {table}")
             self.stdout.write(f"data: {options['users']} users in {time.perf_counter() - started:.0f} s")
             admin = User.objects.create_superuser("bench-admin@bench.invalid", "x")
+            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's host
             client = Client()
             client.force_login(admin)
             email = User.objects.filter(email__startswith="bench").exclude(pk=admin.pk).first().email
@@ -56,5 +58,7 @@ class Command(BaseCommand):
                     t0 = time.perf_counter()
                     status = client.get(page).status_code
                     ms = (time.perf_counter() - t0) * 1000
-                self.stdout.write(f"{page[:55]:<55} {ms:8.0f} {len(ctx.captured_queries):8d}  {status}")
+                if status != 200:
+                    raise CommandError(f"{page} answered {status}")
+                self.stdout.write(f"{page[:55]:<55} {ms:8.0f} {len(ctx.captured_queries):8d}")
             self.stdout.write(f"load average {os.getloadavg()}")
