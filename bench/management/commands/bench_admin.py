@@ -43,6 +43,9 @@ class Command(BaseCommand):
             self.stdout.write(f"data: {options['users']} users in {time.perf_counter() - started:.0f} s")
             admin = User.objects.create_superuser("bench-admin@bench.invalid", "x")
             settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's host
+            # No collectstatic here: the pages link the app directories' files, unhashed.
+            settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+                "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
             client = Client()
             client.force_login(admin)
             email = User.objects.filter(email__startswith="bench").exclude(pk=admin.pk).first().email
