@@ -91,15 +91,17 @@ def create_wallets(count: int) -> tuple[int, int]:
         cursor.execute(
             """INSERT INTO accounts_user (password, email, public_id, is_active, is_staff, is_superuser, date_joined)
                SELECT '!', 'bench' || g || '@bench.invalid', gen_random_uuid(), true, false, false, now()
-               FROM generate_series(%s, %s) g""",
+               FROM generate_series(%s, %s) g RETURNING id""",
             [start, start + count - 1],
         )
+        # The ids the sequence gave (past MAX(id) where rolled-back inserts used some).
+        user_ids = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             insert_select_sql(Wallet, {
                 "user_id": "id", "balance": "0", "held": "0", "last_seq": "0", "last_hash": "%s",
                 "created_at": "now()", "updated_at": "now()",
             }, exclude=("id",), source="accounts_user WHERE id BETWEEN %s AND %s ORDER BY id", returning="id"),
-            [GENESIS_HASH, start, start + count - 1],
+            [GENESIS_HASH, min(user_ids), max(user_ids)],
         )
         ids = [row[0] for row in cursor.fetchall()]
     return min(ids), max(ids)

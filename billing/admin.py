@@ -21,6 +21,7 @@ from billing.models import Payment, PaymentReversal, ReconciliationIncident, Web
 from licenses.models import ProAccount
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
+from phoenix.core.admin_scale import ScaleAdminMixin
 from subscriptions.models import Access
 
 
@@ -35,14 +36,13 @@ class PaymentReversalInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["public_id", "user", "product_kind", "product_code", "amount_cents", "currency",
                     "status", "fulfilled_quantity", "created_at"]
     list_filter = ["status", "product_kind", "flow", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["=public_id", "user__email", "product_code", "stripe_checkout_session_id",
-                     "stripe_payment_intent_id", "stripe_charge_id"]
+    search_fields = ["public_id", "user__email", "stripe_checkout_session_id", "stripe_payment_intent_id"]
     list_select_related = ["user"]
-    date_hierarchy = "created_at"
+    sortable_by = []
     inlines = [PaymentReversalInline]
     readonly_fields = ["stripe_mirror"]
 

@@ -16,6 +16,7 @@ from rest_framework.renderers import JSONRenderer
 
 from phoenix.core import roles
 from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
+from phoenix.core.admin_scale import ScaleAdminMixin
 from wallet import operator, selectors
 from wallet.api.serializers import StatementSerializer
 from wallet.models import (
@@ -105,10 +106,11 @@ class RecentOperationsInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Wallet)
-class WalletAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WalletAdmin(ScaleAdminMixin, OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "user", "balance", "held", "available", "last_seq", "updated_at")
-    search_fields = ("user__email", "user__public_id")
+    search_fields = ("id", "user__email", "user__public_id")
     list_select_related = ("user",)
+    sortable_by = ("id",)
     fields = ("user", "balance", "held", "available", "last_seq", "last_hash", "created_at", "updated_at",
               "ledger", "statement")
     readonly_fields = fields
@@ -188,13 +190,13 @@ class StuckHoldFilter(admin.SimpleListFilter):
 
 
 @admin.register(Hold)
-class HoldAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(ScaleAdminMixin, OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "wallet", "amount", "captured_amount", "status", "action_code", "expires_at", "created_at")
     list_filter = (StuckHoldFilter, "status", "source", ("created_at", admin.DateFieldListFilter),
                    ("expires_at", admin.DateFieldListFilter))
-    search_fields = ("id", "action_code", "wallet__user__email", "idempotency_key")
-    list_select_related = ("wallet__user",)
-    date_hierarchy = "created_at"
+    search_fields = ("id", "wallet__user__email", "wallet__user__public_id", "idempotency_key")
+    list_select_related = ("wallet__user",)  # the names say whose
+    sortable_by = ("expires_at",)
     operator_actions = (
         OperatorAction("release", "Release hold", roles.RELEASE_HOLD, "run_release", offered_when="is_pending",
                        description="Give the held energy back (the action did not happen)."),
@@ -209,30 +211,31 @@ class HoldAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BalanceOperation)
-class BalanceOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class BalanceOperationAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "user_email", "seq", "type", "amount", "balance_after", "held_after", "source",
                     "reference", "actor", "created_at")
     list_filter = ("type", "source", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("reference", "idempotency_key", "reason", "wallet__user__email", "=wallet__user__public_id")
+    search_fields = ("id", "reference", "idempotency_key", "wallet__user__email", "wallet__user__public_id")
     list_select_related = ("wallet__user", "actor")
-    date_hierarchy = "created_at"
+    sortable_by = ("id",)
 
-    @admin.display(description="user", ordering="wallet__user__email")
+    @admin.display(description="user")
     def user_email(self, obj: BalanceOperation) -> str:
         return obj.wallet.user.email
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class UsageEventAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The event store (append-only): every performed action, free and unlimited ones too, and
     the compensating event of each refunded one (`refund_of`, negative energy)."""
 
     list_display = ("id", "created_at", "user", "action_code", "category", "source_app", "energy_consumed",
                     "unlimited", "operation", "refund_of")
-    list_filter = ("category", "source_app", "unlimited", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("action_code", "user__email", "=user__public_id", "idempotency_key")
-    list_select_related = ("user", "operation__wallet__user", "refund_of__user")
-    date_hierarchy = "created_at"
+    # category and source_app have no choices: their filter would be a DISTINCT over the table.
+    list_filter = ("unlimited", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("id", "user__email", "user__public_id", "idempotency_key")
+    list_select_related = ("user", "operation__wallet__user", "refund_of__user")  # the names say whose
+    sortable_by = ("id", "created_at")
 
 
 @admin.register(Incident)

@@ -186,6 +186,8 @@ class Hold(models.Model):
         ]
         indexes = [
             # The expiry job's scan: pending holds by deadline.
+            models.Index(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                         name="hold_idempotency_key_idx"),  # the admin's exact search by key
             models.Index(fields=["expires_at"], name="hold_pending_expiry_idx",
                          condition=Q(status="pending")),
         ]
@@ -249,6 +251,11 @@ class BalanceOperation(models.Model):
                 name="walletop_hashes_are_sha256_hex",
             ),
         ]
+        # The admin's exact searches (empty references, most rows, not indexed; the unique
+        # (wallet, key) index cannot find a key alone).
+        indexes = [models.Index(fields=["reference"], condition=~Q(reference=""), name="walletop_reference_idx"),
+                   models.Index(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                                name="walletop_idempotency_key_idx")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.amount} on the wallet of {self.wallet.user.email} (#{self.seq})"
@@ -456,6 +463,9 @@ class UsageEvent(models.Model):
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="usageevent_unique_user_key"),
         ]
         indexes = [
+            # the admin's exact search by key (the unique (user, key) index cannot find a key alone)
+            models.Index(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                         name="usageevent_idempotency_key_idx"),
             models.Index(fields=["user", "-id"], name="usageevent_user_idx"),
             models.Index(fields=["created_at"], name="usageevent_created_idx"),
         ]

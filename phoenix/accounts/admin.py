@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from phoenix.accounts.models import User
+from phoenix.core.admin_scale import ScaleAdminMixin
 
 
 class PhoenixUserCreationForm(AdminUserCreationForm):
@@ -20,13 +21,14 @@ class PhoenixUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ScaleAdminMixin, DjangoUserAdmin):
     form = PhoenixUserChangeForm
     add_form = PhoenixUserCreationForm
-    ordering = ("-date_joined",)
+    ordering = ("-id",)  # the join order, on the primary key's index
+    sortable_by = ("email",)
     list_display = ("email", "public_id", "is_active", "is_staff", "date_joined", "erased_at")
-    list_filter = ("is_active", "is_staff", "date_joined")
-    search_fields = ("email", "public_id")
+    list_filter = ("is_active", "is_staff", ("date_joined", admin.DateFieldListFilter))
+    search_fields = ("id", "email", "public_id")
     readonly_fields = ("public_id", "customer_page", "date_joined", "last_login", "erased_at")
     # Rights are given by role (the groups of phoenix/core/roles.py), not one permission at a
     # time: no 300-row permission picker (a superuser still has every right).

@@ -1,0 +1,67 @@
+"""`manage.py bench_admin`: the admin's pages at N users x 10 operations (default 100k / 1M).
+
+A throw-away database with the migrated schema (bench_luna's), filled set-based in SQL
+(bench.database.generate_ten_operation_wallets: users, wallets, 10 hash-chained operations,
+3 holds each), ANALYZEd; then the Django test client, logged in as a superuser, times
+/admin/, each big changelist, a search on each and a deep page: ms and query count per page,
+with the load average and core count.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from bench.database import generate_ten_operation_wallets, sql
+from bench.management.commands.bench_luna import LunaBenchDatabase
+from phoenix.accounts.models import User
+
+CHANGELISTS = ["wallet_balanceoperation", "wallet_hold", "wallet_usageevent", "wallet_wallet", "accounts_user",
+               "billing_payment"]
+
+
+class Command(BaseCommand):
+    help = "Time the admin's pages at N users x 10 operations (default 100k / 1M)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--users", type=int, default=100_000)
+        parser.add_argument("--keep", action="store_true", help="keep the bench database")
+
+    def handle(self, *args, **options):
+        with LunaBenchDatabase(keep=options["keep"]):
+            started = time.perf_counter()
+            for _ in range(0, options["users"], 10_000):
+                generate_ten_operation_wallets(min(10_000, options["users"]))
+            for table in ("accounts_user", "wallet_wallet", "wallet_hold", "wallet_balanceoperation"):
+                sql(f"VACUUM ANALYZE {table}")
+            self.stdout.write(f"data: {options['users']} users in {time.perf_counter() - started:.0f} s")
+            admin = User.objects.create_superuser("bench-admin@bench.invalid", "x")
+            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's host
+            # No collectstatic here: the pages link the app directories' files, unhashed.
+            settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+                "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+            client = Client()
+            client.force_login(admin)
+            email = User.objects.filter(email__startswith="bench").exclude(pk=admin.pk).first().email
+            pages = ["/admin/"]
+            for name in CHANGELISTS:
+                base = f"/admin/{name.replace('_', '/', 1)}/"
+                pages += [base, f"{base}?q={email}", f"{base}?p=150"]
+            self.stdout.write(f"load average {os.getloadavg()}, {os.cpu_count()} cores")
+            self.stdout.write(f"{'page':<55} {'ms':>8} {'queries':>8}")
+            for page in pages:
+                client.get(page)  # warm (templates, plans)
+                with CaptureQueriesContext(connection) as ctx:
+                    t0 = time.perf_counter()
+                    status = client.get(page).status_code
+                    ms = (time.perf_counter() - t0) * 1000
+                if status != 200:
+                    raise CommandError(f"{page} answered {status}")
+                self.stdout.write(f"{page[:55]:<55} {ms:8.0f} {len(ctx.captured_queries):8d}")
+            self.stdout.write(f"load average {os.getloadavg()}")
