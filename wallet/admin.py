@@ -2,7 +2,6 @@
 the operator actions below); the energy catalogues are editable data."""
 
 import json
-import uuid
 
 from django import forms
 from django.contrib import admin
@@ -15,7 +14,12 @@ from django.utils.html import format_html
 from rest_framework.renderers import JSONRenderer
 
 from phoenix.core import roles
-from phoenix.core.admin import OperatorAction, OperatorActionsMixin, OperatorForm, ReadOnlyAdminMixin
+from phoenix.core.admin import (
+    IntentKeyedForm,
+    OperatorAction,
+    OperatorActionsMixin,
+    ReadOnlyAdminMixin,
+)
 from phoenix.core.admin_scale import ScaleAdminMixin
 from wallet import operator, selectors
 from wallet.api.serializers import StatementSerializer
@@ -44,21 +48,18 @@ from wallet.statement import statement_verify
 RECENT_OPERATIONS = 20
 
 
-class WalletAdjustForm(OperatorForm):
+class WalletAdjustForm(IntentKeyedForm):
     direction = forms.ChoiceField(choices=[("credit", "Credit (add energy)"), ("debit", "Debit (remove energy)")])
     amount = forms.IntegerField(min_value=1, max_value=10**9, help_text="Energy points.")
-    # A fresh token per rendered form: submitting the same form twice adjusts once.
-    request_token = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64)
 
     field_order = ["direction", "amount", "reason"]
 
 
-class WalletGrantForm(OperatorForm):
+class WalletGrantForm(IntentKeyedForm):
     category = forms.ChoiceField(choices=[(c.value, c.label) for c in operator.GRANT_CATEGORIES])
     amount = forms.IntegerField(min_value=1, max_value=10**9, help_text="Energy points.")
     expires_at = forms.DateTimeField(required=False, help_text="When the granted energy expires (UTC).")
     never_expires = forms.BooleanField(required=False, help_text="Tick instead of a date: the lot never expires.")
-    request_token = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64)
 
     field_order = ["category", "amount", "expires_at", "never_expires", "reason"]
 
@@ -116,9 +117,10 @@ class WalletAdmin(ScaleAdminMixin, OperatorActionsMixin, ReadOnlyAdminMixin, adm
     readonly_fields = fields
     inlines = [LotsInline, RecentOperationsInline]
     operator_actions = (
-        OperatorAction("grant", "Grant energy", roles.ADJUST_WALLET, "run_grant", WalletGrantForm,
+        OperatorAction("grant", "Grant energy", roles.ADJUST_WALLET, "run_grant", WalletGrantForm, intent_keyed=True,
                        description="Grant a promotional or goodwill lot with its expiry (source=admin)."),
         OperatorAction("adjust", "Adjust balance", roles.ADJUST_WALLET, "run_adjust", WalletAdjustForm,
+                       intent_keyed=True,
                        description="Credit or debit energy points, recorded as a source=admin operation "
                                    "(a credit is a never-expiring goodwill lot; a debit draws the lots in order)."),
         OperatorAction("correct-warning", "Auto-correct WARNING", roles.CORRECT_WALLET_WARNING, "run_correct",
@@ -160,13 +162,13 @@ class WalletAdmin(ScaleAdminMixin, OperatorActionsMixin, ReadOnlyAdminMixin, adm
 
     def run_adjust(self, request, wallet, data) -> str:
         op = operator.wallet_adjust(wallet=wallet, direction=data["direction"], amount=data["amount"],
-                                    actor=request.user, reason=data["reason"], request_token=data["request_token"])
+                                    actor=request.user, reason=data["reason"], intent_key=data["intent_key"])
         return f"{op.type} of {op.amount} points recorded (operation {op.pk}); available now {op.available_after}."
 
     def run_grant(self, request, wallet, data) -> str:
         op = operator.wallet_grant(wallet=wallet, category=data["category"], amount=data["amount"],
                                    expires_at=None if data["never_expires"] else data["expires_at"],
-                                   actor=request.user, reason=data["reason"], request_token=data["request_token"])
+                                   actor=request.user, reason=data["reason"], intent_key=data["intent_key"])
         return f"{data['category']} lot of {op.amount} points granted (operation {op.pk})."
 
     def run_correct(self, request, wallet, data) -> str:

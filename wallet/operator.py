@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from phoenix.core.errors import OperatorActionRepeated
 from phoenix.core.services import operator_action, operator_reason
 from wallet import selectors, services
 from wallet.errors import WalletValidationError
@@ -35,6 +36,16 @@ GRANT_CATEGORIES = (LotCategory.PROMOTIONAL, LotCategory.GOODWILL)
 _OPERATION_REASON_MAX = 255
 
 
+def _refuse_if_done(*, wallet: Wallet, key: str | None) -> None:
+    """An intent already carried out is not done again: the operator is told when, and the
+    admin offers "do it again" (a new repeat ordinal, hence a new key)."""
+    if key and (done := BalanceOperation.objects.filter(wallet=wallet, idempotency_key=key).first()):
+        ago = int((timezone.now() - done.created_at).total_seconds())
+        raise OperatorActionRepeated(
+            f"This exact action was done {ago} s ago (operation {done.pk}, {done.type} of {done.amount}); "
+            "nothing was changed now. Submit again to do it once more.", operation_id=done.pk)
+
+
 def _wallet_state(wallet_id: int) -> dict[str, int]:
     balance, held = Wallet.objects.filter(pk=wallet_id).values_list("balance", "held").get()
     return {"balance": balance, "held": held, "available": balance - held}
@@ -42,15 +53,16 @@ def _wallet_state(wallet_id: int) -> dict[str, int]:
 
 @transaction.atomic
 def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason: str,
-                  request_token: str | None = None) -> BalanceOperation:
-    """Credit or debit a wallet by hand (source `admin`). `request_token` makes a
-    double-submitted form a replay (same operation, no second audit row)."""
+                  intent_key: str | None = None) -> BalanceOperation:
+    """Credit or debit a wallet by hand (source `admin`). `intent_key` (from
+    `operator_intent_key`) makes a re-posted form (Back + resubmit, double click) a refusal
+    with `operator_action_repeated`: one operation, one audit row; the ledger's unique
+    (wallet, idempotency_key) backs it under concurrency."""
     reason = operator_reason(reason)
     if direction not in ADJUST_DIRECTIONS:
         raise WalletValidationError(f"direction must be one of {ADJUST_DIRECTIONS}")
-    key = f"admin-adjust:{request_token}" if request_token else None
-    if key and (done := BalanceOperation.objects.filter(wallet=wallet, idempotency_key=key).first()):
-        return done
+    key = f"admin-adjust:{intent_key}" if intent_key else None
+    _refuse_if_done(wallet=wallet, key=key)
     before = _wallet_state(wallet.pk)
     post = services.wallet_credit if direction == "credit" else services.wallet_debit
     operation = post(user=wallet.user, amount=amount, source=OperationSource.ADMIN,
@@ -64,15 +76,14 @@ def wallet_adjust(*, wallet: Wallet, direction: str, amount: int, actor, reason:
 
 @transaction.atomic
 def wallet_grant(*, wallet: Wallet, category: str, amount: int, expires_at, actor, reason: str,
-                 request_token: str | None = None) -> BalanceOperation:
+                 intent_key: str | None = None) -> BalanceOperation:
     """Grant energy as one lot of `category` (promotional or goodwill) expiring at `expires_at`
     (None: never, an explicit choice of the form), source `admin`, audited."""
     reason = operator_reason(reason)
     if category not in GRANT_CATEGORIES:
         raise WalletValidationError(f"category must be one of {GRANT_CATEGORIES}")
-    key = f"admin-grant:{request_token}" if request_token else None
-    if key and (done := BalanceOperation.objects.filter(wallet=wallet, idempotency_key=key).first()):
-        return done
+    key = f"admin-grant:{intent_key}" if intent_key else None
+    _refuse_if_done(wallet=wallet, key=key)
     before = _wallet_state(wallet.pk)
     operation = services.wallet_credit(
         user=wallet.user, amount=amount, source=OperationSource.ADMIN, reason=reason[:_OPERATION_REASON_MAX],

@@ -13,10 +13,10 @@ from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
 from phoenix.core import operator as core_operator
-from phoenix.core.errors import PhoenixError, ReasonRequired
+from phoenix.core.errors import OperatorActionRepeated, PhoenixError, ReasonRequired
 from phoenix.core.models import AdminAction, IdempotentResponse, JobRun
 from phoenix.core.roles import CHANGE_PERIODIC_TASK, RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN
-from phoenix.core.services import operator_reason
+from phoenix.core.services import operator_intent_key, operator_reason
 
 
 class ReadOnlyAdminMixin:
@@ -81,6 +81,16 @@ class OperatorAction:
     offered_when: str | None = None  # ModelAdmin method (obj) -> bool: show the button?
     description: str = ""
     initial_from: str | None = None  # ModelAdmin method (obj) -> dict: the form's initial values
+    # True: the method gets data["intent_key"] (operator_intent_key of the form's fields) and the
+    # form a hidden "repeat" ordinal; a re-posted intent is refused until confirmed.
+    intent_keyed: bool = False
+
+
+class IntentKeyedForm(OperatorForm):
+    """An operator form whose effect is keyed by its intent (see `operator_intent_key`). `repeat`
+    counts the operator's "do it again" confirmations; it is 0 on a fresh form."""
+
+    repeat = forms.IntegerField(widget=forms.HiddenInput, initial=0, min_value=0, required=False)
 
 
 class OperatorActionsMixin:
@@ -140,8 +150,21 @@ class OperatorActionsMixin:
         initial = getattr(self, action.initial_from)(target) if action.initial_from and action.on_object else None
         form = action.form_class(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            if action.intent_keyed:
+                fields = {k: v for k, v in data.items() if k != "repeat"}
+                data = {**data, "intent_key": operator_intent_key(
+                    action=action.name, target=target, fields=fields, repeat=data.get("repeat") or 0)}
             try:
-                message = getattr(self, action.method)(request, target, form.cleaned_data)
+                message = getattr(self, action.method)(request, target, data)
+            except OperatorActionRepeated as exc:
+                # Back + resubmit lands here: nothing was done. The form comes back with the
+                # next repeat ordinal, so submitting it is the operator's explicit "do it again".
+                again = request.POST.copy()
+                again["repeat"] = str((data.get("repeat") or 0) + 1)
+                form = action.form_class(again, initial=initial)
+                form.is_valid()
+                form.add_error(None, f"{exc.detail} ({exc.code})")
             except PhoenixError as exc:
                 # The service refused (state changed, insufficient energy, ...): nothing was
                 # written; say why on the same page.

@@ -105,6 +105,14 @@ class ReasonRequired(PhoenixError):
     default_detail = "Operator actions need a reason."
 
 
+class OperatorActionRepeated(ConflictError):
+    """The same operator intent (action, target, fields, reason) was already carried out:
+    a Back + resubmit, or a deliberate repeat that the operator must confirm."""
+
+    code = "operator_action_repeated"
+    default_detail = "This exact action was already done; nothing was changed."
+
+
 class JobAlreadyRunning(ConflictError):
     code = "job_already_running"
     default_detail = "Another run of this job holds its lock; nothing was done."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 
 from django.core.cache import cache
@@ -14,7 +16,8 @@ from phoenix.core.models import AdminAction, JobRun
 WORKER_HEARTBEAT_KEY = "core:worker-heartbeat"
 WORKER_HEARTBEAT_TTL_S = 24 * 3600
 
-__all__ = ["ReasonRequired", "operator_action", "operator_reason", "job_run_record", "worker_heartbeat_record"]
+__all__ = ["ReasonRequired", "operator_action", "operator_intent_key", "operator_reason", "job_run_record",
+           "worker_heartbeat_record"]
 
 
 def worker_heartbeat_record(*, now: datetime | None = None) -> datetime:
@@ -29,6 +32,17 @@ def operator_reason(reason: str | None) -> str:
     if not reason:
         raise ReasonRequired()
     return reason
+
+
+def operator_intent_key(*, action: str, target, fields: dict, repeat: int = 0) -> str:
+    """The idempotency key of an operator's intent: the action, its target, the form's fields
+    (reason included) and the repeat ordinal. Derived, never a per-render token, so the same
+    submission re-posted after Back maps to the same key (one effect); `repeat` is the number of
+    times the operator confirmed "do it again", so each confirmed repeat is once too."""
+    body = json.dumps({"action": action, "target": [target._meta.label_lower, str(target.pk)],
+                       "fields": {k: str(v) for k, v in sorted(fields.items())}, "repeat": int(repeat)},
+                      sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:40]
 
 
 def operator_action(

@@ -76,9 +76,9 @@ def test_finance_adjusts_a_wallet_through_the_ledger_services(finance_client, me
 
     form = finance_client.get(url)
     assert form.status_code == 200
-    token = form.context["form"]["request_token"].value()
-    response = finance_client.post(url, {"direction": "credit", "amount": 40, "reason": "ticket 7: goodwill",
-                                         "request_token": token})
+    assert form.context["form"]["repeat"].value() == 0  # no per-render token: the intent is the key
+    submission = {"direction": "credit", "amount": 40, "reason": "ticket 7: goodwill", "repeat": 0}
+    response = finance_client.post(url, submission)
     assert response.status_code == 302
     assert len(credit_calls) == 1 and credit_calls[0]["source"] == "admin"
     wallet.refresh_from_db()
@@ -92,17 +92,28 @@ def test_finance_adjusts_a_wallet_through_the_ledger_services(finance_client, me
     assert action.before["balance"] == 85 and action.after["balance"] == 125
     assert action.after["operation_id"] == operation.pk
 
-    # The same form posted twice (double click, back button) adjusts once.
-    finance_client.post(url, {"direction": "credit", "amount": 40, "reason": "ticket 7: goodwill",
-                              "request_token": token})
+    # The same submission posted again (Back + resubmit, double click) adjusts once: the form
+    # comes back saying when it was done, with the next repeat ordinal.
+    for _ in range(2):
+        again = finance_client.post(url, submission)
+        assert again.status_code == 200 and "operator_action_repeated" in again.content.decode()
+        assert again.context["form"]["repeat"].value() == "1"
     wallet.refresh_from_db()
     assert wallet.balance == 125 and AdminAction.objects.count() == 1
+
+    # Submitting the confirmation (repeat=1) is a deliberate repeat: done once more, and its own
+    # Back + resubmit is refused in turn.
+    assert finance_client.post(url, {**submission, "repeat": 1}).status_code == 302
+    refused = finance_client.post(url, {**submission, "repeat": 1})
+    assert refused.status_code == 200 and refused.context["form"]["repeat"].value() == "2"
+    wallet.refresh_from_db()
+    assert wallet.balance == 165 and AdminAction.objects.count() == 2
+    assert len(credit_calls) == 2
 
 
 def test_wallet_debit_refused_by_the_service_changes_nothing(finance_client, member):
     url = op_url("wallet_wallet", "adjust", member.wallet.pk)
-    response = finance_client.post(url, {"direction": "debit", "amount": 500, "reason": "too much",
-                                         "request_token": "t1"})
+    response = finance_client.post(url, {"direction": "debit", "amount": 500, "reason": "too much"})
     assert response.status_code == 200  # the form again, with the service's refusal
     assert "insufficient_energy" in response.content.decode()
     member.wallet.refresh_from_db()
@@ -112,7 +123,7 @@ def test_wallet_debit_refused_by_the_service_changes_nothing(finance_client, mem
 
 def test_operator_action_needs_a_reason(finance_client, member):
     url = op_url("wallet_wallet", "adjust", member.wallet.pk)
-    response = finance_client.post(url, {"direction": "credit", "amount": 5, "reason": "   ", "request_token": "t"})
+    response = finance_client.post(url, {"direction": "credit", "amount": 5, "reason": "   "})
     assert response.status_code == 200 and response.context["form"].errors["reason"]
     member.wallet.refresh_from_db()
     assert member.wallet.balance == 85 and not AdminAction.objects.exists()
@@ -123,7 +134,7 @@ def test_support_cannot_adjust_a_wallet(support_client, member):
     page = support_client.get(reverse("admin:wallet_wallet_change", args=[member.wallet.pk]))
     assert page.status_code == 200 and url not in page.content.decode()  # not offered
     assert support_client.get(url).status_code == 403
-    response = support_client.post(url, {"direction": "credit", "amount": 5, "reason": "x", "request_token": "t"})
+    response = support_client.post(url, {"direction": "credit", "amount": 5, "reason": "x"})
     assert response.status_code == 403
     member.wallet.refresh_from_db()
     assert member.wallet.balance == 85 and not AdminAction.objects.exists()

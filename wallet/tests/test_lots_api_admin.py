@@ -101,7 +101,7 @@ def member():
 def test_operator_grant_asks_for_category_expiry_and_reason_and_is_audited(finance_client, member):
     url = op_url("wallet_wallet", "grant", member.wallet.pk)
     expiry = (timezone.now() + 30 * DAY).replace(microsecond=0)
-    form = {"category": "goodwill", "amount": 40, "reason": "outage of 2 Dec, ticket 12", "request_token": "t1"}
+    form = {"category": "goodwill", "amount": 40, "reason": "outage of 2 Dec, ticket 12"}
     refused = finance_client.post(url, form)  # neither an expiry nor "never"
     assert refused.status_code == 200 and not EnergyLot.objects.filter(category="goodwill").exists()
 
@@ -113,8 +113,10 @@ def test_operator_grant_asks_for_category_expiry_and_reason_and_is_audited(finan
     action = AdminAction.objects.get(action="wallet_grant")
     assert (action.after["category"], action.after["amount"], action.reason) == (
         "goodwill", 40, "outage of 2 Dec, ticket 12")
-    finance_client.post(url, {**form, "expires_at": expiry.strftime("%Y-%m-%d %H:%M:%S")})  # double submit
+    resubmit = finance_client.post(url, {**form, "expires_at": expiry.strftime("%Y-%m-%d %H:%M:%S")})  # Back
+    assert resubmit.status_code == 200 and "operator_action_repeated" in resubmit.content.decode()
     assert EnergyLot.objects.filter(category="goodwill").count() == 1
+    assert AdminAction.objects.filter(action="wallet_grant").count() == 1
 
 
 def test_operator_grant_is_refused_to_support(support_client, member):

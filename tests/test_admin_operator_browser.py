@@ -1,0 +1,54 @@
+"""Headless Chromium: an operator adjusts a balance, presses Back and submits the same form
+again; the wallet is credited once and the page says the action was already done."""
+
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from phoenix.accounts.services import user_register
+from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from phoenix.core.models import AdminAction
+from tests.test_admin_browser import browser, needs_chromium  # noqa: F401 (the fixture)
+from wallet.models import Wallet
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+def _fill_adjust(driver, *, amount: int, reason: str) -> None:
+    driver.find_element(By.NAME, "direction").send_keys("Credit")
+    amount_input = driver.find_element(By.NAME, "amount")
+    amount_input.clear()
+    amount_input.send_keys(str(amount))
+    reason_input = driver.find_element(By.NAME, "reason")
+    reason_input.clear()
+    reason_input.send_keys(reason)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit].default").click()
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.django_db(transaction=True)
+def test_back_and_resubmit_of_adjust_balance_credits_once(live_server, browser):  # noqa: F811
+    staff = UserFactory(email="operator@example.com", is_staff=True, is_superuser=True)
+    member, _token = user_register(email="member-browser@example.com", password=DEFAULT_PASSWORD)
+    wallet = Wallet.objects.get(user=member)
+    start = wallet.balance
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys(staff.email)
+    browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+    browser.get(f"{live_server.url}/admin/wallet/wallet/{wallet.pk}/operator/adjust/")
+    _fill_adjust(browser, amount=40, reason="ticket 7: goodwill")
+    assert "recorded" in browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
+    browser.back()  # the form page again; the operator submits the same intent once more
+    _fill_adjust(browser, amount=40, reason="ticket 7: goodwill")
+    errors = browser.find_element(By.CSS_SELECTOR, "ul.errorlist.nonfield").text
+    assert "was done" in errors and "operator_action_repeated" in errors
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "adjust-back-resubmit.png"))
+
+    wallet.refresh_from_db()
+    assert wallet.balance == start + 40
+    assert AdminAction.objects.filter(action="wallet_credit", target_id=str(wallet.pk)).count() == 1
