@@ -10,6 +10,8 @@ as those apps know nothing of Stripe) link to their mirrored subscription, and i
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -20,7 +22,7 @@ from billing import operator
 from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent, WebhookEventStatus
 from licenses.models import ProAccount
 from phoenix.core import roles
-from phoenix.core.admin import OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
+from phoenix.core.admin import CsvExportMixin, OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
 from phoenix.core.admin_scale import ScaleAdminMixin
 from subscriptions.models import Access
 
@@ -36,7 +38,18 @@ class PaymentReversalInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(CsvExportMixin, ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    export_columns = (
+        ("public_id", lambda p: p.public_id), ("created_at", lambda p: p.created_at),
+        ("user_email", lambda p: p.user.email), ("flow", lambda p: p.flow), ("product_kind", lambda p: p.product_kind),
+        ("product_code", lambda p: p.product_code), ("amount_cents", lambda p: p.amount_cents),
+        ("amount_refunded_cents", lambda p: p.amount_refunded_cents), ("currency", lambda p: p.currency),
+        ("status", lambda p: p.status), ("disputed_at", lambda p: p.disputed_at),
+        ("fulfilled_quantity", lambda p: p.fulfilled_quantity),
+        ("stripe_payment_intent_id", lambda p: p.stripe_payment_intent_id),
+        ("stripe_checkout_session_id", lambda p: p.stripe_checkout_session_id),
+        ("stripe_charge_id", lambda p: p.stripe_charge_id),
+    )
     list_display = ["public_id", "user", "product_kind", "product_code", "amount_cents", "currency",
                     "status", "fulfilled_quantity", "created_at"]
     list_filter = ["status", "product_kind", "flow", ("created_at", admin.DateFieldListFilter)]
@@ -127,7 +140,13 @@ class PaymentReversalAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.Model
 
 
 @admin.register(ReconciliationIncident)
-class ReconciliationIncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconciliationIncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    export_columns = (
+        ("id", lambda i: i.pk), ("detected_at", lambda i: i.detected_at), ("last_seen_at", lambda i: i.last_seen_at),
+        ("code", lambda i: i.code), ("subject", lambda i: i.subject), ("status", lambda i: i.status),
+        ("payment_id", lambda i: i.payment_id), ("times_seen", lambda i: i.times_seen),
+        ("detail", lambda i: json.dumps(i.detail, sort_keys=True)), ("resolved_at", lambda i: i.resolved_at),
+    )
     list_display = ["code", "subject", "status", "times_seen", "detected_at", "last_seen_at", "resolved_by"]
     list_filter = ["status", "code", ("detected_at", admin.DateFieldListFilter)]
     search_fields = ["subject", "payment__user__email"]

@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 
 from phoenix.core import roles
 from phoenix.core.admin import (
+    CsvExportMixin,
     IntentKeyedForm,
     OperatorAction,
     OperatorActionsMixin,
@@ -24,6 +25,7 @@ from phoenix.core.admin_scale import ScaleAdminMixin
 from wallet import operator, selectors
 from wallet.api.serializers import StatementSerializer
 from wallet.models import (
+    OPERATION_EFFECTS,
     ApiKeySpendCounter,
     BalanceOperation,
     EnergyAction,
@@ -213,7 +215,18 @@ class HoldAdmin(ScaleAdminMixin, OperatorActionsMixin, ReadOnlyAdminMixin, admin
 
 
 @admin.register(BalanceOperation)
-class BalanceOperationAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class BalanceOperationAdmin(CsvExportMixin, ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    export_columns = (
+        ("id", lambda o: o.pk), ("created_at", lambda o: o.created_at), ("user_email", lambda o: o.wallet.user.email),
+        ("user_public_id", lambda o: o.wallet.user.public_id), ("seq", lambda o: o.seq), ("type", lambda o: o.type),
+        # Signed: what the operation did to the balance and to the held energy.
+        ("balance_change", lambda o: OPERATION_EFFECTS[o.type][0] * o.amount),
+        ("held_change", lambda o: OPERATION_EFFECTS[o.type][1] * o.amount),
+        ("balance_after", lambda o: o.balance_after), ("held_after", lambda o: o.held_after),
+        ("source", lambda o: o.source), ("reason", lambda o: o.reason), ("reference", lambda o: o.reference),
+        ("hold_id", lambda o: o.hold_id), ("refund_of_id", lambda o: o.refund_of_id),
+        ("actor_email", lambda o: o.actor.email if o.actor_id else ""), ("hash", lambda o: o.hash),
+    )
     list_display = ("id", "user_email", "seq", "type", "amount", "balance_after", "held_after", "source",
                     "reference", "actor", "created_at")
     list_filter = ("type", "source", ("created_at", admin.DateFieldListFilter))
@@ -227,9 +240,17 @@ class BalanceOperationAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class UsageEventAdmin(CsvExportMixin, ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The event store (append-only): every performed action, free and unlimited ones too, and
     the compensating event of each refunded one (`refund_of`, negative energy)."""
+
+    export_columns = (
+        ("id", lambda e: e.pk), ("created_at", lambda e: e.created_at), ("user_email", lambda e: e.user.email),
+        ("user_public_id", lambda e: e.user.public_id), ("action_code", lambda e: e.action_code),
+        ("category", lambda e: e.category), ("source_app", lambda e: e.source_app),
+        ("energy_consumed", lambda e: e.energy_consumed), ("unlimited", lambda e: e.unlimited),
+        ("operation_id", lambda e: e.operation_id), ("refund_of_id", lambda e: e.refund_of_id),
+    )
 
     list_display = ("id", "created_at", "user", "action_code", "category", "source_app", "energy_consumed",
                     "unlimited", "operation", "refund_of")
@@ -241,7 +262,13 @@ class UsageEventAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Incident)
-class IncidentAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    export_columns = (
+        ("id", lambda i: i.pk), ("detected_at", lambda i: i.detected_at), ("last_seen_at", lambda i: i.last_seen_at),
+        ("severity", lambda i: i.severity), ("code", lambda i: i.code), ("status", lambda i: i.status),
+        ("user_email", lambda i: i.wallet.user.email), ("times_seen", lambda i: i.times_seen),
+        ("detail", lambda i: json.dumps(i.detail, sort_keys=True)), ("resolved_at", lambda i: i.resolved_at),
+    )
     list_display = ("id", "severity", "code", "wallet", "status", "times_seen", "detected_at", "last_seen_at")
     list_filter = ("status", "severity", "code", ("detected_at", admin.DateFieldListFilter))
     search_fields = ("code", "wallet__user__email", "resolution_note")

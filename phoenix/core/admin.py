@@ -1,3 +1,4 @@
+import json
 from dataclasses import dataclass
 from functools import partial
 
@@ -6,17 +7,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
 from phoenix.core import operator as core_operator
 from phoenix.core.errors import OperatorActionRepeated, PhoenixError, ReasonRequired
+from phoenix.core.export import Column, csv_streaming_response
 from phoenix.core.models import AdminAction, IdempotentResponse, JobRun
 from phoenix.core.roles import CHANGE_PERIODIC_TASK, RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN
-from phoenix.core.services import operator_intent_key, operator_reason
+from phoenix.core.services import export_recorded, operator_intent_key, operator_reason
 
 
 class ReadOnlyAdminMixin:
@@ -32,8 +36,46 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class CsvExportMixin:
+    """An "Export CSV" button on the changelist: the rows the current filters and search select
+    (the changelist's own queryset), streamed (phoenix.core.export), for a staff user who may
+    view the model; each export is an AdminAction (who, which table, which filters)."""
+
+    export_columns: tuple[Column, ...] = ()
+    change_list_template = "admin/phoenix/change_list_operator.html"
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export_csv"
+        return [path("export.csv", self.admin_site.admin_view(self.export_csv_view), name=name), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        if self.export_columns and self.has_view_permission(request):
+            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_export_csv")
+            query = request.GET.urlencode()
+            extra_context = {**(extra_context or {}), "export_url": f"{url}?{query}" if query else url}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def export_csv_view(self, request):
+        if not (request.user.is_active and request.user.is_staff and self.has_view_permission(request)):
+            raise PermissionDenied
+        queryset = self.get_changelist_instance(request).queryset  # filters and search applied
+        with transaction.atomic():
+            export_recorded(actor=request.user, model=self.model, filters=request.GET.urlencode(),
+                            columns=[header for header, _ in self.export_columns])
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        return csv_streaming_response(queryset=queryset, columns=self.export_columns,
+                                      filename=f"{self.opts.model_name}-{stamp}.csv")
+
+
 @admin.register(AdminAction)
-class AdminActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AdminActionAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    export_columns = (
+        ("id", lambda a: a.pk), ("created_at", lambda a: a.created_at), ("actor_email", lambda a: a.actor.email),
+        ("action", lambda a: a.action), ("target_type", lambda a: a.target_type), ("target_id", lambda a: a.target_id),
+        ("target", lambda a: a.target_repr), ("reason", lambda a: a.reason),
+        ("before", lambda a: json.dumps(a.before, sort_keys=True, default=str)),
+        ("after", lambda a: json.dumps(a.after, sort_keys=True, default=str)),
+    )
     list_display = ("created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason")
     list_filter = ("action", "target_type", ("created_at", admin.DateFieldListFilter))
     search_fields = ("reason", "target_id", "target_repr", "actor__email", "action")

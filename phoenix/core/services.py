@@ -70,6 +70,16 @@ def operator_action(
     )
 
 
+def export_recorded(*, actor, model, filters: str, columns: list[str]) -> AdminAction:
+    """The audit row of a CSV export: who took which table, under which filters (the data
+    leaves the back office, so it is an operator action like a change)."""
+    return AdminAction.objects.create(
+        actor=actor, action="export_csv", target_type=model._meta.label_lower, target_id="*",
+        target_repr=f"CSV export of {model._meta.verbose_name_plural}"[:255],
+        reason="export", after={"filters": filters[:2000], "columns": columns},
+    )
+
+
 def job_run_record(*, job: str, started_at: datetime, outcome: str, summary: dict | None = None,
                    finished_at: datetime | None = None) -> JobRun:
     """Note that a scheduled job finished (the dashboard shows the latest per job)."""
