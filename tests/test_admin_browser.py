@@ -10,6 +10,8 @@ from django.urls import reverse
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.test_customer_page import SECTIONS, customer_with_history
@@ -22,6 +24,20 @@ needs_chromium = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
     reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
 )
+
+
+# A loaded machine answers a form post in seconds, not milliseconds: every click that leaves the
+# page waits until the old page is gone, so no assertion reads the page it came from (or none).
+PAGE_WAIT_SECONDS = 60
+
+
+def click_through(driver, element) -> None:
+    """Click a link or submit button and wait until the next page has replaced this one."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, PAGE_WAIT_SECONDS).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(driver, PAGE_WAIT_SECONDS).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 @pytest.fixture
@@ -50,7 +66,7 @@ def test_admin_dashboard_renders_charts_in_chromium(live_server, browser, dashbo
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(staff.email)
     browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    click_through(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -91,7 +107,7 @@ def _login(browser, live_server, user) -> None:
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(user.email)
     browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    click_through(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     browser.find_element(By.ID, "site-name")  # logged in: the admin chrome
 
 
@@ -117,7 +133,7 @@ def test_search_by_email_opens_the_customer_page_with_every_section(request, liv
 
     box = browser.find_element(By.ID, "phoenix-search-q")  # on the dashboard, as on every admin page
     box.send_keys(customer.email.upper())
-    browser.find_element(By.CSS_SELECTOR, "#phoenix-search button[type=submit]").click()
+    click_through(browser, browser.find_element(By.CSS_SELECTOR, "#phoenix-search button[type=submit]"))
 
     page = browser.find_element(By.ID, "phoenix-customer")
     assert browser.current_url == f"{live_server.url}{reverse('admin:customer', args=[customer.public_id])}"
@@ -133,7 +149,7 @@ def test_search_by_email_opens_the_customer_page_with_every_section(request, liv
     _screenshot(request, browser, "customer-page.png")
 
     # "see all" of the operations opens the filtered list, inside the admin
-    browser.find_element(By.ID, "section-operations").find_element(By.CLASS_NAME, "see-all").click()
+    click_through(browser, browser.find_element(By.ID, "section-operations").find_element(By.CLASS_NAME, "see-all"))
     assert "wallet__id__exact" in browser.current_url
     assert browser.find_element(By.ID, "result_list").is_displayed()
 

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from phoenix.core.models import AdminAction
-from tests.test_admin_browser import browser, needs_chromium  # noqa: F401 (the fixture)
+from tests.test_admin_browser import browser, click_through, needs_chromium  # noqa: F401 (the fixture)
 from wallet.models import Wallet
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -23,7 +23,7 @@ def _fill_adjust(driver, *, amount: int, reason: str) -> None:
     reason_input = driver.find_element(By.NAME, "reason")
     reason_input.clear()
     reason_input.send_keys(reason)
-    driver.find_element(By.CSS_SELECTOR, "input[type=submit].default").click()
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, "input[type=submit].default"))
 
 
 @pytest.mark.slow
@@ -37,7 +37,7 @@ def test_back_and_resubmit_of_adjust_balance_credits_once(live_server, browser):
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(staff.email)
     browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    click_through(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
 
     browser.get(f"{live_server.url}/admin/wallet/wallet/{wallet.pk}/operator/adjust/")
     _fill_adjust(browser, amount=40, reason="ticket 7: goodwill")
