@@ -11,7 +11,9 @@ as those apps know nothing of Stripe) link to their mirrored subscription, and i
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -19,10 +21,23 @@ from django.utils.html import format_html_join
 from djstripe import models as djstripe_models
 
 from billing import operator
-from billing.models import Payment, PaymentReversal, ReconciliationIncident, WebhookEvent, WebhookEventStatus
+from billing.models import (
+    Payment,
+    PaymentRefund,
+    PaymentReversal,
+    ReconciliationIncident,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 from licenses.models import ProAccount
 from phoenix.core import roles
-from phoenix.core.admin import CsvExportMixin, OperatorAction, OperatorActionsMixin, ReadOnlyAdminMixin
+from phoenix.core.admin import (
+    CsvExportMixin,
+    IntentKeyedForm,
+    OperatorAction,
+    OperatorActionsMixin,
+    ReadOnlyAdminMixin,
+)
 from phoenix.core.admin_scale import ScaleAdminMixin
 from subscriptions.models import Access
 
@@ -37,8 +52,28 @@ class PaymentReversalInline(ReadOnlyAdminMixin, admin.TabularInline):
     show_change_link = True
 
 
+class PaymentRefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = PaymentRefund
+    extra = 0
+    can_delete = False
+    readonly_fields = ["stripe_refund_id", "amount_cents", "currency", "stripe_reason", "stripe_status",
+                       "requested_by", "reason", "created_at"]
+    fields = readonly_fields
+    verbose_name_plural = "refunds requested from the admin"
+
+
+class PaymentRefundForm(IntentKeyedForm):
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2,
+                                help_text="In the payment's currency (e.g. 2.99); at most what is left to refund.")
+    stripe_reason = forms.ChoiceField(
+        required=False, label="Reason given to Stripe",
+        choices=[("", "(none)")] + [(r, r.replace("_", " ")) for r in operator.STRIPE_REFUND_REASONS])
+
+    field_order = ["amount", "stripe_reason", "reason"]
+
+
 @admin.register(Payment)
-class PaymentAdmin(CsvExportMixin, ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(CsvExportMixin, OperatorActionsMixin, ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     export_columns = (
         ("public_id", lambda p: p.public_id), ("created_at", lambda p: p.created_at),
         ("user_email", lambda p: p.user.email), ("flow", lambda p: p.flow), ("product_kind", lambda p: p.product_kind),
@@ -56,8 +91,28 @@ class PaymentAdmin(CsvExportMixin, ScaleAdminMixin, ReadOnlyAdminMixin, admin.Mo
     search_fields = ["public_id", "user__email", "stripe_checkout_session_id", "stripe_payment_intent_id"]
     list_select_related = ["user"]
     sortable_by = []
-    inlines = [PaymentReversalInline]
+    inlines = [PaymentRefundInline, PaymentReversalInline]
     readonly_fields = ["stripe_mirror"]
+    operator_actions = (
+        OperatorAction("refund", "Refund through Stripe", roles.REFUND_PAYMENT, "run_refund", PaymentRefundForm,
+                       intent_keyed=True, offered_when="is_refundable", initial_from="refund_initial",
+                       description="Refund all or part of the payment at Stripe. The energy (or access) it "
+                                   "bought is clawed back, in proportion, when Stripe's charge.refunded webhook "
+                                   "arrives: once, however often Stripe delivers it."),
+    )
+
+    def is_refundable(self, payment: Payment) -> bool:
+        return operator.payment_refundable_cents(payment) > 0
+
+    def refund_initial(self, payment: Payment) -> dict:
+        return {"amount": Decimal(operator.payment_refundable_cents(payment)) / 100}
+
+    def run_refund(self, request, payment, data) -> str:
+        refund = operator.payment_refund_by_operator(
+            payment=payment, amount_cents=int(data["amount"] * 100), stripe_reason=data["stripe_reason"],
+            actor=request.user, reason=data["reason"], intent_key=data["intent_key"])
+        return (f"Refund {refund.stripe_refund_id} of {data['amount']} {refund.currency.upper()} sent to Stripe "
+                f"({refund.stripe_status}). The clawback is applied when Stripe's charge.refunded arrives.")
 
     @admin.display(description="Stripe mirror")
     def stripe_mirror(self, payment: Payment):

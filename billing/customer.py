@@ -6,10 +6,13 @@ Stripe id (customer, subscription, charge); payments by the `(user, -created_at)
 from __future__ import annotations
 
 from django.conf import settings
+from django.urls import reverse
 from djstripe import models as djstripe_models
 
-from billing.models import Payment, PaymentReversal, ReconciliationIncident
+from billing.models import Payment, PaymentRefund, PaymentReversal, ReconciliationIncident
+from billing.operator import payment_refundable_cents
 from billing.services.customers import stripe_customer_of
+from phoenix.core import roles
 from phoenix.core.customer import (
     CustomerMatch,
     CustomerSection,
@@ -36,19 +39,25 @@ def _money(cents: int, currency: str) -> str:
 def customer_payments(*, user, limit: int, viewer) -> dict:
     customer = stripe_customer_of(user)
     payments = list(Payment.objects.filter(user=user).order_by("-created_at", "-id")[:limit])
+    may_refund = viewer.has_perm(roles.REFUND_PAYMENT)
     rows = []
     for p in payments:
         stripe_id = p.stripe_payment_intent_id or p.stripe_checkout_session_id
         kind = "payments" if p.stripe_payment_intent_id else "checkout/sessions"
         rows.append({"payment": p, "url": admin_change_url(p), "amount": _money(p.amount_cents, p.currency),
                      "refunded": _money(p.amount_refunded_cents, p.currency) if p.amount_refunded_cents else "",
-                     "stripe_id": stripe_id, "stripe_url": stripe_dashboard_url(kind, stripe_id)})
+                     "stripe_id": stripe_id, "stripe_url": stripe_dashboard_url(kind, stripe_id),
+                     "refund_url": reverse("admin:billing_payment_operator_refund", args=[p.pk])
+                     if may_refund and payment_refundable_cents(p) else ""})
     # The refunds / disputes and reconciliation incidents of the payments shown (their foreign keys).
     shown = [p.pk for p in payments]
     reversals = list(PaymentReversal.objects.filter(payment_id__in=shown).order_by("-created_at", "-id")[:limit])
+    refunds = list(PaymentRefund.objects.filter(payment_id__in=shown).select_related("requested_by")
+                   .order_by("-created_at", "-id")[:limit])
     incidents = list(ReconciliationIncident.objects.filter(payment_id__in=shown)
                      .order_by("-detected_at", "-id")[:limit])
     return {"reversals": [{"reversal": r, "url": admin_change_url(r)} for r in reversals],
+            "refunds": [{"refund": r, "amount": _money(r.amount_cents, r.currency)} for r in refunds],
             "incidents": [{"incident": i, "url": admin_change_url(i)} for i in incidents],
             "customer_id": customer.id if customer else "",
             "customer_url": stripe_dashboard_url("customers", customer.id) if customer else "",

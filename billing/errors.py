@@ -108,3 +108,18 @@ class StripeCustomerMissing(ConflictError):
 
     code = "stripe_customer_missing"
     default_detail = "You have no Stripe customer yet: make a purchase first."
+
+
+class PaymentNotRefundable(ConflictError):
+    """Only a succeeded, undisputed payment with something left to refund can be refunded."""
+
+    code = "payment_not_refundable"
+    default_detail = "This payment cannot be refunded."
+
+
+class RefundRefused(ConflictError):
+    """Stripe refused the refund (already refunded, more than is left, disputed charge): its
+    message says why; nothing was recorded."""
+
+    code = "refund_refused"
+    default_detail = "Stripe refused the refund."

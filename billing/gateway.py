@@ -17,7 +17,8 @@ import stripe
 import structlog
 from django.conf import settings
 
-from billing.errors import StripeNotConfigured, StripeUnavailable
+from billing.errors import RefundRefused, StripeNotConfigured, StripeUnavailable
+from phoenix.core.errors import PhoenixError
 from phoenix.core.metrics import StripeCallTimer
 
 logger = structlog.get_logger("phoenix.billing.gateway")
@@ -43,7 +44,9 @@ def _client() -> stripe.StripeClient:
     )
 
 
-def _call(operation: str, fn, *args, **kwargs) -> dict[str, Any]:
+def _call(operation: str, fn, *args, refused_as: type[PhoenixError] | None = None, **kwargs) -> dict[str, Any]:
+    """`refused_as`: the error raised, with Stripe's message, when Stripe refuses the request
+    for a reason the caller's user can act on (e.g. a refund larger than what is left)."""
     with StripeCallTimer(operation) as call:  # phoenix_stripe_api_calls_total, ..._duration_seconds
         try:
             obj = fn(*args, **kwargs)
@@ -52,8 +55,12 @@ def _call(operation: str, fn, *args, **kwargs) -> dict[str, Any]:
             logger.warning("stripe_unavailable", operation=operation, error=str(exc))
             raise StripeUnavailable() from exc
         except stripe.StripeError as exc:
-            # A refused request (bad parameters, bad key): our bug or config, not the user's.
             call.outcome = "refused"
+            if refused_as is not None and isinstance(exc, stripe.InvalidRequestError):
+                logger.info("stripe_request_refused", operation=operation, error=str(exc), stripe_code=exc.code)
+                reason = exc.user_message or str(exc)
+                raise refused_as(f"Stripe refused: {reason}" + (f" ({exc.code})" if exc.code else "")) from exc
+            # A refused request (bad parameters, bad key): our bug or config, not the user's.
             logger.error("stripe_request_refused", operation=operation, error=str(exc))
             raise StripeUnavailable(
                 "Stripe refused the request.", code="stripe_request_refused"
@@ -276,6 +283,17 @@ def invoices_open_for_subscription(*, subscription_id: str, limit: int = 10) -> 
 
 
 # --- customers and the customer portal --------------------------------------------------
+
+
+def refund_create(*, payment_intent_id: str, amount_cents: int, stripe_reason: str, metadata: dict[str, str],
+                  idempotency_key: str) -> dict[str, Any]:
+    """Refund (part of) the charge of a PaymentIntent. Stripe refuses more than is left, a
+    refunded or a disputed charge: `RefundRefused` with its message."""
+    params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount_cents, "metadata": metadata}
+    if stripe_reason:
+        params["reason"] = stripe_reason
+    return _call("refund_create", _client().v1.refunds.create, params=params, options=_options(idempotency_key),
+                 refused_as=RefundRefused)
 
 
 def customer_create(*, email: str, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:

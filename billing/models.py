@@ -211,6 +211,41 @@ class PaymentReversal(models.Model):
         return f"{self.kind} of payment {self.payment_id}: {self.recovered}/{self.requested}"
 
 
+class PaymentRefund(models.Model):
+    """A refund an operator asked Stripe for from the admin (full or partial).
+
+    Recording it does not claw anything back: Stripe's ``charge.refunded`` carries the
+    charge's cumulative ``amount_refunded`` to ``payment_reverse``, which takes only the part
+    not yet taken, so the refund is clawed back once whether the webhook is delivered once,
+    twice or late. ``intent_key`` is the operator's intent (``operator_intent_key``): the
+    same form re-posted is refused, and Stripe gets the same idempotency key.
+    """
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    stripe_reason = models.CharField(max_length=40, blank=True, default="")
+    stripe_status = models.CharField(max_length=40, help_text="The refund's status at Stripe, as last seen.")
+    intent_key = models.CharField(max_length=64, unique=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(help_text="The operator's reason (also in the audit row).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("refund_payment", "Can refund a payment through Stripe")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payment_refund_amount_positive"),
+            models.CheckConstraint(condition=Q(currency=models.functions.Lower("currency")),
+                                   name="payment_refund_currency_lowercase"),
+        ]
+
+    def __str__(self) -> str:
+        return (f"refund {self.stripe_refund_id} of payment {self.payment_id}: "
+                f"{self.amount_cents // 100}.{self.amount_cents % 100:02d} {self.currency.upper()}")
+
+
 class IncidentStatus(models.TextChoices):
     OPEN = "open", "Open"
     RESOLVED = "resolved", "Resolved"

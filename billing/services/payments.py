@@ -36,6 +36,7 @@ from billing.models import (
     PAYMENT_TRANSITIONS,
     Payment,
     PaymentFlow,
+    PaymentRefund,
     PaymentReversal,
     PaymentStatus,
 )
@@ -370,6 +371,16 @@ def payment_reverse(
         logger.warning("clawback_shortfall", payment_id=payment.pk, shortfall=shortfall)
     payment_refunded_emit(payment, reversal)
     return reversal
+
+
+def payment_refund_statuses_record(*, refunds: list[dict[str, Any]]) -> int:
+    """Keep the status at Stripe of the operator refunds a ``charge.refunded`` lists."""
+    updated = 0
+    for refund in refunds:
+        if refund.get("id") and refund.get("status"):
+            updated += PaymentRefund.objects.filter(stripe_refund_id=refund["id"]).exclude(
+                stripe_status=refund["status"]).update(stripe_status=refund["status"])
+    return updated
 
 
 def _clawback_target(payment: Payment) -> int:

@@ -8,6 +8,10 @@ to end (form encoding, auth header, error mapping). Like Stripe, a POST repeated
 same ``Idempotency-Key`` replays the first answer (and a different body with the same key
 is refused). ``down()`` makes it refuse connections until ``up()``. Point
 ``STRIPE_API_BASE`` at ``server.url``.
+
+Like Stripe, a change it makes (a refund) queues the events Stripe would send
+(``refund.created``, ``charge.refunded``); ``send_events(url, secret=...)`` delivers them
+to a webhook endpoint, signed as Stripe signs them.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+from urllib.request import Request, urlopen
 
 from billing.stripe_objects import add_one_month, invoice_subscription_id, timestamp
 from billing.stripe_payloads import charge as charge_payload
 from billing.stripe_payloads import dispute as dispute_payload
+from billing.stripe_payloads import encode, signature_header
+from billing.stripe_payloads import event as event_payload
 from billing.stripe_payloads import invoice as invoice_payload
 from billing.stripe_payloads import subscription as subscription_payload
 
@@ -81,6 +88,7 @@ class LocalStripe:
         self.prorations: list[dict[str, Any]] = []  # pending invoice items from quantity changes
         self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.failures: list[int] = []  # HTTP statuses to answer the next requests with
+        self.events: list[dict[str, Any]] = []  # events queued for delivery (send_events)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -134,17 +142,70 @@ class LocalStripe:
         as ``charge.refunded`` carries it."""
         with self._lock:
             charge = self.charges[charge_id]
-            amount = amount or charge["amount"] - charge["amount_refunded"]
-            refund = {"id": _new_id("re"), "object": "refund", "amount": amount, "balance_transaction": None,
-                      "charge": charge_id, "created": int(time.time()), "currency": charge["currency"],
-                      "metadata": {}, "payment_intent": charge["payment_intent"], "reason": None,
-                      "status": "succeeded"}
-            self.refunds[refund["id"]] = refund
-            charge["amount_refunded"] += amount
-            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-            charge["refunds"]["data"].insert(0, refund)
-            charge["refunds"]["total_count"] += 1
+            self._refund(charge, amount=amount or charge["amount"] - charge["amount_refunded"])
             return json.loads(json.dumps(charge))
+
+    def _refund(self, charge: dict[str, Any], *, amount: int, reason: str | None = None,
+                metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        refund = {"id": _new_id("re"), "object": "refund", "amount": amount, "balance_transaction": None,
+                  "charge": charge["id"], "created": int(time.time()), "currency": charge["currency"],
+                  "destination_details": None, "metadata": metadata or {}, "payment_intent": charge["payment_intent"],
+                  "reason": reason, "receipt_number": None, "source_transfer_reversal": None,
+                  "status": "succeeded", "transfer_reversal": None}
+        self.refunds[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunds"]["data"].insert(0, refund)
+        charge["refunds"]["total_count"] += 1
+        self._queue_event("refund.created", refund)
+        self._queue_event("charge.refunded", charge)
+        return refund
+
+    def _create_refund(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST /v1/refunds: Stripe's checks, in its error shapes."""
+        if intent_id := params.get("payment_intent"):
+            intent = self.intents.get(intent_id)
+            if intent is None:
+                return _missing("payment_intent", intent_id)
+            charge = self.charges.get(intent.get("latest_charge") or "")
+            if charge is None:
+                return 400, _error("invalid_request_error", f"This PaymentIntent ({intent_id}) does not have a "
+                                   "successful charge to refund.", code="charge_not_refundable")
+        elif charge_id := params.get("charge"):
+            if (charge := self.charges.get(charge_id)) is None:
+                return _missing("charge", charge_id)
+        else:
+            return 400, _error("invalid_request_error", "One of the following params should be provided for this "
+                               "request: payment_intent or charge.", code="parameter_missing")
+        left = charge["amount"] - charge["amount_refunded"]
+        if charge.get("disputed"):
+            return 400, _error("invalid_request_error", f"Charge {charge['id']} has been charged back; cannot issue "
+                               "a refund.", code="charge_disputed")
+        if left == 0:
+            return 400, _error("invalid_request_error", f"Charge {charge['id']} has already been refunded.",
+                               code="charge_already_refunded")
+        amount = int(params.get("amount") or left)
+        if not 0 < amount <= left:
+            return 400, _error("invalid_request_error", f"Refund amount ({amount}) is greater than unrefunded amount "
+                               f"on charge ({left})", code="amount_too_large")
+        return 200, self._refund(charge, amount=amount, reason=params.get("reason"), metadata=params.get("metadata"))
+
+    def _queue_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        self.events.append(event_payload(event_type, json.loads(json.dumps(obj))))
+
+    def send_events(self, webhook_url: str, *, secret: str) -> list[tuple[str, int]]:
+        """Deliver the queued events to a webhook endpoint, each signed with ``secret``
+        (``Stripe-Signature``), as Stripe does; returns (event type, HTTP status) of each."""
+        with self._lock:
+            events, self.events = self.events, []
+        delivered = []
+        for event in events:
+            body = encode(event)
+            request = Request(webhook_url, data=body, method="POST", headers={
+                "Content-Type": "application/json", "Stripe-Signature": signature_header(body, secret=secret)})
+            with urlopen(request, timeout=30) as response:
+                delivered.append((event["type"], response.status))
+        return delivered
 
     def dispute_charge(self, charge_id: str) -> dict[str, Any]:
         with self._lock:
@@ -399,6 +460,8 @@ class LocalStripe:
             return 200, self._create_intent(params)
         if method == "POST" and path == "/v1/customers":
             return 200, self._create_customer(params)
+        if method == "POST" and path == "/v1/refunds":
+            return self._create_refund(params)
         if method == "POST" and path == "/v1/billing_portal/sessions":
             return self._create_portal_session(params)
         if m := re.fullmatch(r"/v1/customers/([\w]+)", path):

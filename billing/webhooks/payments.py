@@ -150,6 +150,7 @@ def charge_refunded(*, event: StripeEvent) -> None:
         amount_refunded_cents=int(charge.get("amount_refunded") or 0),
         fully_refunded=bool(charge.get("refunded")),
     )
+    svc.payment_refund_statuses_record(refunds=(charge.get("refunds") or {}).get("data") or [])
 
 
 def charge_dispute_created(*, event: StripeEvent) -> None:

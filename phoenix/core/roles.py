@@ -1,7 +1,7 @@
 """Back-office roles, defined here and synced into auth groups.
 
 `support` sees everything and changes nothing; `finance` is support plus the operator
-actions (adjust a wallet, run/correct health, release holds, re-process webhooks,
+actions (adjust a wallet, run/correct health, release holds, re-process webhooks, refund payments,
 suspend/reactivate pro accounts). Superusers keep every right.
 
 Django creates the model permissions (and the operator permissions of `Meta.permissions`)
@@ -32,6 +32,7 @@ RELEASE_HOLD = "wallet.release_hold"
 RESOLVE_INCIDENT = "wallet.resolve_incident"
 REPROCESS_WEBHOOK = "billing.reprocess_webhookevent"
 RESOLVE_BILLING_INCIDENT = "billing.resolve_billing_incident"
+REFUND_PAYMENT = "billing.refund_payment"
 SUSPEND_PRO_ACCOUNT = "licenses.suspend_proaccount"
 MANAGE_WEBHOOK_ENDPOINT = "outbound.manage_endpoint"
 # Beat schedules: finance may run one now, nobody but a superuser edits, enables or disables
@@ -42,7 +43,7 @@ UNLOCK_ADMIN_LOGIN = "core.unlock_admin_login"
 
 OPERATOR_PERMISSIONS = (
     ADJUST_WALLET, CORRECT_WALLET_WARNING, RUN_HEALTH_CHECK, RELEASE_HOLD, RESOLVE_INCIDENT,
-    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, SUSPEND_PRO_ACCOUNT, MANAGE_WEBHOOK_ENDPOINT,
+    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, REFUND_PAYMENT, SUSPEND_PRO_ACCOUNT, MANAGE_WEBHOOK_ENDPOINT,
     RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN,
 )
 
