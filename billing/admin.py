@@ -172,6 +172,17 @@ class WebhookEventAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
         return request.user.has_perm(roles.REPROCESS_WEBHOOK)
 
 
+@admin.register(PaymentRefund)
+class PaymentRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Refunds operators asked Stripe for (the *Refund through Stripe* action on a payment)."""
+
+    list_display = ["stripe_refund_id", "payment", "amount_cents", "currency", "stripe_status", "requested_by",
+                    "created_at"]
+    list_filter = ["stripe_status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=stripe_refund_id", "=payment__public_id", "=payment__user__email"]
+    list_select_related = ["payment__user", "requested_by"]
+
+
 @admin.register(PaymentReversal)
 class PaymentReversalAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["payment", "kind", "requested", "recovered", "shortfall", "created_at",

@@ -30,7 +30,9 @@ def money_panel(now: datetime) -> dict[str, Any]:
         "currency": "/".join(c.upper() for c in overview["currencies"]) or "EUR",
         "kinds_display": [{**row, "revenue": _money(row["revenue_cents"])} for row in overview["kinds"]],
         "revenue_chart": chart(
-            chart_id="revenue-by-pack", type="doughnut", labels=labels,
+            chart_id="revenue-by-pack", type="doughnut", labels=labels, title="Revenue by pack, last 30 days",
+            unit="/".join(c.upper() for c in overview["currencies"]) or "EUR",
+            empty_text="No pack sold in the last 30 days.",
             datasets=[{"label": "revenue (30 d)", "data": [row["revenue_cents"] / 100 for row in packs],
                        "backgroundColor": PACK_COLOURS[: max(len(packs), 1)]}],
         ),

@@ -18,7 +18,7 @@ from phoenix.accounts.tests.factories import UserFactory
 from phoenix.core import roles
 from tests.dashboard_data import dashboard_data_create
 from wallet import services as wallet_services
-from wallet.models import BalanceOperation
+from wallet.models import BalanceOperation, EnergyAction
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,11 @@ def test_dashboard_numbers_match_the_data(superuser_client, dashboard_data):
     assert dashboard_data.consumed == 75 - 15  # the refunded consume is netted out
     assert energy["consumed"] == {"today": 60, "week": 60, "month": 60, "refunded_week": 15}
     chart = energy["consumption_chart"]
-    assert dict(zip(chart["labels"], chart["datasets"][0]["data"], strict=True)) == dashboard_data.consumed_by_action
+    labels = dict(EnergyAction.objects.values_list("code", "label"))  # names on the chart, not codes
+    assert dict(zip(chart["labels"], chart["datasets"][0]["data"], strict=True)) == {
+        labels[code]: points for code, points in dashboard_data.consumed_by_action.items()}
+    assert (chart["title"], chart["unit"], chart["empty"]) == (
+        "Energy consumed by action, last 30 days (net of refunds)", "energy points", False)
     assert energy["operations_48h"] == BalanceOperation.objects.count()
     ops_chart = energy["ops_chart"]
     assert len(ops_chart["labels"]) == 48
@@ -103,6 +107,13 @@ def test_empty_dashboard_renders(superuser_client):
     data = panels(response)
     assert data["wallet-health"]["status"] == "unknown" and data["wallet-health"]["last_run"] is None
     assert data["energy"]["consumed"]["today"] == 0 and data["money"]["packs_sold"] == 0
+    # Each empty chart says so instead of drawing blank axes.
+    html = response.content.decode()
+    for chart_id, text in (("balance-ops-per-hour", "No balance operation in the last 48 hours."),
+                           ("consumption-by-action", "No energy consumed in the last 30 days."),
+                           ("revenue-by-pack", "No pack sold in the last 30 days.")):
+        assert f'data-chart-empty="{chart_id}">{text}</p>' in html, chart_id
+        assert f'id="chart-{chart_id}"' not in html
 
 
 def _dashboard_queries(client) -> int:

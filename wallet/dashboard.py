@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from phoenix.core.dashboard import chart
 from wallet import selectors
+from wallet.models import OperationType
 
 # One colour per operation type, so the hourly chart reads the same every day.
 TYPE_COLOURS = {
@@ -40,6 +41,12 @@ def health_panel(now: datetime) -> dict[str, Any]:
     }
 
 
+def _action_label(code: str) -> str:
+    """An action's name for a chart (the catalogue is in process memory: no query)."""
+    action = selectors.catalogue_action(code)
+    return action.label if action is not None else code
+
+
 def energy_panel(now: datetime) -> dict[str, Any]:
     per_hour = selectors.balance_operations_per_hour(now=now, hours=48)
     by_action = selectors.energy_consumed_by_action(now=now, days=30)
@@ -48,12 +55,17 @@ def energy_panel(now: datetime) -> dict[str, Any]:
         "operations_48h": per_hour["total"],
         "ops_chart": chart(
             chart_id="balance-ops-per-hour", type="bar", labels=per_hour["labels"],
-            datasets=[{"label": op_type, "data": counts, "backgroundColor": TYPE_COLOURS.get(op_type, "#757575"),
-                       "stack": "ops"} for op_type, counts in per_hour["series"].items()],
+            title=f"Balance operations per hour, last 48 h ({per_hour['total']})", unit="operations",
+            x_title="hour (UTC)", empty_text="No balance operation in the last 48 hours.",
+            datasets=[{"label": OperationType(op_type).label, "data": counts,
+                       "backgroundColor": TYPE_COLOURS.get(op_type, "#757575"), "stack": "ops"}
+                      for op_type, counts in per_hour["series"].items()],
         ),
         "consumption_chart": chart(
-            chart_id="consumption-by-action", type="bar", labels=[code for code, _ in by_action],
-            datasets=[{"label": "energy points (30 d)", "data": [points for _, points in by_action],
+            chart_id="consumption-by-action", type="bar", labels=[_action_label(code) for code, _ in by_action],
+            title="Energy consumed by action, last 30 days (net of refunds)", unit="energy points",
+            x_title="action", empty_text="No energy consumed in the last 30 days.",
+            datasets=[{"label": "energy consumed (30 d)", "data": [points for _, points in by_action],
                        "backgroundColor": "#6a1b9a"}],
         ),
     }

@@ -33,12 +33,21 @@ def dashboard_panels() -> list[DashboardPanel]:
     return sorted(_panels.values(), key=lambda panel: (panel.order, panel.key))
 
 
-def chart(*, chart_id: str, type: str, labels: list, datasets: list[dict]) -> dict[str, Any]:
-    """A chart spec for templates/admin/dashboard/chart.html."""
+def chart(*, chart_id: str, type: str, labels: list, datasets: list[dict], title: str, unit: str,
+          x_title: str = "", empty_text: str = "Nothing in this period yet.") -> dict[str, Any]:
+    """A chart spec for templates/admin/dashboard/chart.html: its title, the unit of its values
+    (the value axis's title, and in each tooltip), the category axis's title; labels are what
+    an operator reads (names, not codes). A chart with nothing to draw shows `empty_text`."""
+    empty = not labels or not any(value for dataset in datasets for value in dataset["data"])
     return {
         "id": chart_id,
         "script_id": f"chart-data-{chart_id}",
         "type": type,
         "labels": labels,
         "datasets": datasets,
+        "title": title,
+        "unit": unit,
+        "x_title": x_title,
+        "empty": empty,
+        "empty_text": empty_text,
     }

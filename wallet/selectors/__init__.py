@@ -4,6 +4,7 @@ incidents), `health` (the set-based health check), `energy` (catalogue and /luna
 pro). `wallet.selectors.<name>` stays the public name."""
 
 from wallet.selectors.activity import collaborator_activity
+from wallet.selectors.catalogue import catalogue_action
 from wallet.selectors.dashboard import (
     CONSUMPTION_SOURCE,
     CONSUMPTION_TYPES,
@@ -57,7 +58,7 @@ __all__ = [
     "STATEMENT_FIELDS", "wallet_statement",
     "ANALYTICS_WINDOW", "CONSUMPTION_SOURCE", "CONSUMPTION_TYPES", "CRITICAL_CODES", "HealthFinding",
     "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
-    "collaborator_activity",
+    "catalogue_action", "collaborator_activity",
     "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
     "energy_consumed_by_action", "energy_consumed_totals", "energy_lots_overview", "energy_leaderboard",
     "energy_pack_covering",
