@@ -18,6 +18,8 @@ class TrialExtendForm(IntentKeyedForm):
 
     def clean(self):
         data = super().clean()
+        if "days" in self.errors or "until" in self.errors:
+            return data  # the field's own error says it
         if (data.get("days") is None) == (data.get("until") is None):
             raise forms.ValidationError("Give a number of days or a date (one of the two).")
         if data.get("until") and data["until"] <= timezone.now():

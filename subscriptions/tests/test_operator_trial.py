@@ -140,6 +140,7 @@ def test_invalid_extensions_are_form_errors(finance_client, access, data, messag
     old_end = access.trial_ends_at
     response = finance_client.post(_extend_url(access), {**data, "reason": "ticket 16"})
     assert response.status_code == 200 and message in response.content.decode()
+    assert len(response.context["form"].errors) == 1  # one error, the one that applies
     access.refresh_from_db()
     assert access.trial_ends_at == old_end and not AdminAction.objects.exists()
     assert not AccessEvent.objects.filter(kind="trial_extended").exists()
