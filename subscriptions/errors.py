@@ -1,8 +1,8 @@
-"""Every error class of `subscriptions`: illegal access transitions."""
+"""Every error class of `subscriptions`: illegal access transitions, invalid trial ends."""
 
 from __future__ import annotations
 
-from phoenix.core.errors import ConflictError
+from phoenix.core.errors import ConflictError, PhoenixError
 
 
 class AccessTransitionError(ConflictError):
@@ -28,3 +28,15 @@ class NeedsCancelExisting(AccessTransitionError):
 class NotPremium(AccessTransitionError):
     code = "not_premium"
     default_detail = "The user has no monthly subscription."
+
+
+class NotTrial(AccessTransitionError):
+    code = "not_trial"
+    default_detail = "The user's access is not a trial (any more)."
+
+
+class InvalidTrialEnd(PhoenixError):
+    """An extension that would not move a running trial's end later, within the limit."""
+
+    code = "invalid_trial_end"
+    default_detail = "The new trial end must be later than the current one, in the future and within the limit."

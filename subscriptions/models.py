@@ -56,6 +56,8 @@ class Access(models.Model):
 
     class Meta:
         verbose_name_plural = "accesses"
+        # An operator action (subscriptions.operator), granted to roles by phoenix.core.roles.
+        permissions = [("manage_trial", "Can extend or end a trial")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(type__in=AccessType.values), name="access_type_valid"

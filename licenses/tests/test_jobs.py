@@ -43,7 +43,7 @@ def test_grouped_billing_command_dry_run_lists_what_the_real_run_does(account):
     dry, real = StringIO(), StringIO()
     call_command("process_grouped_billing", "--now", "2027-02-28T00:30:00Z", "--dry-run", stdout=dry)
     assert License.objects.filter(pk=lic.pk).exists()
-    call_command("process_grouped_billing", "--now", "2027-02-28T00:30:00Z", stdout=real)
+    call_command("process_grouped_billing", "--now", "2027-02-28T00:30:00Z", "--yes", stdout=real)
     assert not License.objects.filter(pk=lic.pk).exists()
     dry_lines = [line.removeprefix("[dry-run] would do: ") for line in dry.getvalue().splitlines()]
     real_lines = [line.removeprefix("done: ") for line in real.getvalue().splitlines()]
@@ -57,7 +57,7 @@ def test_pro_trial_command():
     out = StringIO()
     call_command("expire_pro_trials", "--now", "2027-02-08T00:00:00", "--dry-run", stdout=out)
     assert f"expire_trial: pro account {account.pk}" in out.getvalue()
-    call_command("expire_pro_trials", "--now", "2027-02-08T00:00:00", stdout=StringIO())
+    call_command("expire_pro_trials", "--now", "2027-02-08T00:00:00", "--yes", stdout=StringIO())
     account.refresh_from_db()
     assert account.status == "expired"
 
@@ -89,7 +89,7 @@ def test_overlapping_run_skips_and_changes_nothing(lock, run, command):
         report = run(now=T0 + timedelta(days=8))
         assert report.skipped_locked and report.steps == []
         with pytest.raises(CommandError, match="another run holds the lock"):
-            call_command(command, "--now", "2027-02-08T11:00:00Z", stdout=StringIO())
+            call_command(command, "--now", "2027-02-08T11:00:00Z", "--yes", stdout=StringIO())
     finally:
         # Unlock explicitly: a closed connection's backend releases its locks only when it
         # has exited, which may be after the assertions below.

@@ -3,17 +3,19 @@
 Jobs are idempotent; a PostgreSQL advisory lock keeps two runs of one job from
 overlapping (a second run finds it held and skips instead of queueing), on one node or many.
 The lock is transaction-scoped, so it holds behind PgBouncer in transaction pooling mode
-(README "Scaling out"). Each job is also a management command taking ``--now <ISO datetime>``
-and ``--dry-run``.
+(README "Scaling out"). Each job is also a management command (a ``JobCommand``) taking
+``--now <ISO datetime>``, ``--dry-run`` and ``--yes``: a ``--now`` in the future is confirmed
+before anything runs, since it does for real now what falls due only then.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
@@ -22,7 +24,11 @@ from django.utils.dateparse import parse_datetime
 
 from phoenix.core.errors import JobAlreadyRunning
 
-__all__ = ["JobAlreadyRunning", "JobReport", "advisory_lock", "try_advisory_xact_lock"]
+__all__ = ["JobAlreadyRunning", "JobCommand", "JobReport", "advisory_lock", "try_advisory_xact_lock"]
+
+# A --now ahead of the real clock by at most this is not "in the future" (clock skew, a
+# command typed with the current minute).
+FUTURE_NOW_TOLERANCE = timedelta(seconds=60)
 
 
 @dataclass
@@ -105,6 +111,8 @@ def try_advisory_xact_lock(name: str) -> bool:
 def add_job_arguments(parser) -> None:
     parser.add_argument("--now", help="Run as if it were this moment (ISO 8601; naive means UTC).")
     parser.add_argument("--dry-run", action="store_true", help="Report what would be done; write nothing.")
+    parser.add_argument("--yes", action="store_true",
+                        help="Run with a --now in the future without asking (scripts; asked on a terminal).")
 
 
 def parse_job_now(value: str | None) -> datetime:
@@ -117,12 +125,56 @@ def parse_job_now(value: str | None) -> datetime:
     return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
 
 
-class StepsJobCommand(BaseCommand):
-    """A job command whose run returns a ``JobReport`` of the steps it took (or, dry,
-    would take). Subclasses implement ``run_job``; each step has a ``describe()``."""
+def _duration(delta: timedelta) -> str:
+    """'3 d 4 h', '2 h 5 min', '7 min': how far ahead, to the nearest minute."""
+    minutes = round(delta.total_seconds() / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(part for part in parts if part) or "less than a minute"
+
+
+def job_now_confirm(*, now: str | None, dry_run: bool, yes: bool, stdin, prompt) -> None:
+    """Refuse (CommandError, nothing run) a real run whose ``--now`` is in the future, unless
+    ``--yes`` is given or the operator answers y on a terminal: such a run does now, for real,
+    whatever falls due only by then (holds, lots, trials, renewals expire early)."""
+    if not now or dry_run or yes:
+        return
+    at = parse_job_now(now)
+    ahead = at - timezone.now()
+    if ahead <= FUTURE_NOW_TOLERANCE:
+        return
+    situation = (f"--now is {_duration(ahead)} in the future; this writes as if it were {at.isoformat()} "
+                 "(what falls due by then is done now, for real)")
+    if not stdin.isatty():
+        raise CommandError(f"{situation}. Not a terminal, so not asked: pass --yes to run anyway, or --dry-run "
+                           "to see what it would do. Nothing done.")
+    prompt.write(f"{situation}. Continue? [y/N] ")
+    prompt.flush()
+    if stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CommandError("Not confirmed: nothing done.")
+
+
+class JobCommand(BaseCommand):
+    """Every job command: ``--now``, ``--dry-run``, ``--yes``, and the confirmation of a
+    future ``--now`` (``job_now_confirm``) before the command runs. ``stdin`` may be given to
+    ``call_command`` (tests)."""
+
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         add_job_arguments(parser)
+
+    def execute(self, *args, **options):
+        job_now_confirm(now=options.get("now"), dry_run=options.get("dry_run", False),
+                        yes=options.get("yes", False), stdin=options.get("stdin") or sys.stdin,
+                        prompt=options.get("stderr") or sys.stderr)
+        return super().execute(*args, **options)
+
+
+class StepsJobCommand(JobCommand):
+    """A job command whose run returns a ``JobReport`` of the steps it took (or, dry,
+    would take). Subclasses implement ``run_job``; each step has a ``describe()``."""
 
     def run_job(self, *, now: datetime, dry_run: bool) -> JobReport:
         raise NotImplementedError

@@ -2,7 +2,7 @@
 
 `support` sees everything and changes nothing; `finance` is support plus the operator
 actions (adjust a wallet, run/correct health, release holds, re-process webhooks, refund payments,
-suspend/reactivate pro accounts). Superusers keep every right.
+suspend/reactivate pro accounts, extend/end a trial). Superusers keep every right.
 
 Django creates the model permissions (and the operator permissions of `Meta.permissions`)
 in `post_migrate`; the sync runs from a `post_migrate` receiver right after, on every
@@ -34,6 +34,7 @@ REPROCESS_WEBHOOK = "billing.reprocess_webhookevent"
 RESOLVE_BILLING_INCIDENT = "billing.resolve_billing_incident"
 REFUND_PAYMENT = "billing.refund_payment"
 SUSPEND_PRO_ACCOUNT = "licenses.suspend_proaccount"
+MANAGE_TRIAL = "subscriptions.manage_trial"
 MANAGE_WEBHOOK_ENDPOINT = "outbound.manage_endpoint"
 # Beat schedules: finance may run one now, nobody but a superuser edits, enables or disables
 # one (CHANGE_PERIODIC_TASK is in no role). Unlocking an admin login locked by django-axes.
@@ -43,8 +44,8 @@ UNLOCK_ADMIN_LOGIN = "core.unlock_admin_login"
 
 OPERATOR_PERMISSIONS = (
     ADJUST_WALLET, CORRECT_WALLET_WARNING, RUN_HEALTH_CHECK, RELEASE_HOLD, RESOLVE_INCIDENT,
-    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, REFUND_PAYMENT, SUSPEND_PRO_ACCOUNT, MANAGE_WEBHOOK_ENDPOINT,
-    RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN,
+    REPROCESS_WEBHOOK, RESOLVE_BILLING_INCIDENT, REFUND_PAYMENT, SUSPEND_PRO_ACCOUNT, MANAGE_TRIAL,
+    MANAGE_WEBHOOK_ENDPOINT, RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN,
 )
 
 # role -> (apps whose every model it may view, the "app_label.codename" permissions it has)

@@ -1,8 +1,9 @@
 """`make run`: the whole system on one machine, for development and demos.
 
 Prepares everything (secret key, embedded PostgreSQL/Redis when the URLs are unset,
-migrations, static files, demo data, an admin with a random password), then runs the
-Procfile (web, worker, beat; the release step is done above) with honcho. Ctrl-C stops it all, embedded servers too.
+migrations, static files, demo data, an admin with a random password, one wallet health
+check), then runs the Procfile (web, worker, beat; the release step is done above) with
+honcho. Ctrl-C stops it all, embedded servers too.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from phoenix.core.devenv import BASE_DIR, data_dir, development_environment_prepare
+
+logger = structlog.get_logger("phoenix.runstack")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # honcho's exit codes when Ctrl-C (SIGINT) or SIGTERM stopped it
@@ -28,6 +34,33 @@ def _die_with_parent() -> None:
     # Not Linux: no prctl, and Ctrl-C and SIGTERM still stop everything.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# Run once before serving, after the demo data: the hourly beat job's own command, so the
+# dashboard's health panel shows a real last run rather than "unknown / never" for the first
+# hour. Not needed to serve: a failure is logged and the stack starts anyway.
+STARTUP_CHECKS = ("wallet_health",)
+
+
+def startup_checks_run(call_command: Callable[..., object]) -> list[str]:
+    """Run each of STARTUP_CHECKS once; return the ones that failed (logged, not raised)."""
+    failed = []
+    for command in STARTUP_CHECKS:
+        try:
+            call_command(command)
+        except Exception:  # any failure: the check is informative, serving is what matters
+            logger.exception("startup_check_failed", command=command)
+            failed.append(command)
+    return failed
+
+
+def release_steps_run(call_command: Callable[..., object]) -> None:
+    """What `make run` does before serving (the Procfile's release step and more), in order."""
+    call_command("migrate", interactive=False, verbosity=1)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("seed_demo")
+    call_command("ensure_admin")
+    startup_checks_run(call_command)
 
 
 def main() -> int:
@@ -44,10 +77,7 @@ def main() -> int:
 
     if settings.EMBEDDED_SERVICES:
         print(f"embedded services: {', '.join(settings.EMBEDDED_SERVICES)} (data in {data_dir()})")
-    call_command("migrate", interactive=False, verbosity=1)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    call_command("seed_demo")
-    call_command("ensure_admin")
+    release_steps_run(call_command)
 
     bind = os.environ.setdefault("WEB_BIND", "127.0.0.1:8000")
     print(f"\nPhoenix on http://{bind}/  admin: /admin/  API docs: /api/docs/  health: /health/\n")

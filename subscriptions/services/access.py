@@ -24,14 +24,18 @@ from django.utils import timezone
 from subscriptions.errors import (
     AlreadyLicensed,
     AlreadyLifetime,
+    InvalidTrialEnd,
     NeedsCancelExisting,
     NotPremium,
+    NotTrial,
 )
 from subscriptions.events import access_changed_emit, access_stored_flags
 from subscriptions.models import Access, AccessEvent, AccessType, LicenseOverlay
 from subscriptions.selectors import fallback_type, type_after_license_revoked
 
 TRIAL_DAYS = 7
+# An operator extends a trial by 1 to this many days, or to a date at most this far ahead.
+TRIAL_EXTEND_MAX_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -58,14 +62,15 @@ def _lock(user) -> Access:
 
 
 def access_transition_record(access: Access, *, kind: str, from_type: str, event_time: datetime,
-            reference: str = "", **detail) -> None:
+            reference: str = "", **detail) -> AccessEvent:
     before = access_stored_flags(access)
     access.save()
-    AccessEvent.objects.create(
+    event = AccessEvent.objects.create(
         access=access, kind=kind, from_type=from_type, to_type=access.type,
         event_time=event_time, reference=reference, detail=detail,
     )
     access_changed_emit(access=access, before=before, kind=kind)
+    return event
 
 
 def _billing_guard(access: Access, *, kind: str, event_time: datetime, reference: str) -> str | None:
@@ -126,6 +131,61 @@ def access_open_trial(*, user, now: datetime | None = None) -> Access:
             event_time=now, detail={"trial_ends_at": access.trial_ends_at.isoformat()},
         )
     return access
+
+
+# --- trial, by an operator (subscriptions.operator) ---------------------------------
+
+
+def trial_end_extended(*, trial_ends_at: datetime, now: datetime, days: int | None = None,
+                       until: datetime | None = None) -> datetime:
+    """The end a trial gets when extended by `days` (from its current end, or from `now` when it
+    already ran out and the hourly job has not expired it yet) or to `until` (exactly one of the
+    two). Raises InvalidTrialEnd unless the result is later than both the current end and `now`,
+    and at most TRIAL_EXTEND_MAX_DAYS ahead."""
+    if (days is None) == (until is None):
+        raise InvalidTrialEnd("Extend by a number of days or to a date (one of the two).")
+    if days is not None:
+        if not 1 <= days <= TRIAL_EXTEND_MAX_DAYS:
+            raise InvalidTrialEnd(f"Extend by 1 to {TRIAL_EXTEND_MAX_DAYS} days.")
+        until = max(trial_ends_at, now) + timedelta(days=days)
+    if until <= now:
+        raise InvalidTrialEnd("The new trial end is in the past.")
+    if until <= trial_ends_at:
+        raise InvalidTrialEnd(f"The new trial end must be later than the current one ({trial_ends_at.isoformat()}).")
+    if until > now + timedelta(days=TRIAL_EXTEND_MAX_DAYS):
+        raise InvalidTrialEnd(f"The new trial end is more than {TRIAL_EXTEND_MAX_DAYS} days ahead.")
+    return until
+
+
+@transaction.atomic
+def access_extend_trial(*, user, now: datetime, days: int | None = None, until: datetime | None = None,
+                        reference: str = "") -> AccessEvent:
+    """TRIAL stays TRIAL with a later end (`trial_end_extended`). Not TRIAL: ``not_trial``."""
+    access = _lock(user)
+    if access.type != AccessType.TRIAL:
+        raise NotTrial()
+    previous_end = access.trial_ends_at
+    access.trial_ends_at = trial_end_extended(trial_ends_at=previous_end, now=now, days=days, until=until)
+    return access_transition_record(access, kind="trial_extended", from_type=access.type, event_time=now,
+                                    reference=reference, trial_ends_at_before=previous_end.isoformat(),
+                                    trial_ends_at=access.trial_ends_at.isoformat())
+
+
+@transaction.atomic
+def access_end_trial(*, user, now: datetime, reference: str = "") -> AccessEvent:
+    """TRIAL ends now: the type the hourly job gives an ended trial (`fallback_type`, normally
+    EXPIRED), with the same event kind (``trial_ended``). The trial end moves to `now` so that
+    no later fallback (a license revoked, a subscription ended) finds the trial still running.
+    Not TRIAL: ``not_trial``."""
+    access = _lock(user)
+    if access.type != AccessType.TRIAL:
+        raise NotTrial()
+    from_type, previous_end = access.type, access.trial_ends_at
+    access.trial_ends_at = min(previous_end, now)
+    access.type = fallback_type(access, now=now)
+    return access_transition_record(access, kind="trial_ended", from_type=from_type, event_time=now,
+                                    reference=reference, trial_ends_at_before=previous_end.isoformat(),
+                                    ended_early=True)
 
 
 # --- monthly subscription (billing-driven) ------------------------------------------

@@ -30,7 +30,7 @@ def test_command_dry_run_prints_what_the_real_run_does():
     dry, real = StringIO(), StringIO()
     call_command("expire_access", "--now", "2027-01-20T00:00:00", "--dry-run", stdout=dry)
     assert all(a.type == "TRIAL" for a in Access.objects.filter(user__in=users))
-    call_command("expire_access", "--now", "2027-01-20T00:00:00", stdout=real)
+    call_command("expire_access", "--now", "2027-01-20T00:00:00", "--yes", stdout=real)
     assert all(a.type == "EXPIRED" for a in Access.objects.filter(user__in=users))
     dry_lines = [line.removeprefix("[dry-run] would do: ") for line in dry.getvalue().splitlines()[:-1]]
     real_lines = [line.removeprefix("done: ") for line in real.getvalue().splitlines()[:-1]]

@@ -75,7 +75,7 @@ def test_expiry_command_with_now(capsys):
     assert "expired 1 hold(s)" in out and str(hold.pk) in out
     hold.refresh_from_db()
     assert hold.status == HoldStatus.EXPIRED
-    call_command("wallet_expire_holds", "--now", iso(hold.expires_at + timedelta(hours=1)))
+    call_command("wallet_expire_holds", "--now", iso(hold.expires_at + timedelta(hours=1)), "--yes")
     assert "expired 0 hold(s)" in capsys.readouterr().out  # idempotent
 
 
@@ -278,7 +278,7 @@ def test_dry_run_reports_and_writes_nothing(busy_wallet, capsys):
 def test_command_runs_the_job(busy_wallet, capsys):
     sql("UPDATE wallet_hold SET status = 'released', resolved_at = now() "
         "WHERE wallet_id = %s AND status = 'pending'", [busy_wallet.pk])
-    call_command("wallet_health", "--now", "2030-01-01T10:00:00Z")
+    call_command("wallet_health", "--now", "2030-01-01T10:00:00Z", "--yes")
     out = capsys.readouterr().out
     assert f"corrected wallet={busy_wallet.pk}: held_correction_down 20" in out
     incident = Incident.objects.get()

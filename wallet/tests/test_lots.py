@@ -239,7 +239,7 @@ def test_expiry_at_now_and_the_dry_run_lists_exactly_what_the_real_run_does(wall
     assert BalanceOperation.objects.filter(type=OperationType.LOT_EXPIRY).count() == 0  # the dry run wrote nothing
 
     out = StringIO()
-    call_command("wallet_expire_lots", "--now", at, stdout=out)
+    call_command("wallet_expire_lots", "--now", at, "--yes", stdout=out)
     real_lines = [line.split(" (operation")[0].removeprefix("expired lot ").join(["expire lot ", ""])
                   for line in out.getvalue().splitlines()[1:]]
     assert dry_lines == real_lines == [f"expire lot {a} wallet={wallet.pk} amount=6",

@@ -1,18 +1,15 @@
-"""Run the Stripe reconciliation by hand: `manage.py billing_reconcile [--now ISO] [--dry-run]`."""
+"""Run the Stripe reconciliation by hand: `manage.py billing_reconcile [--now ISO] [--dry-run] [--yes]`."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from billing.services.reconciliation import payments_reconcile
-from phoenix.core.jobs import add_job_arguments, parse_job_now
+from phoenix.core.jobs import JobCommand, parse_job_now
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Check every succeeded energy-pack payment against the ledger; record mismatches."
-
-    def add_arguments(self, parser):
-        add_job_arguments(parser)
 
     def handle(self, *args, **options):
         report = payments_reconcile(now=parse_job_now(options["now"]), dry_run=options["dry_run"])

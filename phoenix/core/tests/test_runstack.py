@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from structlog.testing import capture_logs
+
+from phoenix.core.models import JobRun
+from phoenix.core.runstack import release_steps_run, startup_checks_run
 
 ROOT = Path(__file__).resolve().parents[3]
 STOP_GRACE_S = 20
@@ -126,6 +132,10 @@ def test_run_command_serves_admin_docs_and_health_with_worker_and_beat(tmp_path)
         asset = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+\.js)"', docs.text).group(1)
         assert requests.get(base + asset, timeout=10).status_code == 200
 
+        # the wallet health check ran once before serving (the dashboard has a last run)
+        assert re.search(r"now=\S+ findings=\d+ critical=\d+", log_path.read_text()), log_path.read_text()[-3000:]
+        assert "startup_check_failed" not in log_path.read_text()
+
         # the printed admin credentials log in
         email, password = re.search(r"admin login: (\S+) / (\S+)", log_path.read_text()).groups()
         session = requests.Session()
@@ -179,3 +189,29 @@ def test_a_killed_runstack_leaves_no_process_behind(tmp_path):
             os.kill(stack.pid, signal.SIGKILL)
             raise AssertionError("the test body failed")
     assert processes_mentioning(data) == []
+
+
+# --- the steps before serving (no stack started) ---------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_startup_health_check_is_the_hourly_job_and_leaves_its_last_run():
+    assert not JobRun.objects.filter(job="wallet.health_check").exists()  # the panel's "never"
+    assert startup_checks_run(call_command) == []
+    run = JobRun.objects.get(job="wallet.health_check")
+    assert run.outcome == "ok"  # what the dashboard panel shows as the last run
+
+
+def test_make_run_checks_health_after_the_demo_data_and_a_failure_does_not_stop_it():
+    done = []
+
+    def call(command, **options):
+        done.append(command)
+        if command == "wallet_health":
+            raise CommandError("the database went away")
+
+    with capture_logs() as logs:
+        release_steps_run(call)  # returns: the stack goes on to serve
+    assert done == ["migrate", "collectstatic", "seed_demo", "ensure_admin", "wallet_health"]
+    assert [(e["event"], e["command"]) for e in logs if e["log_level"] == "error"] == [
+        ("startup_check_failed", "wallet_health")]

@@ -1,14 +1,9 @@
-from django.core.management.base import BaseCommand
-
-from phoenix.core.jobs import add_job_arguments, parse_job_now
+from phoenix.core.jobs import JobCommand, parse_job_now
 from wallet.services import wallet_holds_expire
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Hold expiry (every minute): release pending holds past their deadline (status expired)."
-
-    def add_arguments(self, parser):
-        add_job_arguments(parser)
 
     def handle(self, *args, **options):
         report = wallet_holds_expire(now=parse_job_now(options["now"]), dry_run=options["dry_run"])

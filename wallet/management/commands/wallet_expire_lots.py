@@ -1,15 +1,10 @@
-from django.core.management.base import BaseCommand
-
-from phoenix.core.jobs import add_job_arguments, parse_job_now
+from phoenix.core.jobs import JobCommand, parse_job_now
 from wallet.services import wallet_lots_expire
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = ("Lot expiry (every minute): lots past their expiry lose their unreserved remainder "
             "(a lot_expiry operation each, source system).")
-
-    def add_arguments(self, parser):
-        add_job_arguments(parser)
 
     def handle(self, *args, **options):
         report = wallet_lots_expire(now=parse_job_now(options["now"]), dry_run=options["dry_run"])

@@ -1,15 +1,10 @@
-from django.core.management.base import BaseCommand
-
-from phoenix.core.jobs import add_job_arguments, parse_job_now
+from phoenix.core.jobs import JobCommand, parse_job_now
 from wallet.services import wallet_health_run
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = ("Wallet health (hourly job): detect anomalies, auto-correct WARNINGs with a system "
             "operation, record and mail CRITICALs (never corrected).")
-
-    def add_arguments(self, parser):
-        add_job_arguments(parser)
 
     def handle(self, *args, **options):
         report = wallet_health_run(now=parse_job_now(options["now"]), dry_run=options["dry_run"])

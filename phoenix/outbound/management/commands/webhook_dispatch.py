@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from phoenix.core.jobs import add_job_arguments, parse_job_now
+from phoenix.core.jobs import JobCommand, parse_job_now
 from phoenix.outbound import tasks
 from phoenix.outbound.services.delivery import deliveries_dispatch
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Queue the due webhook deliveries for the workers (what beat runs every minute)."
-
-    def add_arguments(self, parser):
-        add_job_arguments(parser)
 
     def handle(self, *args, now=None, dry_run=False, **options):
         report = deliveries_dispatch(now=parse_job_now(now), dry_run=dry_run, enqueue=tasks.deliveries_enqueue)
