@@ -9,7 +9,8 @@ test_money_figures.py`` asserts it).
 Where a figure comes from:
 
 - payments: ``Payment`` (``fulfilled_at`` is when it succeeded, ``disputed_at`` when a
-  dispute opened); refunds: the dated ``PaymentReversal`` rows of kind refund;
+  dispute opened); refunds: the dated ``PaymentReversal`` rows of kind refund; renewal
+  invoices (no ``Payment``: Stripe bills them itself): their processed ``invoice.paid`` events;
 - a won dispute: the ``charge.dispute.closed`` event Stripe sends with status ``won``, kept
   in ``WebhookEvent`` (no handler acts on it: the energy a dispute clawed back stays
   clawed back, only the money comes back);
@@ -47,15 +48,25 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Substr
 from django.utils import timezone
 
-from billing.models import Payment, PaymentReversal, PaymentStatus, ReversalKind, WebhookEvent
+from billing.models import (
+    Payment,
+    PaymentReversal,
+    PaymentStatus,
+    ReversalKind,
+    WebhookEvent,
+    WebhookEventStatus,
+)
+from billing.products import PLAN, PRO_SEATS
+from billing.services.payments import META_KIND
 from licenses.models import LicenseEvent, LicenseKind, LicenseStatus, ProAccount, ProAccountStatus
 from subscriptions.models import Access, AccessEvent, AccessType, Plan, PlanAudience, PlanKind
 from wallet.models import EnergyLot, LotCategory
 
 # A payment that succeeded counts as sold even once refunded (its refunds are counted apart).
 SOLD_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
-PLAN_PRODUCT_KIND = "plan"  # billing.products.PLAN (importing the products would load every fulfilment)
 DISPUTE_CLOSED = "charge.dispute.closed"
+INVOICE_PAID = "invoice.paid"
+SUBSCRIPTION_KINDS = (PLAN, PRO_SEATS)
 # Monthly seats the next grouped renewal bills (canceled / unlinked ones end on that date).
 RECURRING_SEAT_STATUSES = (LicenseStatus.AVAILABLE, LicenseStatus.ACTIVE)
 # The individual access events that end a subscription: leaving PREMIUM, except for LIFETIME
@@ -63,7 +74,7 @@ RECURRING_SEAT_STATUSES = (LicenseStatus.AVAILABLE, LicenseStatus.ACTIVE)
 CHURN_EXCLUDED_TYPES = (AccessType.PREMIUM, AccessType.LIFETIME)
 PAYMENT_REFERENCE_PATTERN = r"^payment:[0-9]+$"  # a pack's lots name their payment so
 CURRENCY_FIGURES = (
-    "gross_cents", "refunds_cents", "disputed_cents", "disputes_won_cents", "disputes_lost_cents",
+    "gross_cents", "renewals_cents", "refunds_cents", "disputed_cents", "disputes_won_cents", "disputes_lost_cents",
     "net_cents", "mrr_individual_cents", "mrr_seats_cents", "mrr_cents", "suspended_due_cents",
     "paid_energy_points", "paid_energy_value_cents", "refunds_undated_cents",
 )
@@ -106,7 +117,7 @@ def _int(value) -> int:
 def money_figures(*, start: datetime, end: datetime, now: datetime | None = None,
                   suspended_limit: int = 20) -> dict[str, Any]:
     """Every money figure of ``[start, end)`` (flows) and of ``now`` (stocks: MRR, suspended
-    accounts, paid energy outstanding). 11 queries whatever the data size."""
+    accounts, paid energy outstanding). 12 queries whatever the data size."""
     now = now or timezone.now()
     figures: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CURRENCY_FIGURES, 0))
     counts: dict[str, int] = {}
@@ -121,6 +132,23 @@ def money_figures(*, start: datetime, end: datetime, now: datetime | None = None
         figures[row["currency"]]["disputed_cents"] += _int(row["disputed"])
         counts["payments_sold"] = counts.get("payments_sold", 0) + row["sold"]
         counts["disputes_opened"] = counts.get("disputes_opened", 0) + row["opened"]
+
+    # Renewal invoices of Phoenix's subscriptions paid in the range: not payments (Stripe bills
+    # them on its own), known from their processed invoice.paid events; the first invoice of a
+    # subscription is its checkout, a payment already (1 query).
+    invoice = "payload__data__object__"
+    renewals = (WebhookEvent.objects.filter(type=INVOICE_PAID, status=WebhookEventStatus.PROCESSED,
+                                            stripe_created__gte=start, stripe_created__lt=end)
+                .annotate(reason=KT(f"{invoice}billing_reason"),
+                          kind=Coalesce(KT(f"{invoice}parent__subscription_details__metadata__{META_KIND}"),
+                                        KT(f"{invoice}subscription_details__metadata__{META_KIND}")),
+                          invoice_currency=KT(f"{invoice}currency"),
+                          paid=Cast(KT(f"{invoice}amount_paid"), BigIntegerField()))
+                .filter(kind__in=SUBSCRIPTION_KINDS).exclude(reason="subscription_create"))
+    for row in renewals.values("invoice_currency").order_by().annotate(total=Sum("paid"), n=Count("id")):
+        figures[row["invoice_currency"]]["renewals_cents"] += _int(row["total"])
+        figures[row["invoice_currency"]]["gross_cents"] += _int(row["total"])
+        counts["renewals_paid"] = counts.get("renewals_paid", 0) + row["n"]
 
     # Disputes won in the range, whenever they opened (1 query).
     for row in (Payment.objects.filter(dispute_won(start=start, end=end), disputed_at__isnull=False)
@@ -147,7 +175,7 @@ def money_figures(*, start: datetime, end: datetime, now: datetime | None = None
     # MRR of individual subscriptions: PREMIUM accesses whose paid period has not ended (2 queries:
     # the plans, the accesses).
     plan, seat_plan = _monthly_plans()
-    checkout = (Payment.objects.filter(product_kind=PLAN_PRODUCT_KIND, status__in=SOLD_STATUSES)
+    checkout = (Payment.objects.filter(product_kind=PLAN, status__in=SOLD_STATUSES)
                 .annotate(subscription_id=KT("metadata__stripe__subscription_id"))
                 .filter(subscription_id=OuterRef("stripe_subscription_id")).order_by("-id"))
     fallback_price = Value(plan.price_cents if plan else None, output_field=IntegerField())
@@ -227,6 +255,7 @@ def money_figures(*, start: datetime, end: datetime, now: datetime | None = None
         "currencies": sorted(figures),
         "by_currency": {currency: figures[currency] for currency in sorted(figures)},
         "payments_sold": counts.get("payments_sold", 0),
+        "renewals_paid": counts.get("renewals_paid", 0),
         "refunds": counts.get("refunds", 0),
         "disputes_opened": counts.get("disputes_opened", 0),
         "disputes_won": counts.get("disputes_won", 0),

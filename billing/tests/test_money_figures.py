@@ -21,6 +21,7 @@ from billing.tests import factories as f
 from billing.tests.conftest import make_buyer
 from billing.tests.helpers import (
     completed_event,
+    grouped_invoice,
     invoice_event,
     premium_user,
     pro_with_assigned_seats,
@@ -121,8 +122,14 @@ def money_fixture(client, webhook_secret, packs, plans) -> Fixture:
     assert [Access.objects.get(user=u).type for u in (active, canceling, churned, failed)] == [
         AccessType.PREMIUM, AccessType.PREMIUM, AccessType.TRIAL, AccessType.TRIAL]
 
-    # Pro seats: 2 monthly (59.98 EUR) and 1 lifetime (299.00 EUR) bought by checkout, both assigned...
-    pro_with_assigned_seats(client)
+    # The active subscription's next month is paid: a renewal invoice, 29.99 EUR.
+    _post(client, invoice_event("invoice.paid", user=active, sub_id="sub_test_money_active", period_start=t0 + 15,
+                                created=t0 + 15, invoice_id="in_test_money_renewal"))
+
+    # Pro seats: 2 monthly (59.98 EUR) and 1 lifetime (299.00 EUR) bought by checkout, both assigned,
+    # and the grouped renewal of the 2 monthly seats paid (59.98 EUR)...
+    pro_owner = pro_with_assigned_seats(client)[0]
+    _post(client, grouped_invoice("invoice.paid", pro_owner, created=t0 + 15, invoice_id="in_test_money_grouped"))
     # ... and a pro whose grouped renewal failed: 3 monthly seats (89.97 EUR at checkout) suspended.
     suspended = _suspended_pro(client, monthly_seats=3, start=t0)
     return Fixture(start=start, payments=p, suspended_account=suspended)
@@ -134,23 +141,24 @@ def _end():
 
 def test_every_figure_matches_the_hand_computed_value(money_fixture, django_assert_max_num_queries):
     end = _end()
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         figures = money_figures(start=money_fixture.start, end=end)
 
     assert figures["currencies"] == ["eur"]
     eur = figures["by_currency"]["eur"]
     # Gross: packs 299 + 999 + 599 + 999 + 599 = 3495; 4 monthly checkouts 4 x 2999 = 11996;
-    # seats 2 x 2999 = 5998 and 29900 lifetime; the suspended pro's 3 x 2999 = 8997.
-    # 3495 + 11996 + 5998 + 29900 + 8997 = 60386
-    assert eur["gross_cents"] == 60386
-    assert figures["payments_sold"] == 5 + 4 + 2 + 1
+    # seats 2 x 2999 = 5998 and 29900 lifetime; the suspended pro's 3 x 2999 = 8997;
+    # renewals: the individual 2999 + the grouped 2 x 2999 = 5998, 8997.
+    # 3495 + 11996 + 5998 + 29900 + 8997 + 8997 = 69383
+    assert (eur["gross_cents"], eur["renewals_cents"]) == (69383, 8997)
+    assert (figures["payments_sold"], figures["renewals_paid"]) == (5 + 4 + 2 + 1, 2)
     # Refunds: 300 (partial) + 599 (full) = 899
     assert (eur["refunds_cents"], figures["refunds"]) == (899, 2)
     # Disputes: opened 999 + 599 = 1598, won 599, lost 1598 - 599 = 999
     assert (eur["disputed_cents"], eur["disputes_won_cents"], eur["disputes_lost_cents"]) == (1598, 599, 999)
     assert (figures["disputes_opened"], figures["disputes_won"]) == (2, 1)
-    # Net: 60386 - 899 - 999 = 58488
-    assert eur["net_cents"] == 58488
+    # Net: 69383 - 899 - 999 = 67485
+    assert eur["net_cents"] == 67485
     assert eur["refunds_undated_cents"] == 0
 
     # MRR: 2 PREMIUM (one canceling at period end still pays) 2 x 2999 = 5998; 2 monthly seats of
@@ -246,7 +254,7 @@ def test_the_query_count_does_not_grow_with_the_data(money_fixture, client, djan
         _refund(client, payment, 100)
         _dispute(client, payment, outcome="won")
         premium_user(client, make_buyer(), sub_id=f"sub_test_money_more_{n}", start=ts(money_fixture.start) + 1)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         money_figures(start=money_fixture.start, end=_end())
 
 
@@ -255,7 +263,7 @@ def test_the_dashboard_panel_shows_net_beside_gross_as_money(money_fixture):
     data = money_panel(now, {"money_from": money_fixture.start.date().isoformat()})
     assert data["range"].days is None and data["range"].error == ""
     (eur,) = data["by_currency"]
-    assert (eur["currency"], eur["gross"], eur["net"], eur["mrr"]) == ("EUR", "603.86 EUR", "584.88 EUR", "119.96 EUR")
+    assert (eur["currency"], eur["gross"], eur["net"], eur["mrr"]) == ("EUR", "693.83 EUR", "674.85 EUR", "119.96 EUR")
     assert eur["suspended_due"] == "89.97 EUR" and eur["paid_energy_value"] == "9.13 EUR"
     (row,) = data["suspended_rows"]
     assert row["url"] == reverse("admin:licenses_proaccount_change", args=[money_fixture.suspended_account.pk])
@@ -276,3 +284,20 @@ def test_the_range_comes_from_the_query():
     for bad in bad_queries:
         wrong = money_range(now, bad)
         assert wrong.error and (wrong.start, wrong.days) == (now - timedelta(days=30), 30), bad
+
+
+def test_refunded_money_without_a_dated_refund_record_is_flagged(client, webhook_secret, packs):
+    """A refund step whose share of the points rounds to what is already clawed back takes
+    nothing more, and payment_reverse writes no reversal row for it: its money has no date.
+    The figures say so rather than hide it."""
+    start = timezone.now() - timedelta(seconds=1)
+    payment = _pack(client, make_buyer(), "repas_luna", 999)  # 100 points
+    _refund(client, payment, 10)  # ceil(100 x 10 / 999) = 2 points clawed: recorded, 10 cents
+    _refund(client, payment, 15)  # cumulative: ceil(100 x 15 / 999) = 2, nothing more: no row
+    payment.refresh_from_db()
+    assert payment.amount_refunded_cents == 15
+    eur = money_figures(start=start, end=_end())["by_currency"]["eur"]
+    # Refunds dated in the range: 10; 15 refunded - 10 recorded = 5 undated.
+    assert (eur["refunds_cents"], eur["refunds_undated_cents"]) == (10, 5)
+    data = money_panel(timezone.now(), {})
+    assert [row["refunds_undated"] for row in data["refunds_undated"]] == ["0.05 EUR"]
