@@ -31,6 +31,7 @@ from billing.tests.helpers import (
 )
 from licenses import services as license_services
 from licenses.models import ProAccountStatus
+from phoenix.accounts.tests.factories import UserFactory
 from subscriptions.models import Access, AccessType
 from wallet import services as wallet_services
 from wallet.models import EnergyLot, EnergyPack, LotCategory
@@ -301,3 +302,17 @@ def test_refunded_money_without_a_dated_refund_record_is_flagged(client, webhook
     assert (eur["refunds_cents"], eur["refunds_undated_cents"]) == (10, 5)
     data = money_panel(timezone.now(), {})
     assert [row["refunds_undated"] for row in data["refunds_undated"]] == ["0.05 EUR"]
+
+
+def test_the_admin_index_renders_the_money_panel_for_the_range_asked(money_fixture, client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    # Whole days: the fixture's Stripe events are stamped a few seconds ahead of now.
+    first, last = money_fixture.start.date(), money_fixture.start.date() + timedelta(days=1)
+    html = client.get("/admin/", {"money_from": first.isoformat(), "money_to": last.isoformat()}).content.decode()
+    assert f'data-money-range="{first.isoformat()} to {last.isoformat()}"' in html
+    assert '<td data-figure="net"><strong>674.85 EUR</strong></td>' in html
+    assert '<td data-figure="gross">693.83 EUR</td>' in html
+    change_url = reverse("admin:licenses_proaccount_change", args=[money_fixture.suspended_account.pk])
+    assert f'<a href="{change_url}">{money_fixture.suspended_account.owner.email}</a>' in html
+    wrong = client.get("/admin/", {"money_from": "someday"}).content.decode()
+    assert "data-money-error" in wrong and 'data-money-range="last 30 days"' in wrong
