@@ -41,9 +41,9 @@ class BillingConfig(AppConfig):
         register_dashboard_panel(DashboardPanel(key="incidents", title="Open incidents",
                                                 template="admin/dashboard/incidents.html",
                                                 build=dashboard.incidents_panel, order=20))
-        register_dashboard_panel(DashboardPanel(key="money", title="Money, last 30 days",
+        register_dashboard_panel(DashboardPanel(key="money", title="Money",
                                                 template="admin/dashboard/money.html",
-                                                build=dashboard.money_panel, order=40))
+                                                build=dashboard.money_panel, order=40, takes_query=True))
 
         # The customer page's payments section and the search by payment / Stripe id.
         from billing import customer

@@ -24,16 +24,13 @@ from phoenix.core.customer import (
     register_customer_section,
     register_customer_targets,
 )
+from phoenix.core.money import format_money
 
 
 def stripe_dashboard_url(kind: str, stripe_id: str) -> str:
     """The object in Stripe's dashboard (its test-mode view unless live)."""
     mode = "" if settings.STRIPE_LIVE_MODE else "test/"
     return f"https://dashboard.stripe.com/{mode}{kind}/{stripe_id}"
-
-
-def _money(cents: int, currency: str) -> str:
-    return f"{cents // 100:,}.{cents % 100:02d} {currency.upper()}"
 
 
 def customer_payments(*, user, limit: int, viewer) -> dict:
@@ -44,8 +41,8 @@ def customer_payments(*, user, limit: int, viewer) -> dict:
     for p in payments:
         stripe_id = p.stripe_payment_intent_id or p.stripe_checkout_session_id
         kind = "payments" if p.stripe_payment_intent_id else "checkout/sessions"
-        rows.append({"payment": p, "url": admin_change_url(p), "amount": _money(p.amount_cents, p.currency),
-                     "refunded": _money(p.amount_refunded_cents, p.currency) if p.amount_refunded_cents else "",
+        rows.append({"payment": p, "url": admin_change_url(p), "amount": format_money(p.amount_cents, p.currency),
+                     "refunded": format_money(p.amount_refunded_cents, p.currency) if p.amount_refunded_cents else "",
                      "stripe_id": stripe_id, "stripe_url": stripe_dashboard_url(kind, stripe_id),
                      "refund_url": reverse("admin:billing_payment_operator_refund", args=[p.pk])
                      if may_refund and payment_refundable_cents(p) else ""})
@@ -57,7 +54,7 @@ def customer_payments(*, user, limit: int, viewer) -> dict:
     incidents = list(ReconciliationIncident.objects.filter(payment_id__in=shown)
                      .order_by("-detected_at", "-id")[:limit])
     return {"reversals": [{"reversal": r, "url": admin_change_url(r)} for r in reversals],
-            "refunds": [{"refund": r, "amount": _money(r.amount_cents, r.currency)} for r in refunds],
+            "refunds": [{"refund": r, "amount": format_money(r.amount_cents, r.currency)} for r in refunds],
             "incidents": [{"incident": i, "url": admin_change_url(i)} for i in incidents],
             "customer_id": customer.id if customer else "",
             "customer_url": stripe_dashboard_url("customers", customer.id) if customer else "",

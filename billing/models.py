@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KT
 from djstripe.models import Charge, PaymentIntent, Session
 
 
@@ -74,7 +75,16 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]), models.Index(fields=["status"]),
+            # The money figures (billing.money): sales and disputes of a date range, and a
+            # subscription's checkout found by its Stripe subscription id.
+            models.Index(fields=["fulfilled_at"], name="payment_fulfilled_at_idx"),
+            models.Index(fields=["disputed_at"], name="payment_disputed_at_idx",
+                         condition=Q(disputed_at__isnull=False)),
+            models.Index(KT("metadata__stripe__subscription_id"), name="payment_plan_subscription_idx",
+                         condition=Q(product_kind="plan")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from djstripe.models import Charge, PaymentIntent, Subscription
 
 from billing.models import (
@@ -220,35 +219,7 @@ def seat_quantity_findings() -> list[ReconciliationFinding]:
     ]
 
 
-# --- Admin dashboard: aggregate queries only ----------------------------
-
-# A sold pack still counts once refunded; its revenue is what was kept.
-SOLD_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
-
-
-def revenue_overview(*, now: datetime, days: int = 30) -> dict[str, Any]:
-    """Sales over `days` days (by fulfilment time): per pack and per product kind. 2 queries.
-    Revenue is in minor units, net of refunds, per currency."""
-    since = now - timedelta(days=days)
-    sold = Payment.objects.filter(status__in=SOLD_STATUSES, fulfilled_at__gte=since, fulfilled_at__lte=now)
-    net = Sum(F("amount_cents") - F("amount_refunded_cents"))
-    packs = list(
-        sold.filter(product_kind="energy_pack").values("product_code", "currency")
-        .annotate(sold=Count("id"), revenue_cents=net).order_by("-revenue_cents", "product_code")
-    )
-    kinds = list(
-        sold.values("product_kind", "currency").annotate(sold=Count("id"), revenue_cents=net)
-        .order_by("product_kind", "currency")
-    )
-    return {
-        "packs": packs,
-        "kinds": kinds,
-        "packs_sold": sum(row["sold"] for row in packs),
-        "packs_revenue_cents": sum(row["revenue_cents"] for row in packs),
-        "revenue_cents": sum(row["revenue_cents"] for row in kinds),
-        "currencies": sorted({row["currency"] for row in kinds}),
-    }
-
+# --- Admin dashboard: aggregate queries only (the money figures: billing.money) ----
 
 def billing_incidents_overview(*, latest: int = 5) -> dict[str, Any]:
     """Open reconciliation incidents, open payment shortfalls, failed webhooks. 4 queries."""

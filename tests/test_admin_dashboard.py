@@ -111,7 +111,7 @@ def test_empty_dashboard_renders(superuser_client):
     html = response.content.decode()
     for chart_id, text in (("balance-ops-per-hour", "No balance operation in the last 48 hours."),
                            ("consumption-by-action", "No energy consumed in the last 30 days."),
-                           ("revenue-by-pack", "No pack sold in the last 30 days.")):
+                           ("revenue-by-pack", "No pack sold in this range.")):
         assert f'data-chart-empty="{chart_id}">{text}</p>' in html, chart_id
         assert f'id="chart-{chart_id}"' not in html
 
@@ -133,7 +133,9 @@ def test_dashboard_query_count_does_not_grow_with_the_data(superuser_client):
     wallet_services.wallet_health_run()
     large = _dashboard_queries(superuser_client)
     assert large == small, f"{small} queries with 1x data, {large} with 5x"
-    assert small <= 36, small  # 31 today: session, panels (lots and outbound webhooks included), app list
+    # 44 today: session, panels (lots and outbound webhooks included; the money figures are 13,
+    # billing.money), app list
+    assert small <= 46, small
 
 
 def test_dashboard_offers_the_health_run_only_to_a_role_that_may(client, dashboard_data):

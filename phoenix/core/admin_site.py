@@ -28,7 +28,8 @@ class PhoenixAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         now = timezone.now()
         panels = [
-            {"key": panel.key, "title": panel.title, "template": panel.template, "data": panel.build(now)}
+            {"key": panel.key, "title": panel.title, "template": panel.template,
+             "data": panel.build(now, request.GET) if panel.takes_query else panel.build(now)}
             for panel in dashboard_panels()
         ]
         return super().index(request, {"dashboard_panels": panels, "dashboard_now": now, **(extra_context or {})})

@@ -2,14 +2,15 @@
 
 Apps register a panel from their AppConfig.ready(); the admin index renders them in
 order. A panel's ``build(now)`` is a selector: a bounded number of queries whatever the
-data size. Charts are ``{"type", "labels", "datasets"}`` dicts drawn by Chart.js.
+data size. A panel with ``takes_query`` is built as ``build(now, query)``, ``query`` the
+index page's GET parameters (e.g. the money panel's date range). Charts are
+``{"type", "labels", "datasets"}`` dicts drawn by Chart.js.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 
@@ -18,8 +19,9 @@ class DashboardPanel:
     key: str
     title: str
     template: str
-    build: Callable[[datetime], dict[str, Any]]
+    build: Callable[..., dict[str, Any]]
     order: int = 100
+    takes_query: bool = False
 
 
 _panels: dict[str, DashboardPanel] = {}
