@@ -163,7 +163,8 @@ def money_figures(*, start: datetime, end: datetime, now: datetime | None = None
         counts["refunds"] = counts.get("refunds", 0) + row["n"]
 
     # A check, not a figure of the range: refunded money no refund reversal records (so no date
-    # puts it in a range). Zero unless a refund step clawed nothing more back (1 query).
+    # puts it in a range). `payment_reverse` writes a row for every refunded cent, so this stays
+    # zero unless rows were written by hand or lost (1 query).
     recorded = Subquery(PaymentReversal.objects.filter(payment=OuterRef("pk"), kind=ReversalKind.REFUND)
                         .values("payment").annotate(total=Sum("amount_cents")).values("total"))
     for row in (Payment.objects.filter(amount_refunded_cents__gt=0)

@@ -351,11 +351,13 @@ def payment_reverse(
     target = _clawback_target(payment)
     already = payment.reversals.aggregate(total=Sum("requested"))["total"] or 0
     to_take = max(0, target - already)
-    if to_take == 0:
-        return None
+    if to_take == 0 and reversed_cents == 0:
+        return None  # a replay, a duplicate or an older event: nothing new
+    # Money reversed with nothing more to take back (a later partial refund whose share rounds
+    # into what was already taken) still gets its row: every refunded cent has a date.
     product = product_kind_get(payment.product_kind)
     recovered, shortfall = 0, to_take
-    if product.reverse is not None:
+    if product.reverse is not None and to_take:
         recovered, shortfall = product.reverse(
             payment=payment,
             quantity=to_take,

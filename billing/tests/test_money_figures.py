@@ -287,21 +287,20 @@ def test_the_range_comes_from_the_query():
         assert wrong.error and (wrong.start, wrong.days) == (now - timedelta(days=30), 30), bad
 
 
-def test_refunded_money_without_a_dated_refund_record_is_flagged(client, webhook_secret, packs):
+def test_every_refunded_cent_is_dated_even_when_it_claws_back_no_more_energy(client, webhook_secret, packs):
     """A refund step whose share of the points rounds to what is already clawed back takes
-    nothing more, and payment_reverse writes no reversal row for it: its money has no date.
-    The figures say so rather than hide it."""
+    nothing more, but payment_reverse still writes its reversal row (0 points): its money has a
+    date and counts in the range's refunds; nothing is flagged undated."""
     start = timezone.now() - timedelta(seconds=1)
     payment = _pack(client, make_buyer(), "repas_luna", 999)  # 100 points
     _refund(client, payment, 10)  # ceil(100 x 10 / 999) = 2 points clawed: recorded, 10 cents
-    _refund(client, payment, 15)  # cumulative: ceil(100 x 15 / 999) = 2, nothing more: no row
+    _refund(client, payment, 15)  # cumulative: ceil(100 x 15 / 999) = 2, nothing more: 5 cents, 0 points
     payment.refresh_from_db()
     assert payment.amount_refunded_cents == 15
+    assert sorted((r.amount_cents, r.requested) for r in payment.reversals.all()) == [(5, 0), (10, 2)]
     eur = money_figures(start=start, end=_end())["by_currency"]["eur"]
-    # Refunds dated in the range: 10; 15 refunded - 10 recorded = 5 undated.
-    assert (eur["refunds_cents"], eur["refunds_undated_cents"]) == (10, 5)
-    data = money_panel(timezone.now(), {})
-    assert [row["refunds_undated"] for row in data["refunds_undated"]] == ["0.05 EUR"]
+    assert (eur["refunds_cents"], eur["refunds_undated_cents"]) == (15, 0)
+    assert money_panel(timezone.now(), {})["refunds_undated"] == []
 
 
 def test_the_admin_index_renders_the_money_panel_for_the_range_asked(money_fixture, client):
