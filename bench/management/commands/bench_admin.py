@@ -32,6 +32,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=100_000)
         parser.add_argument("--keep", action="store_true", help="keep the bench database")
+        parser.add_argument("--slowest", type=int, default=0, metavar="N",
+                            help="also print each page's N slowest statements (where the time goes)")
 
     def handle(self, *args, **options):
         with LunaBenchDatabase(keep=options["keep"]):
@@ -64,4 +66,7 @@ class Command(BaseCommand):
                 if status != 200:
                     raise CommandError(f"{page} answered {status}")
                 self.stdout.write(f"{page[:55]:<55} {ms:8.0f} {len(ctx.captured_queries):8d}")
+                slowest = sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[: options["slowest"]]
+                for query in slowest:
+                    self.stdout.write(f"    {float(query['time']) * 1000:7.0f} ms  {query['sql'][:300]}")
             self.stdout.write(f"load average {os.getloadavg()}")
