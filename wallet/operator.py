@@ -24,6 +24,7 @@ from wallet.models import (
     BalanceOperation,
     Hold,
     Incident,
+    IncidentSeverity,
     IncidentStatus,
     LotCategory,
     OperationSource,
@@ -192,8 +193,10 @@ class IncidentChecksRerun:
                     + (f" The wallet still has: {', '.join(others)}." if others else " The wallet is healthy."))
         still = "; ".join(f"{f.code} ({HEALTH_CHECK_CODES[f.code]}): "
                           + ", ".join(f"{k}={v}" for k, v in sorted(f.detail.items())) for f in self.findings)
+        hint = (" Auto-correct WARNING on the wallet page corrects it once the wallet has no CRITICAL."
+                if self.incident.severity == IncidentSeverity.WARNING else "")
         return (f"Checks re-run: still wrong, the incident stays open (seen {self.incident.times_seen} times). "
-                f"{still}.")
+                f"{still}.{hint}")
 
 
 def incident_checks_rerun(*, incident: Incident, actor, reason: str) -> IncidentChecksRerun:
@@ -215,13 +218,16 @@ def incident_checks_rerun(*, incident: Incident, actor, reason: str) -> Incident
 
 
 def _incident_checks_rerun_locked(*, incident_id: int, actor, reason: str) -> IncidentChecksRerun:
+    # The wallet first, then the incident: the order of every other path that writes both
+    # (the WARNING correction, the breaker lift), so none of them can deadlock with this one.
+    wallet_id = Incident.objects.filter(pk=incident_id).values_list("wallet_id", flat=True).get()
+    Wallet.objects.select_for_update().filter(pk=wallet_id).get()
     incident = Incident.objects.select_for_update().get(pk=incident_id)
     if incident.status != IncidentStatus.OPEN:
         raise WalletValidationError(f"The incident is already {incident.status}.", code="incident_not_open")
     if incident.code not in HEALTH_CHECK_CODES:
         raise WalletValidationError(f"{incident.code} is not found by the health check: nothing to re-run.",
                                     code="incident_not_rerunnable")
-    Wallet.objects.select_for_update().filter(pk=incident.wallet_id).get()
     findings = selectors.wallet_health_findings(wallet_ids=[incident.wallet_id])
     still = next((f for f in findings if f.code == incident.code), None)
     before = {"status": incident.status, "times_seen": incident.times_seen, "detail": incident.detail}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.messages import get_messages
+from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -56,11 +57,15 @@ def runbook_repair_sql(code: str, wallet_id: int) -> str:
     return body.replace("<wallet-id>", str(int(wallet_id)))
 
 
-def test_a_critical_is_rerun_still_open_then_repaired_with_its_runbook_and_resolved(finance_client, member):
+def test_a_critical_is_rerun_still_open_then_repaired_with_its_runbook_and_resolved(finance_client, member,
+                                                                                      settings):
+    settings.ADMINS = [("Ops", "ops@example.com")]
     wallet = member.wallet
     wallet_balance_drift(wallet, delta=7)  # the row says 92, the ledger 85
     services.wallet_health_run()
     incident = Incident.objects.get(wallet=wallet, code="ledger_balance_mismatch", status="open")
+    [alert] = mail.outbox
+    assert f"(incident {incident.pk}; runbook: docs/runbooks/ledger_balance_mismatch.md)" in alert.body
     lots_incident = Incident.objects.get(wallet=wallet, code="lots_balance_mismatch", status="open")
 
     page = finance_client.get(change_url(incident)).content.decode()
@@ -127,6 +132,7 @@ def test_a_warning_left_open_is_rerun_then_corrected_through_the_correction_path
     response = rerun(finance_client, warning)
     level, message = told(response)
     assert level == "warning" and "held_pending_mismatch" in message and "held=20, pending_holds=0" in message
+    assert "Auto-correct WARNING on the wallet page" in message
     warning.refresh_from_db()
     assert warning.status == "open" and warning.times_seen == 2
 
@@ -159,6 +165,8 @@ def test_rerun_needs_the_resolve_permission(support_client, member):
     assert page.status_code == 200
     assert op_url("wallet_incident", "rerun-checks", incident.pk) not in page.content.decode()  # no button
     assert 'id="runbook"' in page.content.decode()  # support reads the runbook
+    customer_page = support_client.get(reverse("admin:customer", args=[member.public_id])).content.decode()
+    assert reverse("admin:runbook", args=["ledger_balance_mismatch"]) in customer_page  # its incidents section
     assert support_client.get(op_url("wallet_incident", "rerun-checks", incident.pk)).status_code == 403
     assert rerun(support_client, incident).status_code == 403
     incident.refresh_from_db()
