@@ -77,7 +77,6 @@ class PhoenixAdminSite(admin.AdminSite):
                    "sections": sections, "section_limit": customer.SECTION_LIMIT}
         return TemplateResponse(request, "admin/phoenix/customer.html", context)
 
-
     def runbooks_view(self, request):
         """Every runbook (docs/runbooks/), for any staff user: they are documentation."""
         rows = [{"code": code, "title": runbook_title(code)} for code in runbook_codes()]
