@@ -29,6 +29,7 @@ from billing.models import (
     WebhookEvent,
     WebhookEventStatus,
 )
+from billing.selectors import SHORTFALL_CODE
 from licenses.models import ProAccount
 from phoenix.core import roles
 from phoenix.core.admin import (
@@ -37,6 +38,8 @@ from phoenix.core.admin import (
     OperatorAction,
     OperatorActionsMixin,
     ReadOnlyAdminMixin,
+    json_pretty,
+    runbook_section,
 )
 from phoenix.core.admin_scale import ScaleAdminMixin
 from subscriptions.models import Access
@@ -134,6 +137,9 @@ class WebhookEventAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
     list_filter = ["status", "type", ("received_at", admin.DateFieldListFilter)]
     search_fields = ["stripe_id", "type", "error"]
     date_hierarchy = "received_at"
+    fields = ["stripe_id", "type", "livemode", "api_version", "stripe_created", "status", "error", "attempts",
+              "deliveries", "received_at", "last_attempt_at", "processed_at", "payload_pretty"]
+    readonly_fields = ["payload_pretty"]
     actions = ["reprocess_selected"]
     operator_actions = (
         OperatorAction("reprocess", "Re-process event", roles.REPROCESS_WEBHOOK, "run_reprocess",
@@ -143,6 +149,10 @@ class WebhookEventAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
                        on_object=False,
                        description="Dispatch each selected failed event again; each one is audited."),
     )
+
+    @admin.display(description="payload")
+    def payload_pretty(self, event: WebhookEvent):
+        return json_pretty(event.payload)
 
     def is_not_done(self, event: WebhookEvent) -> bool:
         return event.status in (WebhookEventStatus.FAILED, WebhookEventStatus.RECEIVED)
@@ -191,6 +201,7 @@ class PaymentReversalAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.Model
     search_fields = ["=payment__public_id", "stripe_object_id", "payment__user__email"]
     list_select_related = ["payment__user", "resolved_by"]
     date_hierarchy = "created_at"
+    readonly_fields = ["runbook"]
     operator_actions = (
         OperatorAction("settle", "Settle shortfall", roles.RESOLVE_BILLING_INCIDENT, "run_settle",
                        offered_when="is_open",
@@ -199,6 +210,12 @@ class PaymentReversalAdmin(OperatorActionsMixin, ReadOnlyAdminMixin, admin.Model
 
     def is_open(self, reversal: PaymentReversal) -> bool:
         return reversal.shortfall > 0 and reversal.resolved_at is None
+
+    @admin.display(description="runbook")
+    def runbook(self, reversal: PaymentReversal):
+        if reversal.shortfall == 0:
+            return "Nothing to settle: the reversal clawed back all its energy."
+        return runbook_section(SHORTFALL_CODE)
 
     def run_settle(self, request, reversal, data) -> str:
         operator.payment_shortfall_resolve_by_operator(reversal=reversal, actor=request.user, reason=data["reason"])
@@ -218,10 +235,21 @@ class ReconciliationIncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnly
     search_fields = ["subject", "payment__user__email"]
     list_select_related = ["resolved_by"]
     date_hierarchy = "detected_at"
+    fields = ["code", "subject", "payment", "status", "detail_pretty", "detected_at", "last_seen_at", "times_seen",
+              "resolved_at", "resolved_by", "resolution_note", "runbook"]
+    readonly_fields = ["detail_pretty", "runbook"]
     operator_actions = (
         OperatorAction("resolve", "Resolve incident", roles.RESOLVE_BILLING_INCIDENT, "run_resolve",
                        offered_when="is_open"),
     )
+
+    @admin.display(description="detail")
+    def detail_pretty(self, incident: ReconciliationIncident):
+        return json_pretty(incident.detail)
+
+    @admin.display(description="runbook")
+    def runbook(self, incident: ReconciliationIncident):
+        return runbook_section(incident.code)
 
     def is_open(self, incident: ReconciliationIncident) -> bool:
         return incident.status == "open"

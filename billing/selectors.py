@@ -51,12 +51,34 @@ def reconciliation_incidents_open() -> QuerySet[ReconciliationIncident]:
     return ReconciliationIncident.objects.filter(status=IncidentStatus.OPEN)
 
 
+# The codes of the reconciliation incidents, and what they mean (each has its runbook,
+# docs/runbooks/<code>.md). A finding of another code is refused, so this list cannot drift.
+RECONCILIATION_CODES = {
+    "payment_without_credit": "a succeeded pack payment has no ledger credit",
+    "duplicate_credit": "a payment has more than one ledger credit",
+    "credit_amount_mismatch": "a payment's credit differs in amount or owner from the payment",
+    "credit_without_payment": "a Stripe-sourced credit names no succeeded payment",
+    "seat_quantity_mismatch": "a pro's Stripe seat quantity differs from its billable monthly seats",
+    "charge_without_payment": "a succeeded one-off Stripe charge that no payment names",
+    "payment_stripe_mismatch": "a settled payment disagrees with its mirrored intent or charge",
+    "subscription_status_mismatch": "an access or pro account disagrees with its mirrored subscription's status",
+}
+# An open payment shortfall (a PaymentReversal that could not claw back all its energy) is an
+# incident too, of this kind: its runbook is docs/runbooks/payment_reversal_shortfall.md.
+SHORTFALL_CODE = "payment_reversal_shortfall"
+
+
 @dataclass(frozen=True)
 class ReconciliationFinding:
     code: str
     subject: str
     payment_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in RECONCILIATION_CODES:
+            raise ValueError(f"unknown reconciliation code {self.code!r}: add it to RECONCILIATION_CODES "
+                             "(and its runbook)")
 
 
 def reconciliation_findings() -> list[ReconciliationFinding]:

@@ -4,7 +4,7 @@ the operator actions below); the energy catalogues are editable data."""
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -20,6 +20,8 @@ from phoenix.core.admin import (
     OperatorAction,
     OperatorActionsMixin,
     ReadOnlyAdminMixin,
+    json_pretty,
+    runbook_section,
 )
 from phoenix.core.admin_scale import ScaleAdminMixin
 from wallet import operator, selectors
@@ -274,10 +276,18 @@ class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, ad
     search_fields = ("code", "wallet__user__email", "resolution_note")
     list_select_related = ("wallet__user",)
     date_hierarchy = "detected_at"
+    fields = ("wallet", "code", "severity", "status", "detail_pretty", "correction", "detected_at", "last_seen_at",
+              "times_seen", "resolved_at", "resolution_note", "runbook")
+    readonly_fields = ("detail_pretty", "runbook")
     operator_actions = (
         OperatorAction("health-run", "Run health check now", roles.RUN_HEALTH_CHECK, "run_health", on_object=False,
                        description="Detect anomalies in every wallet now, auto-correct WARNINGs and record "
                                    "CRITICALs (as the hourly job does)."),
+        OperatorAction("rerun-checks", "Re-run checks", roles.RESOLVE_INCIDENT, "run_rerun_checks",
+                       offered_when="is_open_health_finding",
+                       description="After a repair: run the health check on this wallet only. The finding gone, "
+                                   "the incident is resolved; still there, it stays open and you are told what "
+                                   "is still wrong. Refused while a health run is in progress."),
         OperatorAction("resolve", "Resolve incident", roles.RESOLVE_INCIDENT, "run_resolve", offered_when="is_open",
                        description="Close the incident once investigated; the reason is its resolution note."),
         OperatorAction("lift-breaker", "Lift spend-velocity breaker", roles.RESOLVE_INCIDENT, "run_lift",
@@ -288,6 +298,21 @@ class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, ad
 
     def is_open(self, incident: Incident) -> bool:
         return incident.status == "open"
+
+    def is_open_health_finding(self, incident: Incident) -> bool:
+        return incident.status == "open" and incident.code in operator.HEALTH_CHECK_CODES
+
+    @admin.display(description="detail")
+    def detail_pretty(self, incident: Incident):
+        return json_pretty(incident.detail)
+
+    @admin.display(description="runbook")
+    def runbook(self, incident: Incident):
+        return runbook_section(incident.code)
+
+    def run_rerun_checks(self, request, incident, data):
+        result = operator.incident_checks_rerun(incident=incident, actor=request.user, reason=data["reason"])
+        return result.describe(), (messages.SUCCESS if result.finding_gone else messages.WARNING)
 
     def is_open_velocity(self, incident: Incident) -> bool:
         return incident.status == "open" and incident.code == VELOCITY_INCIDENT_CODE

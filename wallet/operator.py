@@ -10,10 +10,13 @@ name) so the admin tests can spy on the public name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.errors import OperatorActionRepeated
+from phoenix.core.errors import JobAlreadyRunning, OperatorActionRepeated
+from phoenix.core.jobs import advisory_lock
 from phoenix.core.services import operator_action, operator_reason
 from wallet import selectors, services
 from wallet.errors import WalletValidationError
@@ -21,12 +24,14 @@ from wallet.models import (
     BalanceOperation,
     Hold,
     Incident,
+    IncidentSeverity,
     IncidentStatus,
     LotCategory,
     OperationSource,
     SpendCounter,
     Wallet,
 )
+from wallet.selectors import CRITICAL_CODES, WARNING_CODES, HealthFinding
 from wallet.services.velocity import INCIDENT_CODE as VELOCITY_INCIDENT_CODE
 
 ADJUST_DIRECTIONS = ("credit", "debit")
@@ -167,6 +172,82 @@ def incident_resolve(*, incident: Incident, actor, reason: str) -> Incident:
     operator_action(actor=actor, action="incident_resolve", target=incident, reason=reason,
                     before=before, after={"status": incident.status})
     return incident
+
+
+# The incident codes the health check raises: their checks can be re-run for one wallet.
+HEALTH_CHECK_CODES = {**CRITICAL_CODES, **WARNING_CODES}
+
+
+@dataclass(frozen=True)
+class IncidentChecksRerun:
+    incident: Incident
+    finding_gone: bool
+    # Everything the check still finds on the wallet (this incident's code and any other).
+    findings: list[HealthFinding]
+
+    def describe(self) -> str:
+        """What the operator is told: resolved, or what is still wrong."""
+        if self.finding_gone:
+            others = [f.code for f in self.findings]
+            return ("Checks re-run: the finding is gone; incident resolved."
+                    + (f" The wallet still has: {', '.join(others)}." if others else " The wallet is healthy."))
+        still = "; ".join(f"{f.code} ({HEALTH_CHECK_CODES[f.code]}): "
+                          + ", ".join(f"{k}={v}" for k, v in sorted(f.detail.items())) for f in self.findings)
+        hint = (" Auto-correct WARNING on the wallet page corrects it once the wallet has no CRITICAL."
+                if self.incident.severity == IncidentSeverity.WARNING else "")
+        return (f"Checks re-run: still wrong, the incident stays open (seen {self.incident.times_seen} times). "
+                f"{still}.{hint}")
+
+
+def incident_checks_rerun(*, incident: Incident, actor, reason: str) -> IncidentChecksRerun:
+    """Re-run the health check for the incident's wallet only (after a repair): the finding
+    gone, the incident is resolved; still there, it stays open and is bumped as the hourly
+    run would (last_seen_at, times_seen, detail). Audited either way. A re-posted form finds
+    the incident resolved (refused, nothing written) or re-checks it once more (harmless).
+
+    Holds the health run's own lock until its transaction has committed (refused while a run
+    holds it: a run detects before it records, so a repair checked in between would be
+    re-opened by the run's stale finding), and the wallet's row lock (no ledger write between
+    the check and its verdict)."""
+    reason = operator_reason(reason)
+    with advisory_lock(services.HEALTH_LOCK) as acquired:
+        if not acquired:
+            raise JobAlreadyRunning("A health run is in progress; re-run the checks when it has finished.")
+        with transaction.atomic():
+            return _incident_checks_rerun_locked(incident_id=incident.pk, actor=actor, reason=reason)
+
+
+def _incident_checks_rerun_locked(*, incident_id: int, actor, reason: str) -> IncidentChecksRerun:
+    # The wallet first, then the incident: the order of every other path that writes both
+    # (the WARNING correction, the breaker lift), so none of them can deadlock with this one.
+    wallet_id = Incident.objects.filter(pk=incident_id).values_list("wallet_id", flat=True).get()
+    Wallet.objects.select_for_update().filter(pk=wallet_id).get()
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    if incident.status != IncidentStatus.OPEN:
+        raise WalletValidationError(f"The incident is already {incident.status}.", code="incident_not_open")
+    if incident.code not in HEALTH_CHECK_CODES:
+        raise WalletValidationError(f"{incident.code} is not found by the health check: nothing to re-run.",
+                                    code="incident_not_rerunnable")
+    findings = selectors.wallet_health_findings(wallet_ids=[incident.wallet_id])
+    still = next((f for f in findings if f.code == incident.code), None)
+    before = {"status": incident.status, "times_seen": incident.times_seen, "detail": incident.detail}
+    now = timezone.now()
+    if still is None:
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = now
+        incident.resolution_note = f"checks re-run by {actor.email}: finding gone"
+        incident.save(update_fields=["status", "resolved_at", "resolution_note"])
+    else:
+        incident.last_seen_at = now
+        incident.times_seen += 1
+        incident.detail = still.detail
+        incident.save(update_fields=["last_seen_at", "times_seen", "detail"])
+    operator_action(actor=actor, action="incident_checks_rerun", target=incident, reason=reason, before=before,
+                    after={"status": incident.status, "times_seen": incident.times_seen,
+                           "finding_gone": still is None, "wallet_findings": sorted(f.code for f in findings)})
+    # This incident's finding first, then the wallet's other ones.
+    findings.sort(key=lambda f: f.code != incident.code)
+    return IncidentChecksRerun(incident=incident, finding_gone=still is None, findings=findings)
 
 
 @transaction.atomic

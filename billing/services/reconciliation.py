@@ -70,7 +70,7 @@ def payments_reconcile(*, now: datetime | None = None, dry_run: bool = False) ->
 
 
 def _alert(incidents: list[ReconciliationIncident]) -> None:
-    lines = [f"- {i.code} {i.subject}: {i.detail}" for i in incidents]
+    lines = [f"- {i.code} {i.subject}: {i.detail} (runbook: docs/runbooks/{i.code}.md)" for i in incidents]
     mail_admins(
         f"Billing reconciliation: {len(incidents)} new mismatch(es)",
         "Payments and ledger credits disagree:\n" + "\n".join(lines),

@@ -166,3 +166,17 @@ def test_pro_account_and_its_mirrored_grouped_subscription_link_both_ways(
     assert f"/admin/djstripe/subscription/{mirrored.pk}/change/" in page
     page = client.get(f"/admin/djstripe/subscription/{mirrored.pk}/change/").content.decode()
     assert f"/admin/licenses/proaccount/{account.pk}/change/" in page
+
+
+@pytest.mark.usefixtures("refunded_after_spending")
+def test_a_shortfall_and_a_reconciliation_incident_show_their_runbook(support_client):
+    reversal = PaymentReversal.objects.get(shortfall__gt=0)
+    body = support_client.get(reverse("admin:billing_paymentreversal_change", args=[reversal.pk])).content.decode()
+    assert f'<a id="runbook" href="{reverse("admin:runbook", args=["payment_reversal_shortfall"])}">runbook</a>' \
+        in body
+    assert "<h2>Repair</h2>" in body
+    incident = ReconciliationIncident.objects.get()
+    body = support_client.get(reverse("admin:billing_reconciliationincident_change",
+                                      args=[incident.pk])).content.decode()
+    assert reverse("admin:runbook", args=["payment_without_credit"]) in body
+    assert '<pre class="phoenix-json">{}</pre>' in body  # this one's detail is empty

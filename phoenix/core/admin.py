@@ -12,6 +12,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
@@ -20,7 +22,24 @@ from phoenix.core.errors import OperatorActionRepeated, PhoenixError, ReasonRequ
 from phoenix.core.export import Column, csv_streaming_response
 from phoenix.core.models import AdminAction, IdempotentResponse, JobRun
 from phoenix.core.roles import CHANGE_PERIODIC_TASK, RUN_PERIODIC_TASK, UNLOCK_ADMIN_LOGIN
+from phoenix.core.runbooks import runbook_html, runbook_path
 from phoenix.core.services import export_recorded, operator_intent_key, operator_reason
+
+
+def json_pretty(value) -> SafeString:
+    """A JSON field as an operator reads it: indented, keys sorted, in a <pre> (escaped)."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html('<pre class="phoenix-json">{}</pre>', text)
+
+
+def runbook_section(code: str) -> SafeString:
+    """An incident page's runbook: the link to its own page and the runbook itself."""
+    html = runbook_html(code)
+    if html is None:
+        return format_html("No runbook for <code>{}</code> (docs/runbooks/{}.md is missing).", code, code)
+    url = reverse("admin:runbook", args=[code])
+    return format_html('<p><a id="runbook" href="{}">runbook</a> (<code>docs/runbooks/{}</code>)</p>'
+                       '<div class="phoenix-runbook">{}</div>', url, runbook_path(code).name, html)
 
 
 class ReadOnlyAdminMixin:
@@ -117,7 +136,7 @@ class OperatorAction:
     name: str  # URL slug
     label: str  # button and page title
     permission: str  # "app_label.codename"
-    method: str  # ModelAdmin method (request, target, cleaned_data) -> message
+    method: str  # ModelAdmin method (request, target, cleaned_data) -> message, or (message, level)
     form_class: type[forms.Form] = OperatorForm
     on_object: bool = True  # False: acts on the collection (optionally on ?ids=...)
     offered_when: str | None = None  # ModelAdmin method (obj) -> bool: show the button?
@@ -212,7 +231,10 @@ class OperatorActionsMixin:
                 # written; say why on the same page.
                 form.add_error(None, f"{exc.detail} ({exc.code})")
             else:
-                self.message_user(request, message, messages.SUCCESS)
+                # A method may say how its outcome reads: (message, messages.WARNING) for a
+                # done action whose news is bad (e.g. checks re-run, the finding still there).
+                message, level = message if isinstance(message, tuple) else (message, messages.SUCCESS)
+                self.message_user(request, message, level)
                 return HttpResponseRedirect(done_url)
 
         context = {

@@ -10,6 +10,7 @@ from django.utils import timezone
 from phoenix.core import customer
 from phoenix.core.dashboard import dashboard_panels
 from phoenix.core.errors import json_not_found, json_permission_denied
+from phoenix.core.runbooks import runbook_codes, runbook_html, runbook_title
 
 # The customer page and the search show a user: the viewer needs to be allowed to view users
 # (the support role is); each section adds its own view permissions.
@@ -38,6 +39,8 @@ class PhoenixAdminSite(admin.AdminSite):
         return [
             path("customer/search/", self.admin_view(self.customer_search_view), name="customer_search"),
             path("customer/<uuid:public_id>/", self.admin_view(self.customer_view), name="customer"),
+            path("runbooks/", self.admin_view(self.runbooks_view), name="runbooks"),
+            path("runbooks/<str:code>/", self.admin_view(self.runbook_view), name="runbook"),
             *super().get_urls(),
         ]
 
@@ -74,6 +77,19 @@ class PhoenixAdminSite(admin.AdminSite):
         context = {**self.each_context(request), "title": f"Customer {user.email}", "customer": user,
                    "sections": sections, "section_limit": customer.SECTION_LIMIT}
         return TemplateResponse(request, "admin/phoenix/customer.html", context)
+
+    def runbooks_view(self, request):
+        """Every runbook (docs/runbooks/), for any staff user: they are documentation."""
+        rows = [{"code": code, "title": runbook_title(code)} for code in runbook_codes()]
+        context = {**self.each_context(request), "title": "Runbooks", "runbooks": rows}
+        return TemplateResponse(request, "admin/phoenix/runbooks.html", context)
+
+    def runbook_view(self, request, code: str):
+        html = runbook_html(code)
+        if html is None:
+            raise Http404(f"No runbook for {code!r}.")
+        context = {**self.each_context(request), "title": f"Runbook: {code}", "code": code, "runbook": html}
+        return TemplateResponse(request, "admin/phoenix/runbook.html", context)
 
 
 def _admin_error(request, *, status: int, title: str, detail: str, fallback, exception):

@@ -187,6 +187,9 @@ def _health_sql(*, only_some_wallets: bool) -> str:
 
 def _add_finding(findings: list[HealthFinding], wallet_id: int, user_id: int, severity: str, code: str,
                  **detail) -> None:
+    # Every code raised is in its severity's list (which the runbooks are checked against).
+    if code not in (CRITICAL_CODES if severity == IncidentSeverity.CRITICAL else WARNING_CODES):
+        raise ValueError(f"unknown {severity} health code {code!r}: add it to the codes above (and its runbook)")
     findings.append(HealthFinding(wallet_id, user_id, severity, code, detail))
 
 

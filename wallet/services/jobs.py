@@ -296,8 +296,8 @@ def _health_run_note(report: HealthRunReport):
 
 
 def _alert_critical(incidents: list[Incident]) -> None:
-    lines = [f"- wallet {i.wallet_id}: {i.code} {json.dumps(i.detail, sort_keys=True)} (incident {i.pk})"
-             for i in incidents]
+    lines = [f"- wallet {i.wallet_id}: {i.code} {json.dumps(i.detail, sort_keys=True)} (incident {i.pk}; "
+             f"runbook: docs/runbooks/{i.code}.md)" for i in incidents]
     logger.error("wallet_health_critical", incidents=[i.pk for i in incidents])
     mail_admins(
         subject=f"Wallet health: {len(incidents)} new critical finding(s)",
