@@ -39,6 +39,8 @@ from wallet.models import (
     HoldStatus,
     Incident,
     LotConsumption,
+    OperationRollup,
+    OperationRollupCursor,
     SpendCounter,
     SpendVelocityLimit,
     SpendVelocityOverride,
@@ -420,3 +422,18 @@ class HoldExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "hold", "expires_at_before", "expires_at_after", "source", "created_at")
     list_select_related = ("hold__wallet__user",)
     search_fields = ("=hold__id",)
+
+
+@admin.register(OperationRollup)
+class OperationRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The dashboard's hourly rollups (written by the rollup job; read-only, for checking)."""
+
+    list_display = ("hour", "type", "category", "reference", "operations", "amount")
+    list_filter = ("category", "type", ("hour", admin.DateFieldListFilter))
+    search_fields = ("=reference",)
+    sortable_by = ("hour",)
+
+
+@admin.register(OperationRollupCursor)
+class OperationRollupCursorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("rolled_through", "refreshed_at")

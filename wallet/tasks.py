@@ -19,3 +19,8 @@ def wallet_expire_holds() -> dict:
 @shared_task(name=services.LOT_EXPIRY_JOB)
 def wallet_expire_lots() -> dict:
     return services.wallet_lots_expire().summary()
+
+
+@shared_task(name=services.ROLLUP_JOB)
+def wallet_rollup_refresh() -> dict:
+    return services.operation_rollup_refresh().summary()

@@ -12,6 +12,7 @@ from wallet.selectors.dashboard import (
     energy_consumed_by_action,
     energy_consumed_totals,
     energy_lots_overview,
+    operation_facts_sql,
     wallet_health_overview,
 )
 from wallet.selectors.energy import (
@@ -58,7 +59,7 @@ __all__ = [
     "STATEMENT_FIELDS", "wallet_statement",
     "ANALYTICS_WINDOW", "CONSUMPTION_SOURCE", "CONSUMPTION_TYPES", "CRITICAL_CODES", "HealthFinding",
     "LEADERBOARD_SIZE", "MILESTONE_COUNTS", "TOP_ACTIONS", "WARNING_CODES", "balance_operations_per_hour",
-    "catalogue_action", "collaborator_activity",
+    "catalogue_action", "collaborator_activity", "operation_facts_sql",
     "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
     "energy_consumed_by_action", "energy_consumed_totals", "energy_lots_overview", "energy_leaderboard",
     "energy_pack_covering",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import BigIntegerField, Case, Count, ExpressionWrapper, F, Q, Sum, When
-from django.db.models.functions import TruncHour
+from django.db import connection
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
 from phoenix.core.selectors import job_run_latest
@@ -22,6 +22,7 @@ from wallet.models import (
     IncidentStatus,
     LotCategory,
     OperationType,
+    RollupCategory,
     Wallet,
 )
 
@@ -31,8 +32,47 @@ CONSUMPTION_TYPES = ("debit", "commit")
 CONSUMPTION_SOURCE = "api"
 
 
-def _consumption_q():
-    return Q(type__in=CONSUMPTION_TYPES, source=CONSUMPTION_SOURCE)
+_CONSUMPTION = f"o.type IN {CONSUMPTION_TYPES!r} AND o.source = '{CONSUMPTION_SOURCE}'"
+_CONSUMPTION_REFUND = f"o.type = 'credit' AND r.type IN {CONSUMPTION_TYPES!r} AND r.source = '{CONSUMPTION_SOURCE}'"
+# The one definition of an operation's dashboard category (its refund's original is `r`).
+CATEGORY_SQL = f"""CASE WHEN {_CONSUMPTION} THEN '{RollupCategory.CONSUMPTION}'
+    WHEN {_CONSUMPTION_REFUND} THEN '{RollupCategory.CONSUMPTION_REFUND}'
+    WHEN o.type = 'credit' AND o.refund_of_id IS NOT NULL THEN '{RollupCategory.REFUND}'
+    ELSE '{RollupCategory.OTHER}' END"""
+# The action code is kept for consumption and its refunds (the API writes it as the reference,
+# a refund copies it); other references (payment keys, ...) would make a bucket per operation.
+REFERENCE_SQL = f"CASE WHEN ({_CONSUMPTION}) OR ({_CONSUMPTION_REFUND}) THEN o.reference ELSE '' END"
+
+
+def operation_facts_sql(where: str) -> str:
+    """Operations matching `where` (on `o`), grouped as the rollups are: hour, type, category,
+    reference, operations, amount."""
+    return f"""
+        SELECT date_trunc('hour', o.created_at) AS hour, o.type, {CATEGORY_SQL} AS category,
+               {REFERENCE_SQL} AS reference, COUNT(*) AS operations, SUM(o.amount) AS amount
+        FROM wallet_balanceoperation o
+        LEFT JOIN wallet_balanceoperation r ON r.id = o.refund_of_id
+        WHERE {where}
+        GROUP BY 1, 2, 3, 4"""
+
+
+def _rollup_and_tail_sql() -> str:
+    """Every operation since %(since)s as rollup rows: the buckets the rollup job wrote (up to
+    its cursor) and, computed live, the operations created after the cursor (through %(now)s).
+    No cursor yet (never refreshed): every operation is read live."""
+    through = "COALESCE((SELECT rolled_through FROM wallet_operationrollupcursor WHERE id = 1), '-infinity')"
+    return f"""
+        SELECT hour, type, category, reference, operations, amount FROM wallet_operationrollup
+        WHERE hour >= date_trunc('hour', %(since)s::timestamptz) AND hour <= %(now)s
+          AND hour <= {through}
+        UNION ALL
+        {operation_facts_sql(f"o.created_at > {through} AND o.created_at >= %(since)s AND o.created_at <= %(now)s")}"""
+
+
+def _fetch(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def wallet_health_overview() -> dict[str, Any]:
@@ -55,51 +95,41 @@ def wallet_health_overview() -> dict[str, Any]:
     }
 
 
-def _consumption_refund_q():
-    """The credits refunding a consumption (a consume's debit or a commit)."""
-    return Q(type="credit", refund_of__type__in=CONSUMPTION_TYPES, refund_of__source=CONSUMPTION_SOURCE)
-
-
 def energy_consumed_totals(*, now: datetime) -> dict[str, int]:
-    """Energy consumed today (since local midnight), over 7 and 30 days, net of the refunds of
-    consumptions made in the same period (a refunded action consumed nothing), and refunded
-    over 7 days (every refund). One aggregate query."""
+    """Energy consumed today (since local midnight), over the last 7 and 30 days (whole hours),
+    net of the refunds of consumptions made in the same period (a refunded action consumed
+    nothing), and refunded over 7 days (every refund). One query over the rollups and the
+    live tail (`_rollup_and_tail_sql`)."""
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    week, month = now - timedelta(days=7), now - timedelta(days=30)
-    consumed, given_back = _consumption_q(), _consumption_refund_q()
-    refund = Q(type="credit", refund_of__isnull=False)
-    totals = BalanceOperation.objects.filter(created_at__gte=month, created_at__lte=now).aggregate(
-        today=Sum("amount", filter=consumed & Q(created_at__gte=today)),
-        week=Sum("amount", filter=consumed & Q(created_at__gte=week)),
-        month=Sum("amount", filter=consumed),
-        back_today=Sum("amount", filter=given_back & Q(created_at__gte=today)),
-        back_week=Sum("amount", filter=given_back & Q(created_at__gte=week)),
-        back_month=Sum("amount", filter=given_back),
-        refunded_week=Sum("amount", filter=refund & Q(created_at__gte=week)),
-    )
-    totals = {key: value or 0 for key, value in totals.items()}
-    return {
-        "today": totals["today"] - totals["back_today"],
-        "week": totals["week"] - totals["back_week"],
-        "month": totals["month"] - totals["back_month"],
-        "refunded_week": totals["refunded_week"],
-    }
+    week, month = _hour(now - timedelta(days=7)), _hour(now - timedelta(days=30))
+    consumed, given_back = f"'{RollupCategory.CONSUMPTION}'", f"'{RollupCategory.CONSUMPTION_REFUND}'"
+    refunds = f"({given_back}, '{RollupCategory.REFUND}')"
+    [row] = _fetch(f"""
+        SELECT COALESCE(SUM(amount) FILTER (WHERE category = {consumed} AND hour >= %(today)s), 0)
+             - COALESCE(SUM(amount) FILTER (WHERE category = {given_back} AND hour >= %(today)s), 0),
+               COALESCE(SUM(amount) FILTER (WHERE category = {consumed} AND hour >= %(week)s), 0)
+             - COALESCE(SUM(amount) FILTER (WHERE category = {given_back} AND hour >= %(week)s), 0),
+               COALESCE(SUM(amount) FILTER (WHERE category = {consumed}), 0)
+             - COALESCE(SUM(amount) FILTER (WHERE category = {given_back}), 0),
+               COALESCE(SUM(amount) FILTER (WHERE category IN {refunds} AND hour >= %(week)s), 0)
+        FROM ({_rollup_and_tail_sql()}) f""", {"since": month, "now": now, "today": today, "week": week})
+    return dict(zip(("today", "week", "month", "refunded_week"), (int(v) for v in row), strict=True))
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def balance_operations_per_hour(*, now: datetime, hours: int = 48) -> dict[str, Any]:
-    """Operation counts per hour and type over the last `hours` hours (one GROUP BY)."""
-    end = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
+    """Operation counts per hour and type over the last `hours` hours (one GROUP BY over the
+    rollups and the live tail)."""
+    end = _hour(timezone.localtime(now))
     buckets = [end - timedelta(hours=offset) for offset in range(hours - 1, -1, -1)]
-    rows = (
-        BalanceOperation.objects.filter(created_at__gte=buckets[0], created_at__lte=now)
-        .annotate(hour=TruncHour("created_at"))
-        .values("hour", "type")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = _fetch(f"SELECT hour, type, SUM(operations) FROM ({_rollup_and_tail_sql()}) f GROUP BY 1, 2",
+                  {"since": buckets[0], "now": now})
     counts: dict[str, dict[datetime, int]] = {}
-    for row in rows:  # at most hours x types rows
-        counts.setdefault(row["type"], {})[timezone.localtime(row["hour"])] = row["n"]
+    for hour, op_type, n in rows:  # at most hours x types rows
+        counts.setdefault(op_type, {})[timezone.localtime(hour)] = int(n)
     return {
         "labels": [bucket.strftime("%a %H:00") for bucket in buckets],
         "series": {op_type: [per_hour.get(bucket, 0) for bucket in buckets]
@@ -109,21 +139,20 @@ def balance_operations_per_hour(*, now: datetime, hours: int = 48) -> dict[str, 
 
 
 def energy_consumed_by_action(*, now: datetime, days: int = 30, limit: int = 15) -> list[tuple[str, int]]:
-    """[(action code, points)] consumed over `days` days net of the refunds of consumptions,
-    biggest first, actions netted to nothing left out (one GROUP BY). The action code is the
-    operation's reference (the API writes it there; a refund copies it)."""
-    rows = (
-        BalanceOperation.objects.filter(_consumption_q() | _consumption_refund_q(),
-                                        created_at__gte=now - timedelta(days=days), created_at__lte=now)
-        .values("reference")
-        .annotate(points=Sum(Case(When(type="credit", then=-F("amount")), default=F("amount"),
-                                  output_field=BigIntegerField())))
-        .filter(points__gt=0)
-        .order_by("-points", "reference")[:limit]
-    )
-    return [(row["reference"] or "(none)", row["points"]) for row in rows]
-
-
+    """[(action code, points)] consumed over the last `days` days (whole hours) net of the
+    refunds of consumptions, biggest first, actions netted to nothing left out (one GROUP BY
+    over the rollups and the live tail). The action code is the operation's reference (the
+    API writes it there; a refund copies it)."""
+    rows = _fetch(f"""
+        SELECT reference, SUM(CASE WHEN category = '{RollupCategory.CONSUMPTION_REFUND}' THEN -amount
+                                   ELSE amount END) AS points
+        FROM ({_rollup_and_tail_sql()}) f
+        WHERE category IN ('{RollupCategory.CONSUMPTION}', '{RollupCategory.CONSUMPTION_REFUND}')
+        GROUP BY reference HAVING SUM(CASE WHEN category = '{RollupCategory.CONSUMPTION_REFUND}' THEN -amount
+                                           ELSE amount END) > 0
+        ORDER BY points DESC, reference LIMIT %(limit)s""",
+                  {"since": _hour(now - timedelta(days=days)), "now": now, "limit": limit})
+    return [(reference or "(none)", int(points)) for reference, points in rows]
 
 
 def energy_lots_overview(*, now: datetime) -> dict[str, Any]:

@@ -7,6 +7,7 @@
 - `holds`: freeze, commit, release (and the expiry of one hold);
 - `lots`: the energy lots every credit creates and every debit draws (consumption order);
 - `jobs`: the hold-expiry, lot-expiry and health jobs, their reports and the CRITICAL alerting;
+- `rollup`: the dashboard's hourly rollups of the ledger (a job every 5 minutes);
 - `energy`: the /luna actions over the ledger (catalogue, unlimited users, usage events).
 
 `wallet.services.<name>` is the public name of each write and report below (errors:
@@ -53,8 +54,10 @@ from wallet.services.jobs import (
 )
 from wallet.services.ledger import MAX_AMOUNT
 from wallet.services.lots import LotGrant, pack_purchase_lots, validity_settings, welcome_grant_lot
+from wallet.services.rollup import ROLLUP_JOB, RollupReport, operation_rollup_refresh
 
 __all__ = [
+    "ROLLUP_JOB", "RollupReport", "operation_rollup_refresh",
     "DEFAULT_HOLD_TTL_SECONDS", "EXPIRY_JOB", "EXPIRY_LOCK", "HEALTH_JOB", "HEALTH_LOCK", "MAX_AMOUNT",
     "MAX_HOLD_LIFETIME_SECONDS", "MAX_HOLD_TTL_SECONDS",
     "wallet_hold_extend", "WELCOME_GRANT_KEY", "WELCOME_GRANT_POINTS", "ClawbackResult", "HealthRunReport",
