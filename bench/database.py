@@ -119,9 +119,14 @@ def append_operations(*, wallets: tuple[int, int], op_type: str, amount: int, ho
         "balance_before": "w.balance", "balance_after": "w.balance + %(balance_delta)s",
         "held_before": "w.held", "held_after": "w.held + %(held_delta)s",
         "hold_id": "h.id" if hold_code else "NULL::uuid", "refund_of_id": "NULL::bigint",
-        "source": "'system'::varchar", "reason": "'bench data'::varchar", "reference": "''::varchar",
+        # Consumption as the API writes it (source api, the action code as reference), the rest
+        # system; spread over the last 30 days (wallet by wallet, each wallet's operations a
+        # minute apart, in seq order), as a live ledger is, so the dashboard's rollups have buckets.
+        "source": "%(source)s::varchar", "reason": "'bench data'::varchar", "reference": "%(reference)s::varchar",
         "actor_id": "NULL::bigint", "idempotency_key": "NULL::varchar", "request_fingerprint": "''::varchar",
-        "created_at": "now()", "prev_hash": "w.last_hash",
+        "created_at": "now() - (w.id %% 720) * interval '1 hour' + w.last_seq * interval '1 minute' "
+                      "- interval '1 hour'",
+        "prev_hash": "w.last_hash",
     }
     selected = ", ".join(f"{expression} AS {name}" for name, expression in next_rows.items())
     expressions = {name: f"o.{name}" for name in next_rows} | {"hash": operation_hash_sql("o")}
@@ -139,6 +144,8 @@ def append_operations(*, wallets: tuple[int, int], op_type: str, amount: int, ho
         FROM ins WHERE w.id = ins.wallet_id
         """,
         {"type": op_type, "amount": amount, "balance_delta": balance_sign * amount,
+         "source": "api" if op_type in ("debit", "commit") else "system",
+         "reference": "conseil_rapide" if op_type in ("debit", "commit") else "",
          "held_delta": held_sign * amount, "hold_code": hold_code, "low": wallets[0], "high": wallets[1]},
     )
 

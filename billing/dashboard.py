@@ -113,7 +113,7 @@ def _amounts(rows: list[dict[str, Any]]) -> str:
 
 
 def incidents_panel(now: datetime) -> dict[str, Any]:
-    health = wallet_selectors.wallet_health_overview()
+    health = wallet_selectors.wallet_incidents_open_counts()
     billing = selectors.billing_incidents_overview()
     total = (health["open_critical"] + health["open_warning"] + billing["reconciliation_open"]
              + billing["shortfalls_open"])

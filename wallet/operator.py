@@ -100,21 +100,16 @@ def wallet_grant(*, wallet: Wallet, category: str, amount: int, expires_at, acto
     return operation
 
 
-def _open_incidents_by_severity() -> dict[str, int]:
-    overview = selectors.wallet_health_overview()
-    return {"open_critical": overview["open_critical"], "open_warning": overview["open_warning"]}
-
-
 @transaction.atomic
 def wallet_health_run_now(*, actor, reason: str) -> services.HealthRunReport:
     """Run the health job now. One transaction for the run and its audit row (an operator
     run is rare; the hourly job keeps its per-wallet transactions). Returns the report;
     a run that finds another holding the lock wrote nothing and raises JobAlreadyRunning."""
     reason = operator_reason(reason)
-    before = _open_incidents_by_severity()
+    before = selectors.wallet_incidents_open_counts()
     report = services.wallet_health_run().raise_if_skipped()  # a skipped run wrote nothing
     operator_action(actor=actor, action="wallet_health_run", target=report.job_run, reason=reason,
-                    before=before, after={**_open_incidents_by_severity(), **report.job_run.summary})
+                    before=before, after={**selectors.wallet_incidents_open_counts(), **report.job_run.summary})
     return report
 
 

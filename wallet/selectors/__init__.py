@@ -14,6 +14,7 @@ from wallet.selectors.dashboard import (
     energy_lots_overview,
     operation_facts_sql,
     wallet_health_overview,
+    wallet_incidents_open_counts,
 )
 from wallet.selectors.energy import (
     ANALYTICS_WINDOW,
@@ -67,5 +68,6 @@ __all__ = [
     "holds_stuck",
     "incidents_open", "leaderboard_alias", "usage_events_for_user", "usage_narrative", "wallet_balance",
     "energy_lots_for_user", "lots_of_operations", "wallet_energy_summary", "wallet_lot_summary",
-    "wallet_for_user", "wallet_health_findings", "wallet_health_overview", "wallet_operations_for_user",
+    "wallet_for_user", "wallet_health_findings", "wallet_health_overview", "wallet_incidents_open_counts",
+    "wallet_operations_for_user",
 ]

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from phoenix.core.selectors import job_run_latest
 from wallet.models import (
-    BalanceOperation,
     EnergyLot,
     Incident,
     IncidentSeverity,
@@ -75,17 +74,22 @@ def _fetch(sql: str, params: dict) -> list[tuple]:
         return cursor.fetchall()
 
 
-def wallet_health_overview() -> dict[str, Any]:
-    """Health now: open incidents by severity, the last health run and its result. 3 queries."""
+def wallet_incidents_open_counts() -> dict[str, int]:
+    """Open wallet incidents by severity (one query)."""
     counts = Incident.objects.filter(status=IncidentStatus.OPEN).aggregate(
         critical=Count("id", filter=Q(severity=IncidentSeverity.CRITICAL)),
         warning=Count("id", filter=Q(severity=IncidentSeverity.WARNING)),
     )
+    return {"open_critical": counts["critical"], "open_warning": counts["warning"]}
+
+
+def wallet_health_overview() -> dict[str, Any]:
+    """Health now: open incidents by severity, the last health run and its result. 3 queries."""
+    counts = wallet_incidents_open_counts()
     totals = Wallet.objects.aggregate(wallets=Count("id"), balance=Sum("balance"), held=Sum("held"))
     last_run = job_run_latest("wallet.health_check")  # wallet.services.jobs.HEALTH_JOB
     return {
-        "open_critical": counts["critical"],
-        "open_warning": counts["warning"],
+        **counts,
         "last_run": last_run,
         "last_run_critical": last_run.summary.get("critical", 0) if last_run else None,
         "last_run_warning": last_run.summary.get("warnings", 0) if last_run else None,
@@ -168,8 +172,8 @@ def energy_lots_overview(*, now: datetime) -> dict[str, Any]:
         days_30=Sum("remaining", filter=Q(expires_at__gt=now, expires_at__lte=now + timedelta(days=30))),
     )
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    expired = BalanceOperation.objects.filter(type=OperationType.LOT_EXPIRY, created_at__gte=month_start,
-                                              created_at__lte=now).aggregate(total=Sum("amount"))["total"]
+    [(expired,)] = _fetch(f"SELECT SUM(amount) FROM ({_rollup_and_tail_sql()}) f WHERE type = %(type)s",
+                          {"since": month_start, "now": now, "type": OperationType.LOT_EXPIRY})
     return {
         "outstanding": {category: int(by_category.get(category) or 0) for category in LotCategory.values},
         "paid_liability_cents": int(expiring["liability_cents"] or 0),

@@ -1,11 +1,11 @@
 """`manage.py bench_admin`: the admin's pages at N users x 10 operations (default 100k / 1M).
 
 A throw-away database with the migrated schema (bench_luna's), filled set-based in SQL
-(bench.database.generate_ten_operation_wallets: users, wallets, 10 hash-chained operations,
-3 holds each), ANALYZEd, the dashboard's rollups refreshed (timed); then the Django test
-client, logged in as a superuser, times
-/admin/, each big changelist, a search on each and a deep page: ms and query count per page,
-with the load average and core count.
+(bench.database.generate_ten_operation_wallets: users, wallets, 10 hash-chained operations over
+the last 30 days, 3 holds each; a usage event per API debit, a paid pack per user), ANALYZEd,
+the dashboard's rollups refreshed (timed); then the Django test client, logged in as a
+superuser, times /admin/, each big changelist, a search on each and a deep page: ms and query
+count per page, with the load average and core count.
 """
 
 from __future__ import annotations
@@ -28,6 +28,25 @@ CHANGELISTS = ["wallet_balanceoperation", "wallet_hold", "wallet_usageevent", "w
                "billing_payment"]
 
 
+def _usage_events_and_payments() -> None:
+    """What a live system has beside the ledger: a usage event per API debit (its action,
+    energy and operation) and a paid pack per user, at its operations' times."""
+    sql("""INSERT INTO wallet_usageevent (user_id, action_code, category, source_app, energy_consumed, unlimited,
+                                          operation_id, refund_of_id, metadata, idempotency_key, created_at)
+           SELECT w.user_id, o.reference, 'letters', 'letters', o.amount, false, o.id, NULL, '{}', NULL, o.created_at
+           FROM wallet_balanceoperation o JOIN wallet_wallet w ON w.id = o.wallet_id
+           WHERE o.type = 'debit' AND o.source = 'api'""")
+    sql("""INSERT INTO billing_payment (public_id, user_id, flow, product_kind, product_code, amount_cents, currency,
+                                        status, stripe_checkout_session_id, stripe_payment_intent_id, stripe_charge_id,
+                                        fulfilled_quantity, fulfilled_at, amount_refunded_cents, disputed_at, metadata,
+                                        created_at, updated_at, status_changed_at)
+           SELECT gen_random_uuid(), w.user_id, 'checkout', 'energy_pack', 'cafe_luna', 299, 'eur', 'pending',
+                  'cs_bench_' || w.id, 'pi_bench_' || w.id, '', 110, o.created_at, 0, NULL, '{}',
+                  o.created_at, o.created_at, o.created_at
+           FROM wallet_wallet w JOIN wallet_balanceoperation o ON o.wallet_id = w.id AND o.seq = 1""")
+    sql("UPDATE billing_payment SET status = 'succeeded'")  # the status guard: payments start pending
+
+
 class Command(BaseCommand):
     help = "Time the admin's pages at N users x 10 operations (default 100k / 1M)."
 
@@ -42,7 +61,9 @@ class Command(BaseCommand):
             started = time.perf_counter()
             for _ in range(0, options["users"], 10_000):
                 generate_ten_operation_wallets(min(10_000, options["users"]))
-            for table in ("accounts_user", "wallet_wallet", "wallet_hold", "wallet_balanceoperation"):
+            _usage_events_and_payments()
+            for table in ("accounts_user", "wallet_wallet", "wallet_hold", "wallet_balanceoperation",
+                          "wallet_usageevent", "billing_payment"):
                 sql(f"VACUUM ANALYZE {table}")
             self.stdout.write(f"data: {options['users']} users in {time.perf_counter() - started:.0f} s")
             # As production's beat does every 5 minutes: the dashboard then reads the rollups and
