@@ -40,15 +40,24 @@ class BenchDatabase:
         connections.close_all()
         self._admin = psycopg.connect(**connection.get_connection_params(), autocommit=True)
         self._admin.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
-        self._admin.execute(f'CREATE DATABASE "{self.name}"')
-        self._settings["NAME"] = self.name  # new connections (every thread's) go to the bench DB
-        connections.close_all()
         try:
-            self._create_schema()
+            template = self._template()
+            if template:
+                self._admin.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
+            else:
+                self._admin.execute(f'CREATE DATABASE "{self.name}"')
+            self._settings["NAME"] = self.name  # new connections (every thread's) go to the bench DB
+            connections.close_all()
+            if not template:
+                self._create_schema()
         except BaseException:
             self.__exit__()  # never leave the connection settings pointing at the bench DB
             raise
         return self
+
+    def _template(self) -> str | None:
+        """A database to copy instead of building the schema (None: build it)."""
+        return None
 
     def __exit__(self, *exc) -> None:
         connections.close_all()

@@ -736,7 +736,7 @@ class OperationRollup(models.Model):
 
     Written only by `operation_rollup_refresh` (a job every 5 minutes), which recomputes the
     last hours' buckets from the ledger in one transaction; the dashboard adds the operations
-    created after `OperationRollupCursor.rolled_through` live, so its figures are the ledger's.
+    after `OperationRollupCursor.last_operation_id` live, so its figures are the ledger's.
     """
 
     hour = models.DateTimeField(help_text="Start of the hour (UTC).")
@@ -760,9 +760,11 @@ class OperationRollup(models.Model):
 
 
 class OperationRollupCursor(models.Model):
-    """One row: the rollups hold every operation created up to `rolled_through`."""
+    """One row: the rollups hold every operation up to `last_operation_id` that was committed
+    when they were refreshed (`rolled_through`: the moment the refresh ran as)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_operation_id = models.BigIntegerField()
     rolled_through = models.DateTimeField()
     refreshed_at = models.DateTimeField()
 
@@ -770,4 +772,4 @@ class OperationRollupCursor(models.Model):
         constraints = [models.CheckConstraint(condition=Q(id=1), name="rollup_cursor_single_row")]
 
     def __str__(self) -> str:
-        return f"rollups through {self.rolled_through:%Y-%m-%d %H:%M:%S}"
+        return f"rollups through operation {self.last_operation_id} ({self.rolled_through:%Y-%m-%d %H:%M:%S})"

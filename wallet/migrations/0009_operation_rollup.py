@@ -44,6 +44,7 @@ class Migration(migrations.Migration):
             name='OperationRollupCursor',
             fields=[
                 ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ('last_operation_id', models.BigIntegerField()),
                 ('rolled_through', models.DateTimeField()),
                 ('refreshed_at', models.DateTimeField()),
             ],

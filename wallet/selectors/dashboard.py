@@ -56,16 +56,15 @@ def operation_facts_sql(where: str) -> str:
 
 
 def _rollup_and_tail_sql() -> str:
-    """Every operation since %(since)s as rollup rows: the buckets the rollup job wrote (up to
-    its cursor) and, computed live, the operations created after the cursor (through %(now)s).
-    No cursor yet (never refreshed): every operation is read live."""
-    through = "COALESCE((SELECT rolled_through FROM wallet_operationrollupcursor WHERE id = 1), '-infinity')"
+    """Every operation since %(since)s (to %(now)s) as rollup rows: the buckets the rollup job
+    wrote and, computed live, the operations above its cursor (a primary-key range: the few
+    written since the last refresh). Never refreshed: every operation is read live."""
+    seen = "COALESCE((SELECT last_operation_id FROM wallet_operationrollupcursor WHERE id = 1), 0)"
     return f"""
         SELECT hour, type, category, reference, operations, amount FROM wallet_operationrollup
         WHERE hour >= date_trunc('hour', %(since)s::timestamptz) AND hour <= %(now)s
-          AND hour <= {through}
         UNION ALL
-        {operation_facts_sql(f"o.created_at > {through} AND o.created_at >= %(since)s AND o.created_at <= %(now)s")}"""
+        {operation_facts_sql(f"o.id > {seen} AND o.created_at >= %(since)s AND o.created_at <= %(now)s")}"""
 
 
 def _fetch(sql: str, params: dict) -> list[tuple]:

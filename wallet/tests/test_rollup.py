@@ -5,14 +5,16 @@ gives it."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from phoenix.accounts.services import user_register
 from wallet import selectors
@@ -109,15 +111,35 @@ def test_the_figures_are_the_ledgers_before_and_after_a_refresh_and_with_a_live_
     assert figures(later) == live
 
 
-def test_a_commit_after_the_refresh_passed_its_time_is_counted_by_the_next_refresh(history):
-    # The refresh ran "at" NOW+1min while a consume stamped NOW had not committed yet.
-    wallet_services.operation_rollup_refresh(now=NOW + timedelta(minutes=1))
-    with time_machine.travel(NOW, tick=False):
-        energy_services.energy_consume(user=history, action_code="conseil_rapide")
-    at = NOW + timedelta(minutes=2)
-    assert figures(at)[0]["today"] == by_hand(at)["totals"]["today"] - 5  # not seen yet
-    wallet_services.operation_rollup_refresh(now=at)
-    assert_matches_by_hand(at)
+@pytest.mark.django_db(transaction=True)
+def test_an_operation_committed_after_a_refresh_that_passed_its_id_shows_at_the_next_refresh(history):
+    """A consume whose transaction is still open while another commits and a refresh runs:
+    its id is below the cursor, so the live tail skips it, and the next refresh counts it."""
+    inserted, release = threading.Event(), threading.Event()
+
+    def slow_consume() -> None:
+        try:
+            with transaction.atomic():
+                energy_services.energy_consume(user=history, action_code="conseil_rapide")  # id n, open
+                inserted.set()
+                assert release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    other, _token = user_register(email="rollup-other@example.com", password="a-Long-test-passphrase-42")
+    worker = threading.Thread(target=slow_consume)
+    worker.start()
+    assert inserted.wait(timeout=60)
+    energy_services.energy_consume(user=other, action_code="mirror_match")  # id n + k, committed
+    report = wallet_services.operation_rollup_refresh()
+    release.set()
+    worker.join(timeout=60)
+    now = timezone.now()
+    slow = BalanceOperation.objects.filter(wallet__user=history).latest("id")
+    assert slow.id < report.last_operation_id
+    assert figures(now)[0]["today"] == by_hand(now)["totals"]["today"] - 5  # not seen yet
+    wallet_services.operation_rollup_refresh()
+    assert_matches_by_hand(timezone.now())
 
 
 def test_rebuild_and_a_second_refresh_write_the_same_buckets(history):

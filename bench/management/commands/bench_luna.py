@@ -1,30 +1,39 @@
-"""`manage.py bench_luna`: the /luna API under load, through gunicorn, on loopback only.
+"""`manage.py bench_luna`: the /luna API under load, through the Procfile's web process, on loopback.
 
-Runs in a throw-away database (wallet.BenchDatabase, here with the full schema
-migrated into it), starts gunicorn on a free 127.0.0.1 port against it, drives
-`consume` and `can-perform` with N concurrent clients (threads, one requests.Session
-and one end user each), and prints requests/s and p50/p99 beside the service-layer
-figure of bench_wallet (wallet.run_scenario, `wallet_debit` in-process) for
-the same worker counts, measured in the same run. Bounded: `--seconds` per cell and
+Runs in a throw-away database copied from a migrated template (LunaBenchDatabase), starts the
+Procfile's `web` command (gunicorn, its worker model and settings) on a free 127.0.0.1 port
+serving bench.wsgi (Phoenix plus bench.views.MinimalDebitView), and for each client count runs
+interleaved rounds of three cells: `POST /luna/energy/consume` with a fresh Idempotency-Key per
+request and the production throttles (enough users that none is throttled), the minimal view
+(the same token auth and `wallet_debit`, nothing else), and the in-process service layer
+(bench_wallet's `run_scenario`, `wallet_debit` in threads). Prints the medians, the ratios
+consume / minimal and consume / service, and the load average. Bounded: `--seconds` and
 `--max-requests` per cell; gunicorn is stopped and the database dropped at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
+import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from bench.database import BenchDatabase
 from bench.ledgers import RunResult, load_average, run_scenario
@@ -34,6 +43,8 @@ from wallet.services import wallet_credit
 ENDPOINTS = {
     "consume": ("/luna/energy/consume", {"action": "conseil_rapide"}),
     "can-perform": ("/luna/energy/can-perform", {"action": "lettre_motivation"}),
+    # bench.views.MinimalDebitView: the same token auth and wallet_debit, nothing else
+    "minimal": ("/bench/minimal-debit", {}),
 }
 FUNDING = 10**9
 
@@ -43,11 +54,46 @@ def _ints(value: str) -> list[int]:
 
 
 class LunaBenchDatabase(BenchDatabase):
-    """bench_wallet's throw-away database, with every app's tables (the API needs them all)."""
+    """bench_wallet's throw-away database, with every app's tables (the API needs them all),
+    copied from a migrated template database (`CREATE DATABASE ... TEMPLATE`, a file copy in
+    seconds) instead of running every migration each time (minutes). The template is named
+    after a digest of every migration file and the pinned requirements, so a new migration or
+    library version makes a new one (older templates are dropped)."""
 
-    @staticmethod
-    def _create_schema() -> None:
-        call_command("migrate", verbosity=0, interactive=False)
+    def _template(self) -> str:
+        name = f"{TEMPLATE_PREFIX}{_schema_digest()}"
+        exists = self._admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists:
+            return name
+        for (stale,) in self._admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                            [f"{TEMPLATE_PREFIX}%"]).fetchall():
+            self._admin.execute(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)')
+        building = f"{name}_building"  # renamed when complete: an interrupted build is never used
+        self._admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+        self._admin.execute(f'CREATE DATABASE "{building}"')
+        self._settings["NAME"] = building
+        connections.close_all()
+        try:
+            call_command("migrate", verbosity=0, interactive=False)
+        finally:
+            connections.close_all()  # a template must have no connection when it is copied
+            self._settings["NAME"] = self._original_name
+        self._admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        return name
+
+
+TEMPLATE_PREFIX = "phoenix_bench_template_"
+
+
+def _schema_digest() -> str:
+    digest = hashlib.sha256()
+    base = Path(settings.BASE_DIR)
+    for path in sorted([*base.glob("*/migrations/*.py"), *base.glob("phoenix/*/migrations/*.py"),
+                        *base.glob("phoenix/djstripe_migrations/*.py"),
+                        *base.glob("requirements*.txt")]):
+        digest.update(str(path.relative_to(base)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _free_loopback_port() -> int:
@@ -62,24 +108,30 @@ def _database_url(name: str) -> str:
 
 
 class Gunicorn:
-    def __init__(self, *, database: str, workers: int, threads: int):
+    """The Procfile's `web` process, as written there (its worker model, config and defaults,
+    `WEB_CONCURRENCY` / `WEB_THREADS` from the environment or these arguments), on a free
+    loopback port, serving `bench.wsgi` (Phoenix's application plus the minimal view) against
+    the bench database, with the production throttles and logging at WARNING."""
+
+    def __init__(self, *, database: str, workers: int | None = None, threads: int | None = None):
         self.port = _free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "DATABASE_URL": _database_url(database),
             "SECRET_KEY": settings.SECRET_KEY,
-            # The bench measures the API, not the throttles (which would answer 429).
-            "LUNA_USER_THROTTLE_RATE": "100000000/min",
-            "LUNA_SATELLITE_THROTTLE_RATE": "100000000/min",
             "LOG_LEVEL": "WARNING",
+            "WEB_BIND": f"127.0.0.1:{self.port}",  # loopback only
         }
-        self.command = [
-            sys.executable, "-m", "gunicorn", "phoenix.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}",  # loopback only
-            "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-            "--no-control-socket", "--log-level", "warning",
-        ]
+        if workers:
+            env["WEB_CONCURRENCY"] = str(workers)
+        if threads:
+            env["WEB_THREADS"] = str(threads)
+        self.command = procfile_command("web", env)
+        if self.command[:1] != ["gunicorn"] or "phoenix.wsgi:application" not in self.command:
+            raise CommandError(f"the Procfile's web process is not gunicorn phoenix.wsgi: {self.command}")
+        self.command = [sys.executable, "-m", *(
+            "bench.wsgi:application" if part == "phoenix.wsgi:application" else part for part in self.command)]
         self.process = subprocess.Popen(self.command, env=env, cwd=settings.BASE_DIR,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -108,11 +160,23 @@ class Gunicorn:
                 self.process.wait()
 
 
+def procfile_command(process: str, env: dict[str, str]) -> list[str]:
+    """A Procfile process's command line, its `${VAR:-default}` expanded from `env`."""
+    for line in (Path(settings.BASE_DIR) / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            expanded = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1)) or m.group(2), command)
+            return shlex.split(expanded)
+    raise CommandError(f"no {process!r} process in the Procfile")
+
+
 def drive(*, url: str | list[str], tokens: list[str], endpoint: str, clients: int, seconds: float,
-          max_requests: int) -> tuple[RunResult, int]:
+          max_requests: int, idempotency_keys: bool = False) -> tuple[RunResult, int]:
     """`clients` threads, each its own session and user, for `seconds` (or `max_requests`
     in all); returns the latencies of 2xx answers and the count of the others. Several
-    urls (web nodes): client i talks to url i mod n, so the clients spread evenly."""
+    urls (web nodes): client i talks to url i mod n, so the clients spread evenly.
+    `idempotency_keys`: every request carries a fresh Idempotency-Key (the production path of
+    a careful client, which stores each response for its retries)."""
     urls = [url] if isinstance(url, str) else url
     path, body = ENDPOINTS[endpoint]
     barrier = threading.Barrier(clients + 1)
@@ -131,7 +195,8 @@ def drive(*, url: str | list[str], tokens: list[str], endpoint: str, clients: in
                 barrier.wait()
                 while time.perf_counter() < stop_at[0] and budget.acquire(blocking=False):
                     started = time.perf_counter()
-                    response = session.post(url + path, json=body, timeout=30)
+                    headers = {"Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else None
+                    response = session.post(url + path, json=body, headers=headers, timeout=30)
                     elapsed = (time.perf_counter() - started) * 1000
                     if 200 <= response.status_code < 300:
                         latencies[index].append(elapsed)
@@ -158,48 +223,88 @@ def drive(*, url: str | list[str], tokens: list[str], endpoint: str, clients: in
 
 
 class Command(BaseCommand):
-    help = ("Load-test POST /luna/energy/consume and /can-perform through gunicorn (127.0.0.1 only, "
-            "throw-away database) at 1, 8 and 32 clients, beside the wallet service-layer figure.")
+    help = ("Load-test POST /luna/energy/consume through the Procfile's web process (127.0.0.1 only, throw-away "
+            "database) beside the minimal view with the same auth and debit and the in-process service layer, "
+            "cells interleaved, at 1, 8 and 32 clients; then /can-perform.")
     requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--seconds", type=float, default=3.0, help="Duration of each cell.")
+        parser.add_argument("--rounds", type=int, default=3,
+                            help="Rounds of interleaved cells per client count (the median is reported).")
         parser.add_argument("--clients", type=_ints, default=[1, 8, 32], help="Comma-separated client counts.")
         parser.add_argument("--max-requests", type=int, default=20_000, help="Cap per cell.")
-        parser.add_argument("--users", type=int, default=32, help="End users the clients act as (round robin).")
-        parser.add_argument("--gunicorn-workers", type=int, default=4)
-        parser.add_argument("--gunicorn-threads", type=int, default=8)
-        parser.add_argument("--skip-service", action="store_true", help="Skip the in-process service figure.")
+        parser.add_argument("--users", type=int, default=256,
+                            help="End users the clients act as (round robin): enough that no one reaches the "
+                                 "production throttle (LUNA_USER_THROTTLE_RATE) during the run.")
+        parser.add_argument("--gunicorn-workers", type=int, default=None,
+                            help="WEB_CONCURRENCY for the Procfile's web process (default: the Procfile's).")
+        parser.add_argument("--gunicorn-threads", type=int, default=None,
+                            help="WEB_THREADS for the Procfile's web process (default: the Procfile's).")
 
     def handle(self, *args, **options):
         out = self.stdout.write
         started = time.perf_counter()
         out(f"cores: {os.cpu_count()}  load average (1/5/15 min) at start: {load_average()}")
         with LunaBenchDatabase() as database:
-            out(f"database: {database.name} (migrated for this run, dropped at the end)")
+            out(f"database: {database.name} (copied from the migrated template, dropped at the end) "
+                f"in {time.perf_counter() - started:.0f} s")
             tokens, user_ids = self._users(options["users"])
             server = Gunicorn(database=database.name, workers=options["gunicorn_workers"],
                               threads=options["gunicorn_threads"])
             try:
                 server.wait_ready(token=tokens[0])
-                out(f"gunicorn: {server.url}, {options['gunicorn_workers']} workers x "
-                    f"{options['gunicorn_threads']} threads (gthread); clients: threads of this process, "
-                    f"one user each ({len(tokens)} users, Token auth)")
+                out(f"web: {' '.join(server.command[2:])}")
+                out(f"clients: threads of this process, one session and user each ({len(tokens)} users, Token "
+                    f"auth); production throttles; each consume with a fresh Idempotency-Key")
+                self._interleaved(server, tokens, user_ids, options)
                 out("")
                 out("| endpoint | clients | requests | req/s | p50 / p99 ms | non-2xx |")
                 out("|---|---|---|---|---|---|")
-                for endpoint in ENDPOINTS:
-                    for clients in options["clients"]:
-                        result, failed = drive(url=server.url, tokens=tokens, endpoint=endpoint, clients=clients,
-                                               seconds=options["seconds"], max_requests=options["max_requests"])
-                        out(f"| POST /luna/energy/{endpoint} | {clients} | {result.ops:,} "
-                            f"| {result.throughput:,.0f} "
-                            f"| {result.percentile(50):.2f} / {result.percentile(99):.2f} | {failed} |")
+                for clients in options["clients"]:
+                    result, failed = drive(url=server.url, tokens=tokens, endpoint="can-perform", clients=clients,
+                                           seconds=options["seconds"], max_requests=options["max_requests"])
+                    out(f"| POST /luna/energy/can-perform | {clients} | {result.ops:,} | {result.throughput:,.0f} "
+                        f"| {result.percentile(50):.2f} / {result.percentile(99):.2f} | {failed} |")
             finally:
                 server.stop()
-            if not options["skip_service"]:
-                self._service(options, user_ids)
         out(f"load average at end: {load_average()}  total {time.perf_counter() - started:.0f} s")
+
+    def _interleaved(self, server: Gunicorn, tokens: list[str], user_ids: list[int], options) -> None:
+        """Per client count, `rounds` rounds of the three cells, the order reversed every other
+        round (so a drift of the machine's load falls on all three alike); medians and ratios."""
+        out = self.stdout.write
+        cells = ("consume", "minimal", "service")
+        out("")
+        out("| clients | consume req/s (key) | minimal view req/s | service ops/s (in-process) "
+            "| consume / minimal | consume / service | consume p50 / p99 ms | non-2xx |")
+        out("|---|---|---|---|---|---|---|---|")
+        for clients in options["clients"]:
+            figures: dict[str, list[float]] = {cell: [] for cell in cells}
+            latencies: list[float] = []
+            failed = 0
+            for round_index in range(options["rounds"]):
+                for cell in cells if round_index % 2 == 0 else reversed(cells):
+                    if cell == "service":
+                        result = run_scenario(layer="service", operation="consume", placement="spread",
+                                              workers=clients, seconds=options["seconds"], hot_user=user_ids[0],
+                                              spread_users=user_ids)
+                    else:
+                        result, cell_failed = drive(
+                            url=server.url, tokens=tokens, endpoint=cell, clients=clients,
+                            seconds=options["seconds"], max_requests=options["max_requests"],
+                            idempotency_keys=cell == "consume")
+                        failed += cell_failed
+                        if cell == "consume":
+                            latencies.extend(result.latencies_ms)
+                    figures[cell].append(result.throughput)
+            consume, minimal, service = (statistics.median(figures[cell]) for cell in cells)
+            consumed = RunResult("http", "consume", "spread", clients, len(latencies), 1, latencies)
+            p50, p99 = consumed.percentile(50), consumed.percentile(99)
+            out(f"| {clients} | {consume:,.0f} | {minimal:,.0f} | {service:,.0f} | {consume / minimal:.2f} "
+                f"| {consume / service:.2f} | {p50:.2f} / {p99:.2f} | {failed} |")
+        out(f"(medians of {options['rounds']} interleaved rounds of {options['seconds']:.0f} s cells; load average "
+            f"now {load_average()})")
 
     def _users(self, count: int) -> tuple[list[str], list[int]]:
         tokens, user_ids = [], []
@@ -209,16 +314,3 @@ class Command(BaseCommand):
             tokens.append(token)
             user_ids.append(user.pk)
         return tokens, user_ids
-
-    def _service(self, options, user_ids: list[int]) -> None:
-        """bench_wallet's measuring function, same run and database: wallet_debit in-process."""
-        out = self.stdout.write
-        out("")
-        out("| wallet service layer (bench_wallet, in-process `wallet_debit`) | workers | ops/s | p50 / p99 ms |")
-        out("|---|---|---|---|")
-        for workers in options["clients"]:
-            result = run_scenario(layer="service", operation="consume", placement="spread",
-                                            workers=workers, seconds=options["seconds"], hot_user=user_ids[0],
-                                            spread_users=user_ids)
-            out(f"| consume (debit), {len(user_ids)} wallets | {workers} | {result.throughput:,.0f} "
-                f"| {result.percentile(50):.2f} / {result.percentile(99):.2f} |")
