@@ -189,13 +189,19 @@ def drive(*, url: str | list[str], tokens: list[str], endpoint: str, clients: in
     def client(index: int) -> None:
         url = urls[index % len(urls)]
         with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[index % len(tokens)]}"
+            sent = 0
             try:
-                session.post(url + path, json=body, timeout=30)  # warm-up: connect
+                session.post(url + path, json=body, timeout=30,  # warm-up: connect
+                             headers={"Authorization": f"Token {tokens[index % len(tokens)]}"})
                 barrier.wait()
                 while time.perf_counter() < stop_at[0] and budget.acquire(blocking=False):
+                    # Each request as the next user of this client's share (client i: users i, i + n,
+                    # ...), so the users' throttles see a realistic rate, not one user's flood.
+                    headers = {"Authorization": f"Token {tokens[(index + sent * clients) % len(tokens)]}"}
+                    if idempotency_keys:
+                        headers["Idempotency-Key"] = uuid.uuid4().hex
+                    sent += 1
                     started = time.perf_counter()
-                    headers = {"Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else None
                     response = session.post(url + path, json=body, headers=headers, timeout=30)
                     elapsed = (time.perf_counter() - started) * 1000
                     if 200 <= response.status_code < 300:

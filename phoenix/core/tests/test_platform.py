@@ -57,7 +57,7 @@ def test_debug_on_allows_missing_secret_key():
 
 def test_uses_postgresql_and_redis():
     assert connection.vendor == "postgresql"
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "phoenix.core.cache.PhoenixRedisCache"
     assert redis.Redis.from_url(settings.REDIS_URL).ping() is True
     cache.set("probe", 41)
     assert cache.incr("probe") == 42
