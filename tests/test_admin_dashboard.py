@@ -109,6 +109,7 @@ def test_empty_dashboard_renders(superuser_client):
     assert data["energy"]["consumed"]["today"] == 0 and data["money"]["packs_sold"] == 0
     # Each empty chart says so instead of drawing blank axes.
     html = response.content.decode()
+    assert 'data-alerts="nobody"' in html  # ADMINS empty here: the panel says nobody is alerted
     for chart_id, text in (("balance-ops-per-hour", "No balance operation in the last 48 hours."),
                            ("consumption-by-action", "No energy consumed in the last 30 days."),
                            ("revenue-by-pack", "No pack sold in this range.")):

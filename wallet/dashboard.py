@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 
 from phoenix.core.dashboard import chart
@@ -37,6 +38,7 @@ def health_panel(now: datetime) -> dict[str, Any]:
         "incidents_url": reverse("admin:wallet_incident_changelist") + "?status__exact=open",
         "run_url": reverse("admin:wallet_incident_operator_health-run"),
         "holds_stuck": selectors.holds_stuck(now=now).count(),
+        "alert_recipients": len(settings.ADMINS),  # who is mailed a new CRITICAL (mail_admins)
         "holds_stuck_url": reverse("admin:wallet_hold_changelist") + "?stuck=yes",
     }
 

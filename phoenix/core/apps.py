@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from phoenix.core import checks  # noqa: F401 (registers the deploy checks)
         from phoenix.core.dashboard import DashboardPanel, register_dashboard_panel
         from phoenix.core.roles import sync_roles_after_migrate
         from phoenix.core.selectors import health_report

@@ -49,6 +49,7 @@ def _production_env(static_root: Path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "127.0.0.1,phoenix.example.com",
         "CSRF_TRUSTED_ORIGINS": "https://phoenix.example.com",
+        "ADMINS": "Ops:ops@phoenix.example.com",
         "DATABASE_URL": f"{base}/{connection.settings_dict['NAME']}" + (f"?{query}" if query else ""),
         "REDIS_URL": settings.REDIS_URL,
         "STATIC_ROOT": str(static_root),
@@ -82,6 +83,14 @@ def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
                           capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "no issues" in done.stdout
+
+
+@pytest.mark.slow
+def test_check_deploy_warns_when_nobody_would_be_mailed_a_critical(tmp_path):
+    env = {k: v for k, v in _production_env(tmp_path / "static").items() if k != "ADMINS"}
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode != 0 and "phoenix.W001" in done.stderr + done.stdout
 
 
 @pytest.mark.slow
