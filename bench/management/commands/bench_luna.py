@@ -113,7 +113,8 @@ class Gunicorn:
     loopback port, serving `bench.wsgi` (Phoenix's application plus the minimal view) against
     the bench database, with the production throttles and logging at WARNING."""
 
-    def __init__(self, *, database: str, workers: int | None = None, threads: int | None = None):
+    def __init__(self, *, database: str, workers: int | None = None, threads: int | None = None,
+                 worker_class: str | None = None):
         self.port = _free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -132,6 +133,12 @@ class Gunicorn:
             raise CommandError(f"the Procfile's web process is not gunicorn phoenix.wsgi: {self.command}")
         self.command = [sys.executable, "-m", *(
             "bench.wsgi:application" if part == "phoenix.wsgi:application" else part for part in self.command)]
+        if worker_class:  # another worker model than the Procfile's, to compare (--worker-class)
+            at = self.command.index("--worker-class")
+            self.command[at + 1] = worker_class
+            if worker_class == "sync" and "--threads" in self.command:
+                at = self.command.index("--threads")
+                del self.command[at:at + 2]
         self.process = subprocess.Popen(self.command, env=env, cwd=settings.BASE_DIR,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -247,6 +254,8 @@ class Command(BaseCommand):
                             help="WEB_CONCURRENCY for the Procfile's web process (default: the Procfile's).")
         parser.add_argument("--gunicorn-threads", type=int, default=None,
                             help="WEB_THREADS for the Procfile's web process (default: the Procfile's).")
+        parser.add_argument("--worker-class", default=None,
+                            help="Replace the Procfile's gunicorn worker class (e.g. sync), to compare.")
 
     def handle(self, *args, **options):
         out = self.stdout.write
@@ -257,7 +266,7 @@ class Command(BaseCommand):
                 f"in {time.perf_counter() - started:.0f} s")
             tokens, user_ids = self._users(options["users"])
             server = Gunicorn(database=database.name, workers=options["gunicorn_workers"],
-                              threads=options["gunicorn_threads"])
+                              threads=options["gunicorn_threads"], worker_class=options["worker_class"])
             try:
                 server.wait_ready(token=tokens[0])
                 out(f"web: {' '.join(server.command[2:])}")
