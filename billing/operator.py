@@ -4,7 +4,6 @@ service and writes the `AdminAction` row in the same transaction as the change."
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from billing import gateway
 from billing.errors import IncidentNotOpen, PaymentNotRefundable, ShortfallAlreadySettled, WebhookProcessingFailed
@@ -12,8 +11,7 @@ from billing.models import Payment, PaymentRefund, PaymentReversal, PaymentStatu
 from billing.services.payments import payment_reversal_resolve
 from billing.services.reconciliation import reconciliation_incident_resolve
 from billing.services.webhooks import webhook_event_reprocess
-from phoenix.core.errors import OperatorActionRepeated
-from phoenix.core.services import operator_action, operator_reason
+from phoenix.core.services import operator_action, operator_intent_done, operator_reason
 
 # Stripe's own refund reasons (`Refund.reason`); blank: none given.
 STRIPE_REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
@@ -91,10 +89,8 @@ def payment_refund_by_operator(*, payment: Payment, amount_cents: int, stripe_re
     reason = operator_reason(reason)
     payment = Payment.objects.select_for_update().select_related("user").get(pk=payment.pk)
     if done := PaymentRefund.objects.filter(intent_key=intent_key).first():
-        ago = int((timezone.now() - done.created_at).total_seconds())
-        raise OperatorActionRepeated(
-            f"This exact refund was requested {ago} s ago ({done.stripe_refund_id}); nothing was changed now. "
-            "Submit again to refund once more.", refund_id=done.stripe_refund_id)
+        raise operator_intent_done(done_at=done.created_at, what=f"refund {done.stripe_refund_id}",
+                                   refund_id=done.stripe_refund_id)
     left = payment_refundable_cents(payment)
     if not payment.stripe_payment_intent_id or left == 0:
         raise PaymentNotRefundable(

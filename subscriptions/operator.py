@@ -16,20 +16,15 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.errors import OperatorActionRepeated
-from phoenix.core.services import operator_action, operator_reason
+from phoenix.core.services import operator_action, operator_intent_done, operator_reason
 from subscriptions import services
 from subscriptions.models import Access, AccessEvent
 
 
 def _refuse_if_done(*, access: Access, key: str | None) -> None:
-    """An intent already carried out is not done again: the operator is told when, and the
-    admin offers "do it again" (a new repeat ordinal, hence a new key)."""
     if key and (done := AccessEvent.objects.filter(access=access, reference=key).first()):
-        ago = int((timezone.now() - done.created_at).total_seconds())
-        raise OperatorActionRepeated(
-            f"This exact action was done {ago} s ago (access event {done.pk}, {done.kind}); "
-            "nothing was changed now. Submit again to do it once more.", access_event_id=done.pk)
+        raise operator_intent_done(done_at=done.created_at, what=f"access event {done.pk}, {done.kind}",
+                                   access_event_id=done.pk)
 
 
 def _access_state(access: Access) -> dict:

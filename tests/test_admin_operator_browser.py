@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from phoenix.core.models import AdminAction
-from tests.test_admin_browser import browser, click_through, needs_chromium  # noqa: F401 (the fixture)
+from tests.test_admin_browser import _login, browser, click_through, needs_chromium  # noqa: F401 (the fixture)
 from wallet.models import EnergyLot, LotCategory, Wallet
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -37,10 +37,7 @@ def test_back_and_resubmit_of_adjust_balance_credits_once(live_server, browser):
     member, _token = user_register(email="member-browser@example.com", password=DEFAULT_PASSWORD)
     wallet = Wallet.objects.get(user=member)
     start = wallet.balance
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys(staff.email)
-    browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
-    click_through(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
+    _login(browser, live_server, staff)
 
     browser.get(f"{live_server.url}/admin/wallet/wallet/{wallet.pk}/operator/adjust/")
     _fill_adjust(browser, amount=40, reason="ticket 7: goodwill")
@@ -65,10 +62,7 @@ def test_a_goodwill_grant_with_an_expiry_shows_as_its_own_lot_on_the_customer_pa
     member, _token = user_register(email="member-grant@example.com", password=DEFAULT_PASSWORD)
     wallet = Wallet.objects.get(user=member)
     start = wallet.balance
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys(staff.email)
-    browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
-    click_through(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
+    _login(browser, live_server, staff)
 
     browser.get(f"{live_server.url}/admin/wallet/wallet/{wallet.pk}/operator/grant/")
     browser.find_element(By.NAME, "category").send_keys("Goodwill")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.errors import JobAlreadyRunning, OperatorActionRepeated
+from phoenix.core.errors import JobAlreadyRunning
 from phoenix.core.jobs import advisory_lock
-from phoenix.core.services import operator_action, operator_reason
+from phoenix.core.services import operator_action, operator_intent_done, operator_reason
 from wallet import selectors, services
 from wallet.errors import WalletValidationError
 from wallet.models import (
@@ -42,13 +42,9 @@ _OPERATION_REASON_MAX = 255
 
 
 def _refuse_if_done(*, wallet: Wallet, key: str | None) -> None:
-    """An intent already carried out is not done again: the operator is told when, and the
-    admin offers "do it again" (a new repeat ordinal, hence a new key)."""
     if key and (done := BalanceOperation.objects.filter(wallet=wallet, idempotency_key=key).first()):
-        ago = int((timezone.now() - done.created_at).total_seconds())
-        raise OperatorActionRepeated(
-            f"This exact action was done {ago} s ago (operation {done.pk}, {done.type} of {done.amount}); "
-            "nothing was changed now. Submit again to do it once more.", operation_id=done.pk)
+        raise operator_intent_done(done_at=done.created_at, what=f"operation {done.pk}, {done.type} of {done.amount}",
+                                   operation_id=done.pk)
 
 
 def _wallet_state(wallet_id: int) -> dict[str, int]:

@@ -10,14 +10,14 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from phoenix.core.errors import ReasonRequired
+from phoenix.core.errors import OperatorActionRepeated, ReasonRequired
 from phoenix.core.models import AdminAction, JobRun
 
 WORKER_HEARTBEAT_KEY = "core:worker-heartbeat"
 WORKER_HEARTBEAT_TTL_S = 24 * 3600
 
-__all__ = ["ReasonRequired", "operator_action", "operator_intent_key", "operator_reason", "job_run_record",
-           "worker_heartbeat_record"]
+__all__ = ["ReasonRequired", "operator_action", "operator_intent_done", "operator_intent_key", "operator_reason",
+           "job_run_record", "worker_heartbeat_record"]
 
 
 def worker_heartbeat_record(*, now: datetime | None = None) -> datetime:
@@ -43,6 +43,14 @@ def operator_intent_key(*, action: str, target, fields: dict, repeat: int = 0) -
                        "fields": {k: str(v) for k, v in sorted(fields.items())}, "repeat": int(repeat)},
                       sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:40]
+
+
+def operator_intent_done(*, done_at: datetime, what: str, **extra) -> OperatorActionRepeated:
+    """The refusal of an intent already carried out (`what`: what it did, and when): the
+    operator is told, and the admin offers "do it again" (a new repeat ordinal, a new key)."""
+    ago = int((timezone.now() - done_at).total_seconds())
+    return OperatorActionRepeated(f"This exact action was done {ago} s ago ({what}); nothing was changed now. "
+                                  "Submit again to do it once more.", **extra)
 
 
 def operator_action(
