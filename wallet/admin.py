@@ -19,6 +19,7 @@ from phoenix.core.admin import (
     IntentKeyedForm,
     OperatorAction,
     OperatorActionsMixin,
+    OperatorForm,
     ReadOnlyAdminMixin,
 )
 from phoenix.core.admin_scale import ScaleAdminMixin
@@ -48,6 +49,15 @@ from wallet.statement import statement_verify
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
 RECENT_OPERATIONS = 20
+
+
+class HealthRunForm(OperatorForm):
+    full = forms.BooleanField(
+        required=False, label="Full re-verification",
+        help_text="Re-verify every operation of every wallet from genesis (as the daily run does) instead of "
+                  "only what changed since each wallet's checkpoint (as the hourly run does). Slower.")
+
+    field_order = ["full", "reason"]
 
 
 class WalletAdjustForm(IntentKeyedForm):
@@ -276,6 +286,7 @@ class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, ad
     date_hierarchy = "detected_at"
     operator_actions = (
         OperatorAction("health-run", "Run health check now", roles.RUN_HEALTH_CHECK, "run_health", on_object=False,
+                       form_class=HealthRunForm,
                        description="Detect anomalies in every wallet now, auto-correct WARNINGs and record "
                                    "CRITICALs (as the hourly job does)."),
         OperatorAction("resolve", "Resolve incident", roles.RESOLVE_INCIDENT, "run_resolve", offered_when="is_open",
@@ -297,8 +308,9 @@ class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, ad
         return "Breaker lifted."
 
     def run_health(self, request, _target, data) -> str:
-        report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"])
-        return (f"Health check done: {len(report.critical)} critical, {len(report.warnings)} warning finding(s), "
+        report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"], full=data["full"])
+        return (f"Health check done ({report.mode}, {report.operations_verified} operation(s) verified): "
+                f"{len(report.critical)} critical, {len(report.warnings)} warning finding(s), "
                 f"{len(report.corrections)} correction(s).")
 
     def run_resolve(self, request, incident, data) -> str:
