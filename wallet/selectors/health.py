@@ -203,7 +203,8 @@ def _health_ctes_sql(*, only_some_wallets: bool) -> str:
 def _incremental_ctes_sql() -> str:
     """The hourly check: the CTEs ending in `checked` (the wallets that moved since their
     checkpoint, every check made on their new operations) and `unmoved` (every other wallet,
-    its row against its checkpoint: a join of wallets and checkpoints, no operation read).
+    its row against its checkpoint: the same single join of wallets and checkpoints, no
+    operation read).
 
     A wallet moved when its row's last_seq is past its checkpoint's verified_seq (no checkpoint:
     verified_seq 0, from genesis). Each moved wallet's new operations are read through
@@ -220,17 +221,34 @@ def _incremental_ctes_sql() -> str:
     checkpoint exactly.
     """
     return f"""
-    WITH moved AS MATERIALIZED (
-        SELECT w.id, w.user_id, w.balance, w.held, w.last_seq, w.last_hash,
-               COALESCE(k.verified_seq, 0) AS verified_seq,
-               COALESCE(k.verified_hash, '{GENESIS_HASH}') AS verified_hash,
-               COALESCE(k.replay_balance, 0) AS checkpoint_balance,
-               COALESCE(k.replay_held, 0) AS checkpoint_held
-        FROM wallet_wallet w LEFT JOIN wallet_healthcheckpoint k ON k.wallet_id = w.id
-        WHERE w.last_seq > COALESCE(k.verified_seq, 0)
-    ), ledger AS (
-        SELECT m.id AS wallet_id, x.*
-        FROM moved m CROSS JOIN LATERAL (
+    WITH scanned AS MATERIALIZED (
+        -- ONE pass over the wallets and their checkpoints: the wallets that moved, and those that
+        -- did not but whose row disagrees with their checkpoint (the rest are done with).
+        SELECT s.* FROM (
+            SELECT w.id, w.user_id, w.balance, w.held, w.last_seq, w.last_hash,
+                   COALESCE(k.verified_seq, 0) AS verified_seq,
+                   COALESCE(k.verified_hash, '{GENESIS_HASH}') AS verified_hash,
+                   COALESCE(k.replay_balance, 0) AS checkpoint_balance,
+                   COALESCE(k.replay_held, 0) AS checkpoint_held,
+                   w.last_seq > COALESCE(k.verified_seq, 0) AS moved
+            FROM wallet_wallet w LEFT JOIN wallet_healthcheckpoint k ON k.wallet_id = w.id
+        ) s
+        WHERE s.moved OR s.balance < 0 OR s.held < 0 OR s.held > s.balance
+           OR s.balance <> s.checkpoint_balance OR s.held <> s.checkpoint_held
+           OR s.last_seq <> s.verified_seq OR s.last_hash <> s.verified_hash
+    ), checked AS (
+        SELECT m.id, m.user_id, m.balance, m.held, m.last_seq, m.last_hash,
+               m.checkpoint_balance + COALESCE(l.balance_delta, 0) AS replay_balance,
+               m.checkpoint_held + COALESCE(l.held_delta, 0) AS replay_held,
+               l.altered_rows, l.broken_links, l.discontinuities,
+               COALESCE(l.max_seq, m.verified_seq) AS max_seq,
+               COALESCE(l.head_hash, m.verified_hash) AS head_hash,
+               (SELECT COALESCE(SUM(h.amount), 0) FROM wallet_hold h
+                WHERE h.wallet_id = m.id AND h.status = 'pending') AS pending_held,
+               lt.lots_remaining, lt.lots_disagreeing, l.operations_disagreeing,
+               l.operations AS verified_operations
+        FROM scanned m
+        CROSS JOIN LATERAL (
             SELECT COUNT(*) AS operations,
                    {_signed_sum_sql(0)} AS balance_delta,
                    {_signed_sum_sql(1)} AS held_delta,
@@ -262,36 +280,20 @@ def _incremental_ctes_sql() -> str:
                 WHERE o.wallet_id = m.id AND o.seq > m.verified_seq
                 WINDOW w AS (ORDER BY o.seq)
             ) r
-        ) x
-    ), lot_totals AS (
-        SELECT m.id AS wallet_id, x.*
-        FROM moved m CROSS JOIN LATERAL (
+        ) l
+        CROSS JOIN LATERAL (
             SELECT COALESCE(SUM(l.remaining), 0) AS lots_remaining, {_LOTS_DISAGREEING_SQL} AS lots_disagreeing
             FROM ({_lot_deltas_sql("WHERE l.wallet_id = m.id")}) l
-        ) x
-    ), checked AS (
-        SELECT m.id, m.user_id, m.balance, m.held, m.last_seq, m.last_hash,
-               m.checkpoint_balance + COALESCE(l.balance_delta, 0) AS replay_balance,
-               m.checkpoint_held + COALESCE(l.held_delta, 0) AS replay_held,
-               l.altered_rows, l.broken_links, l.discontinuities,
-               COALESCE(l.max_seq, m.verified_seq) AS max_seq,
-               COALESCE(l.head_hash, m.verified_hash) AS head_hash,
-               (SELECT COALESCE(SUM(h.amount), 0) FROM wallet_hold h
-                WHERE h.wallet_id = m.id AND h.status = 'pending') AS pending_held,
-               lt.lots_remaining, lt.lots_disagreeing, l.operations_disagreeing,
-               l.operations AS verified_operations
-        FROM moved m
-        JOIN ledger l ON l.wallet_id = m.id
-        JOIN lot_totals lt ON lt.wallet_id = m.id
+        ) lt
+        WHERE m.moved
     ), unmoved AS (
-        SELECT w.id, w.user_id, w.balance, w.held, w.last_seq, w.last_hash,
-               COALESCE(k.replay_balance, 0) AS replay_balance, COALESCE(k.replay_held, 0) AS replay_held,
+        SELECT m.id, m.user_id, m.balance, m.held, m.last_seq, m.last_hash,
+               m.checkpoint_balance AS replay_balance, m.checkpoint_held AS replay_held,
                0 AS altered_rows, 0 AS broken_links, 0 AS discontinuities,
-               COALESCE(k.verified_seq, 0) AS max_seq, COALESCE(k.verified_hash, '{GENESIS_HASH}') AS head_hash,
+               m.verified_seq AS max_seq, m.verified_hash AS head_hash,
                NULL::numeric AS pending_held, NULL::numeric AS lots_remaining,
                0 AS lots_disagreeing, 0 AS operations_disagreeing
-        FROM wallet_wallet w LEFT JOIN wallet_healthcheckpoint k ON k.wallet_id = w.id
-        WHERE w.last_seq <= COALESCE(k.verified_seq, 0)
+        FROM scanned m WHERE NOT m.moved
     )"""
 
 
