@@ -1,4 +1,6 @@
-"""The wallet health check: every anomaly of every wallet in ONE set-based query."""
+"""The wallet health check: every anomaly of every wallet in ONE set-based query, in full from
+genesis (`wallet_health_findings`, the daily run) or incrementally from each wallet's verified
+checkpoint (`health_run_sql(full=False)`, the hourly run)."""
 
 from __future__ import annotations
 
