@@ -33,6 +33,7 @@ from wallet.models import (
     EnergyLot,
     EnergyPack,
     EnergyValidity,
+    HealthCheckpoint,
     Hold,
     HoldExtension,
     HoldStatus,
@@ -407,3 +408,13 @@ class HoldExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "hold", "expires_at_before", "expires_at_after", "source", "created_at")
     list_select_related = ("hold__wallet__user",)
     search_fields = ("=hold__id",)
+
+
+@admin.register(HealthCheckpoint)
+class HealthCheckpointAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How far the health check has verified each wallet (written only by the health runs)."""
+
+    list_display = ("wallet", "verified_seq", "replay_balance", "replay_held", "verified_at")
+    list_select_related = ("wallet__user",)
+    search_fields = ("wallet__id", "wallet__user__email", "wallet__user__public_id")
+    sortable_by = ("verified_at",)

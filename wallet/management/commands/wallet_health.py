@@ -19,11 +19,11 @@ class Command(JobCommand):
         if report.skipped_locked:
             self.stdout.write(f"{prefix}another health run holds the lock: nothing done")
             return
-        self.stdout.write(f"{prefix}now={report.now.isoformat()} mode={report.mode} "
+        self.stdout.write(f"{prefix}now={report.now.isoformat()} findings={len(report.findings)} "
+                          f"critical={len(report.critical)} warnings={len(report.warnings)} mode={report.mode} "
                           f"operations_verified={report.operations_verified} "
                           f"wallets_verified={report.wallets_verified} "
-                          f"checkpoints_advanced={report.checkpoints_advanced} findings={len(report.findings)} "
-                          f"critical={len(report.critical)} warnings={len(report.warnings)}")
+                          f"checkpoints_advanced={report.checkpoints_advanced}")
         for finding in report.findings:
             self.stdout.write(f"{prefix}{finding.severity.upper()} wallet={finding.wallet_id} "
                               f"user={finding.user_id} {finding.code} {finding.detail}")
