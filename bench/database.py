@@ -3,8 +3,9 @@
 Everything runs in a dedicated database (``phoenix_bench_<pid>``) created next to the
 configured one and dropped at the end: the command points Django's ``default`` alias at
 it for its own process, builds only the tables the ledger needs (users, wallets, holds,
-operations, energy lots and their consumption rows, the outbound webhooks' outbox, with every
-CHECK/UNIQUE and the append-only triggers), and never touches the real data.
+operations, energy lots and their consumption rows, the health checkpoints and job runs, the
+outbound webhooks' outbox, with every CHECK/UNIQUE and the append-only triggers), and never
+touches the real data.
 
 Health data: wallets with 10 operations each (credit, debit, freeze/commit, credit,
 freeze/release, debit, a pending freeze, debit) are generated set-based in SQL with
@@ -74,6 +75,8 @@ class BenchDatabase:
             "contenttypes.ContentType", "auth.Permission", "auth.Group", "accounts.User",
             "wallet.Wallet", "wallet.Hold", "wallet.BalanceOperation", "wallet.Incident",
             "wallet.EnergyLot", "wallet.LotConsumption",
+            # the health run's checkpoints and the JobRun row it leaves
+            "wallet.HealthCheckpoint", "core.JobRun",
             # the outbox every ledger write emits into (no endpoint here: it writes nothing)
             "outbound.Endpoint", "outbound.Event", "outbound.SubjectSequence", "outbound.Delivery",
         )]

@@ -19,6 +19,7 @@ from phoenix.core.admin import (
     IntentKeyedForm,
     OperatorAction,
     OperatorActionsMixin,
+    OperatorForm,
     ReadOnlyAdminMixin,
     json_pretty,
     runbook_section,
@@ -34,6 +35,7 @@ from wallet.models import (
     EnergyLot,
     EnergyPack,
     EnergyValidity,
+    HealthCheckpoint,
     Hold,
     HoldExtension,
     HoldStatus,
@@ -52,6 +54,15 @@ from wallet.statement import statement_verify
 
 # Operations shown inline on a wallet: the latest few; the full ledger is one click away.
 RECENT_OPERATIONS = 20
+
+
+class HealthRunForm(OperatorForm):
+    full = forms.BooleanField(
+        required=False, label="Full re-verification",
+        help_text="Re-verify every operation of every wallet from genesis (as the daily run does) instead of "
+                  "only what changed since each wallet's checkpoint (as the hourly run does). Slower.")
+
+    field_order = ["full", "reason"]
 
 
 class WalletAdjustForm(IntentKeyedForm):
@@ -283,6 +294,7 @@ class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, ad
     readonly_fields = ("detail_pretty", "runbook")
     operator_actions = (
         OperatorAction("health-run", "Run health check now", roles.RUN_HEALTH_CHECK, "run_health", on_object=False,
+                       form_class=HealthRunForm,
                        description="Detect anomalies in every wallet now, auto-correct WARNINGs and record "
                                    "CRITICALs (as the hourly job does)."),
         OperatorAction("rerun-checks", "Re-run checks", roles.RESOLVE_INCIDENT, "run_rerun_checks",
@@ -324,8 +336,9 @@ class IncidentAdmin(CsvExportMixin, OperatorActionsMixin, ReadOnlyAdminMixin, ad
         return "Breaker lifted."
 
     def run_health(self, request, _target, data) -> str:
-        report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"])
-        return (f"Health check done: {len(report.critical)} critical, {len(report.warnings)} warning finding(s), "
+        report = operator.wallet_health_run_now(actor=request.user, reason=data["reason"], full=data["full"])
+        return (f"Health check done ({report.mode}, {report.operations_verified} operation(s) verified): "
+                f"{len(report.critical)} critical, {len(report.warnings)} warning finding(s), "
                 f"{len(report.corrections)} correction(s).")
 
     def run_resolve(self, request, incident, data) -> str:
@@ -437,3 +450,13 @@ class OperationRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(OperationRollupCursor)
 class OperationRollupCursorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("rolled_through", "refreshed_at")
+
+
+@admin.register(HealthCheckpoint)
+class HealthCheckpointAdmin(ScaleAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How far the health check has verified each wallet (written only by the health runs)."""
+
+    list_display = ("wallet", "verified_seq", "replay_balance", "replay_held", "verified_at")
+    list_select_related = ("wallet__user",)
+    search_fields = ("wallet__id", "wallet__user__email", "wallet__user__public_id")
+    sortable_by = ("verified_at",)

@@ -773,3 +773,35 @@ class OperationRollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"rollups through operation {self.last_operation_id} ({self.rolled_through:%Y-%m-%d %H:%M:%S})"
+
+
+class HealthCheckpoint(models.Model):
+    """How far the health check has verified a wallet's ledger: the hourly run verifies only the
+    operations after `verified_seq` (chained from `verified_hash`, replayed from `replay_balance` /
+    `replay_held`, the balance_after / held_after of operation `verified_seq`). Written only by the
+    health run, never moved back; a wallet without one is verified from genesis."""
+
+    wallet = models.OneToOneField(Wallet, on_delete=models.CASCADE, primary_key=True,
+                                  related_name="health_checkpoint")
+    verified_seq = models.BigIntegerField(help_text="The last operation verified (0: none yet).")
+    verified_hash = models.CharField(max_length=64, help_text="That operation's hash (genesis for 0).")
+    replay_balance = models.BigIntegerField(help_text="The replayed balance after that operation.")
+    replay_held = models.BigIntegerField(help_text="The replayed held after that operation.")
+    verified_at = models.DateTimeField(help_text="When the run that set this checkpoint started.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(verified_seq__gte=0), name="healthcheckpoint_seq_gte_0"),
+            models.CheckConstraint(condition=Q(replay_balance__gte=0, replay_held__gte=0,
+                                               replay_held__lte=F("replay_balance")),
+                                   name="healthcheckpoint_replay_state_valid"),
+            models.CheckConstraint(condition=Q(verified_hash__regex=r"^[0-9a-f]{64}$"),
+                                   name="healthcheckpoint_hash_is_sha256_hex"),
+            # Seq 0 is the genesis: nothing replayed yet.
+            models.CheckConstraint(
+                condition=~Q(verified_seq=0) | Q(verified_hash=GENESIS_HASH, replay_balance=0, replay_held=0),
+                name="healthcheckpoint_seq_0_is_genesis"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} verified to #{self.verified_seq}"

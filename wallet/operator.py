@@ -97,13 +97,14 @@ def wallet_grant(*, wallet: Wallet, category: str, amount: int, expires_at, acto
 
 
 @transaction.atomic
-def wallet_health_run_now(*, actor, reason: str) -> services.HealthRunReport:
-    """Run the health job now. One transaction for the run and its audit row (an operator
+def wallet_health_run_now(*, actor, reason: str, full: bool = False) -> services.HealthRunReport:
+    """Run the health job now (`full`: the full re-verification from genesis, else the hourly
+    incremental check). One transaction for the run and its audit row (an operator
     run is rare; the hourly job keeps its per-wallet transactions). Returns the report;
     a run that finds another holding the lock wrote nothing and raises JobAlreadyRunning."""
     reason = operator_reason(reason)
     before = selectors.wallet_incidents_open_counts()
-    report = services.wallet_health_run().raise_if_skipped()  # a skipped run wrote nothing
+    report = services.wallet_health_run(full=full).raise_if_skipped()  # a skipped run wrote nothing
     operator_action(actor=actor, action="wallet_health_run", target=report.job_run, reason=reason,
                     before=before, after={**selectors.wallet_incidents_open_counts(), **report.job_run.summary})
     return report

@@ -8,7 +8,14 @@ from wallet import services
 
 @shared_task(name=services.HEALTH_JOB)
 def wallet_health_check() -> dict:
+    """Hourly: the incremental check (each wallet from its checkpoint)."""
     return services.wallet_health_run().summary()
+
+
+@shared_task(name="wallet.health_check_full")
+def wallet_health_check_full() -> dict:
+    """Daily (migration 0009): the full re-verification from genesis, same lock and JobRun name."""
+    return services.wallet_health_run(full=True).summary()
 
 
 @shared_task(name=services.EXPIRY_JOB)

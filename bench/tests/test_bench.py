@@ -32,6 +32,24 @@ def test_bench_wallet_runs_in_a_throwaway_database():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_bench_health_times_the_full_and_hourly_runs_in_a_throwaway_database():
+    out = io.StringIO()
+
+    call_command("bench_health", "--sizes", "100,300", "--repeats", "1", stdout=out)
+
+    text = out.getvalue()
+    assert "cores:" in text and "load average at end:" in text
+    # Each size: every operation verified by the full run, the 1 % moved verified by the hourly run.
+    assert "| 100 | 1,000 |" in text and "| 300 | 3,001 |" in text
+    assert "full run: 3,001 operations verified" in text and "hourly run: 3 operations verified" in text
+    assert "full run 100 → 300 wallets: operations ×3.0" in text
+    assert Wallet.objects.count() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [f"phoenix_bench_{os.getpid()}"])
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
 def test_bench_webhooks_runs_in_a_throwaway_database():
     database_before = connection.settings_dict["NAME"]
     out = io.StringIO()

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from phoenix.core.jobs import JobReport, advisory_lock
@@ -31,6 +31,7 @@ from wallet.models import (
     Wallet,
 )
 from wallet.selectors import HealthFinding
+from wallet.selectors.health import findings_from_rows, health_run_sql
 from wallet.services.holds import hold_expire
 from wallet.services.ledger import append_operation, save_wallet
 from wallet.services.lots import lot_expire, lots_due_for_expiry
@@ -150,10 +151,38 @@ def wallet_lots_expire(*, now: datetime | None = None, dry_run: bool = False,
 # --- Health --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class HealthVerification:
+    """What one health statement verified and found."""
+
+    findings: list[HealthFinding]
+    operations_verified: int  # operations re-hashed and replayed
+    wallets_verified: int  # full: every wallet; hourly: the wallets that moved (the rest: row vs checkpoint)
+    checkpoints_advanced: int
+
+
+def wallet_health_verify(*, full: bool, advance_checkpoints: bool, now: datetime) -> HealthVerification:
+    """Run the health check's ONE statement: `full` from genesis for every wallet, else the hourly
+    incremental check from each wallet's checkpoint (wallet.selectors.health). With
+    `advance_checkpoints`, the same statement moves the checkpoint of every verified wallet
+    without a finding to what it verified (one snapshot); without, it writes nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(health_run_sql(full=full, advance_checkpoints=advance_checkpoints), {"now": now})
+        rows = cursor.fetchall()
+    operations, wallets, advanced = rows[0][:3]
+    return HealthVerification(
+        findings=findings_from_rows([row[3:] for row in rows if row[3] is not None]),
+        operations_verified=int(operations), wallets_verified=int(wallets), checkpoints_advanced=int(advanced))
+
+
 @dataclass
 class HealthRunReport(JobReport):
     job: str = HEALTH_JOB
+    full: bool = False  # the full re-verification from genesis; else the hourly incremental check
     findings: list[HealthFinding] = field(default_factory=list)
+    operations_verified: int = 0
+    wallets_verified: int = 0
+    checkpoints_advanced: int = 0
     corrections: list[BalanceOperation] = field(default_factory=list)
     # Dry run: (wallet id, operation type, amount) the run would write.
     planned_corrections: list[tuple[int, str, int]] = field(default_factory=list)
@@ -168,10 +197,18 @@ class HealthRunReport(JobReport):
     def warnings(self) -> list[HealthFinding]:
         return [f for f in self.findings if f.severity == IncidentSeverity.WARNING]
 
+    @property
+    def mode(self) -> str:
+        return "full" if self.full else "incremental"
+
     def counts(self) -> dict[str, int]:
         return {"findings": len(self.findings), "critical": len(self.critical), "warnings": len(self.warnings),
                 "corrections": len(self.corrections), "planned_corrections": len(self.planned_corrections),
-                "new_incidents": len(self.new_incidents)}
+                "new_incidents": len(self.new_incidents), "operations_verified": self.operations_verified,
+                "wallets_verified": self.wallets_verified, "checkpoints_advanced": self.checkpoints_advanced}
+
+    def summary(self) -> dict:
+        return {**super().summary(), "mode": self.mode}
 
 
 def _held_correction(finding: HealthFinding) -> tuple[str, int]:
@@ -236,19 +273,27 @@ def wallet_held_correct(
     return incident, True, correction
 
 
-def wallet_health_run(*, now: datetime | None = None, dry_run: bool = False) -> HealthRunReport:
-    """Detect (one set-based query), auto-correct WARNINGs, record and alert CRITICALs.
+def wallet_health_run(*, now: datetime | None = None, dry_run: bool = False, full: bool = False) -> HealthRunReport:
+    """Detect (one set-based statement), auto-correct WARNINGs, record and alert CRITICALs.
 
-    CRITICALs are never corrected: they mean the ledger itself is in doubt. A wallet with
-    a CRITICAL finding gets no WARNING correction either (it would blur the evidence).
+    Hourly (`full=False`): only the operations after each wallet's checkpoint, and every other
+    wallet's row against its checkpoint; `full=True` (daily, or on demand): every operation from
+    genesis. Both advance the checkpoint of each verified wallet without a finding, in the same
+    statement; a dry run advances nothing. CRITICALs are never corrected: they mean the ledger
+    itself is in doubt. A wallet with a CRITICAL finding gets no WARNING correction either (it
+    would blur the evidence).
     """
     now = now or timezone.now()
-    report = HealthRunReport(now=now, dry_run=dry_run)
+    report = HealthRunReport(now=now, dry_run=dry_run, full=full)
     with advisory_lock(HEALTH_LOCK) as acquired:
         if not acquired:
             report.skipped_locked = True
             return report
-        report.findings = selectors.wallet_health_findings()
+        verification = wallet_health_verify(full=full, advance_checkpoints=not dry_run, now=now)
+        report.findings = verification.findings
+        report.operations_verified = verification.operations_verified
+        report.wallets_verified = verification.wallets_verified
+        report.checkpoints_advanced = verification.checkpoints_advanced
         critical_wallets = {f.wallet_id for f in report.critical}
 
         for finding in report.warnings:
@@ -281,7 +326,8 @@ def wallet_health_run(*, now: datetime | None = None, dry_run: bool = False) -> 
             report.job_run = _health_run_note(report)
     if new_critical:
         _alert_critical(new_critical)
-    logger.info("wallet_health_run", findings=len(report.findings), critical=len(report.critical),
+    logger.info("wallet_health_run", mode=report.mode, operations_verified=report.operations_verified,
+                findings=len(report.findings), critical=len(report.critical),
                 corrections=len(report.corrections), dry_run=dry_run)
     return report
 
@@ -291,7 +337,7 @@ def _health_run_note(report: HealthRunReport):
     outcome = (JobRunOutcome.CRITICAL if report.critical
                else JobRunOutcome.WARNING if report.warnings else JobRunOutcome.OK)
     return job_run_record(job=HEALTH_JOB, started_at=report.now, outcome=outcome, summary={
-        **report.counts(), "codes": sorted({f.code for f in report.findings}),
+        **report.counts(), "mode": report.mode, "codes": sorted({f.code for f in report.findings}),
     })
 
 
