@@ -35,9 +35,11 @@ from wallet.models import OPERATION_EFFECTS
 from wallet.selectors import wallet_health_findings
 from wallet.services import sql as ledger_sql
 from wallet.services import wallet_commit, wallet_debit, wallet_freeze
+from wallet.services.energy import energy_consume
 
 HOT_FUNDING = 10**12
 CONSUME_COST = 5
+ACTION_CODE = "conseil_rapide"  # ActionLedger's paid action (its cost is CONSUME_COST in the seeded catalogue)
 FREEZE_COST = 12
 CAPTURE = 10  # partial capture: the commit also writes the release of the rest
 # The bench wallets' funding: (category, amount, expiry in days or None), adding up to HOT_FUNDING.
@@ -178,6 +180,23 @@ class ServiceLedger:
         connection.close()
 
 
+class ActionLedger(ServiceLedger):
+    """`consume` is the service behind POST /luna/energy/consume: `energy_consume` of a paid
+    action (catalogue, unlimited check, debit, breaker, usage event). Needs a migrated
+    database (bench_luna's), not bench_wallet's ledger-only schema."""
+
+    def _user(self, user_id: int):
+        # As the view has it: the user with the access row read by the token's statement.
+        if user_id not in self._users:
+            user = User.objects.select_related("access").get(pk=user_id)
+            user.relations_read_at_authentication = frozenset({"access"})
+            self._users[user_id] = user
+        return self._users[user_id]
+
+    def consume(self, user_id: int) -> None:
+        energy_consume(user=self._user(user_id), action_code=ACTION_CODE)
+
+
 # --- Running a scenario -------------------------------------------------------------------------------
 
 
@@ -211,7 +230,7 @@ def run_scenario(*, layer: str, operation: str, placement: str, workers: int, se
     errors: list[BaseException] = []
 
     def worker(index: int) -> None:
-        ledger = RawLedger(params) if layer == "raw" else ServiceLedger()
+        ledger = {"raw": lambda: RawLedger(params), "action": ActionLedger}.get(layer, ServiceLedger)()
         chooser = random.Random(index)
         act: Callable[[int], None] = getattr(ledger, operation)
         try:

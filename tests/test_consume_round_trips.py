@@ -2,21 +2,26 @@
 transaction (a transactional test: no test transaction around the request, so the statements
 are exactly production's). A change that adds one fails here.
 
-Without an Idempotency-Key, a paid consume is 8 statements:
+Without an Idempotency-Key, a paid consume is 7 statements:
   1. the token with its user and the user's access row (phoenix.accounts.authentication)
   2. BEGIN
   3. lock the wallet (SELECT ... FOR UPDATE)
   4. the debit: operation + lots drawn + consumption rows + the wallet's row, one statement
   5. the outbox emit of `wallet.balance_low` (inserts only when an endpoint's threshold is crossed)
-  6. the spend-velocity breaker's upsert
-  7. the usage event
-  8. COMMIT
-The action catalogue comes from process memory (one Redis GET of its version), the lots of
-the answer from the debit's own statement. With a key, +2: the claim of the key (after BEGIN)
-and the stored answer (before COMMIT).
+  6. the spend-velocity breaker's upsert and the usage event, one statement (the event is
+     inserted only when the breaker allows)
+  7. COMMIT
+The action catalogue comes from process memory, the lots of the answer from the debit's own
+statement. With a key, +2: the claim of the key (after BEGIN) and the stored answer (before
+COMMIT).
+
+Redis, 5 commands in 3 round trips (counted by the server, INFO commandstats): the throttle's
+pipeline (INCRBY, EXPIRE, GET), the catalogue's version (GET) and, after COMMIT, the user's
+analytics invalidation (DEL), once per transaction however many of its writes ask.
 """
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -24,8 +29,22 @@ from wallet.models import EnergyAction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CONSUME_ROUND_TRIPS = 8
-CONSUME_ROUND_TRIPS_WITH_KEY = 10
+CONSUME_ROUND_TRIPS = 7
+CONSUME_ROUND_TRIPS_WITH_KEY = 9
+CONSUME_REDIS_COMMANDS = {"incrby": 1, "expire": 1, "get": 2, "del": 1}
+
+
+def _redis_calls() -> dict[str, int]:
+    stats = cache.redis_client().info("commandstats")
+    return {name.removeprefix("cmdstat_"): entry["calls"] for name, entry in stats.items()}
+
+
+def _redis_commands_of(function) -> dict[str, int]:
+    before = _redis_calls()
+    function()
+    after = _redis_calls()
+    after["info"] -= 1  # the second INFO itself
+    return {name: calls - before.get(name, 0) for name, calls in after.items() if calls != before.get(name, 0)}
 
 
 def _consume(client, **headers) -> list[str]:
@@ -39,7 +58,7 @@ def _kinds(statements: list[str]) -> list[str]:
     return [" ".join(sql.split()[:2]) for sql in statements]
 
 
-def test_a_consume_is_eight_round_trips_and_ten_with_a_key(user_client):
+def test_a_consume_is_seven_round_trips_and_nine_with_a_key(user_client):
     _consume(user_client)  # warm: the process's catalogue snapshot
     plain = _consume(user_client)
     assert len(plain) == CONSUME_ROUND_TRIPS, _kinds(plain)
@@ -50,6 +69,13 @@ def test_a_consume_is_eight_round_trips_and_ten_with_a_key(user_client):
     keyed = _consume(user_client, HTTP_IDEMPOTENCY_KEY="round-trips-1")
     assert len(keyed) == CONSUME_ROUND_TRIPS_WITH_KEY, _kinds(keyed)
     assert not [sql for sql in keyed if "SAVEPOINT" in sql], _kinds(keyed)
+
+
+def test_a_consume_is_five_redis_commands(user_client):
+    _consume(user_client)
+    assert _redis_commands_of(lambda: _consume(user_client)) == CONSUME_REDIS_COMMANDS
+    keyed = _redis_commands_of(lambda: _consume(user_client, HTTP_IDEMPOTENCY_KEY="redis-commands-1"))
+    assert keyed == CONSUME_REDIS_COMMANDS
 
 
 def test_a_catalogue_change_reaches_the_next_consume(user_client):

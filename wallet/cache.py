@@ -9,10 +9,9 @@ balance) lives out its 30-minute TTL: deleting it on every consume meant it neve
 
 from __future__ import annotations
 
-from functools import partial
-
 from django.core.cache import cache
-from django.db import transaction
+
+from phoenix.core.transactions import on_commit_once
 
 ANALYTICS_TTL_SECONDS = 15 * 60
 LEADERBOARD_TTL_SECONDS = 30 * 60
@@ -28,4 +27,5 @@ def energy_cache_invalidate(*, user_id: int) -> None:
 
 
 def energy_cache_invalidate_on_commit(*, user_id: int) -> None:
-    transaction.on_commit(partial(energy_cache_invalidate, user_id=user_id))
+    """Once per transaction and user, however many of its writes ask (one Redis DEL per consume)."""
+    on_commit_once(energy_cache_invalidate, user_id=user_id)

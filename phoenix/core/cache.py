@@ -28,3 +28,9 @@ class PhoenixRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = PooledRedisCacheClient
+
+    def redis_client(self):
+        """The ``redis.Redis`` behind the cache (same pool and server as every cache call), for
+        what the cache API lacks: pipelines (the throttle), server statistics (the tests)."""
+        return self._cache.get_client(write=True)
+

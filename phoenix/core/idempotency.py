@@ -77,6 +77,9 @@ _CLAIM_SQL = f"""
 """
 
 
+_ANSWER_SQL = f"UPDATE {IdempotentResponse._meta.db_table} SET status_code = %s, body = %s::jsonb WHERE id = %s"
+
+
 def _claim(*, principal: str, key: str, fingerprint: str) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [principal, key, fingerprint])
@@ -104,10 +107,10 @@ def idempotent(method):
             if not 200 <= response.status_code < 300:
                 transaction.set_rollback(True)  # nothing applied, nothing remembered
                 return response
-            # The body exactly as it is sent (rendered, then parsed back to JSON values); a
-            # 204 has none.
-            body = None if response.data is None else json.loads(JSONRenderer().render(response.data))
-            IdempotentResponse.objects.filter(pk=claimed).update(status_code=response.status_code, body=body)
+            # The body exactly as it is sent (rendered; PostgreSQL parses it into jsonb); a 204 has none.
+            body = None if response.data is None else JSONRenderer().render(response.data).decode()
+            with connection.cursor() as cursor:
+                cursor.execute(_ANSWER_SQL, [response.status_code, body, claimed])
             return response
 
     return wrapper

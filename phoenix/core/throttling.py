@@ -26,9 +26,8 @@ KEY_PREFIX = "throttle:window"
 
 
 def _redis_client():
-    """The cache's own Redis client: the same connection pool and server as every cache read.
-    (Django's RedisCache keeps it on `_cache`; the cache API has no pipeline, which is the point.)"""
-    return cache._cache.get_client(write=True)
+    """The cache's own Redis client (phoenix.core.cache): the cache API has no pipeline."""
+    return cache.redis_client()
 
 
 class SlidingWindowThrottle(BaseThrottle):

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from phoenix.core.transactions import service_atomic
 from subscriptions.selectors import has_unlimited_energy
@@ -68,20 +69,41 @@ def _insufficient_with_pack(exc: InsufficientEnergy) -> InsufficientEnergy:
                               required_pack=selectors.energy_pack_summary(pack))
 
 
-def _event_create(
+def _event_build(
     *, user, action: EnergyAction | None, action_code: str, energy_consumed: int, unlimited: bool,
     operation: BalanceOperation | None, metadata: dict | None, source_app: str | None,
     idempotency_key: str | None = None,
 ) -> UsageEvent:
-    event = UsageEvent.objects.create(
+    return UsageEvent(
         user=user, action_code=action_code,
         category=action.category if action else "",
         # The caller's app wins (a satellite says who it is); else the catalogue's.
         source_app=(source_app or (action.source_app if action else "") or DEFAULT_SOURCE_APP)[:32],
         energy_consumed=energy_consumed, unlimited=unlimited, operation=operation,
-        metadata=metadata or {}, idempotency_key=idempotency_key,
+        metadata=metadata or {}, idempotency_key=idempotency_key, created_at=timezone.now(),
     )
-    energy_cache_invalidate_on_commit(user_id=user.pk)
+
+
+_EVENT_FIELDS = [field for field in UsageEvent._meta.concrete_fields if not field.primary_key]
+
+# The event, inserted only when the breaker allowed the charge (a row in the charge's `charged`).
+_CHARGED_EVENT_INSERT = (
+    f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(field.column for field in _EVENT_FIELDS)}) "
+    f"SELECT {', '.join(f'%(event_{field.column})s' for field in _EVENT_FIELDS)} FROM charged RETURNING id"
+)
+
+
+def _event_create(event: UsageEvent, *, charge: dict | None = None) -> UsageEvent:
+    """Insert `event` (from `_event_build`); with `charge` (velocity_charge's arguments) the
+    breaker's charge and the insert are one statement, refused together."""
+    if charge is None:
+        event.save(force_insert=True)
+    else:
+        values = {f"event_{field.column}": field.get_db_prep_save(getattr(event, field.attname), connection)
+                  for field in _EVENT_FIELDS}
+        (event.pk,) = velocity_charge(**charge, now=event.created_at, then=_CHARGED_EVENT_INSERT, then_params=values)
+        event._state.adding, event._state.db = False, connection.alias
+    energy_cache_invalidate_on_commit(user_id=event.user_id)
     return event
 
 
@@ -93,11 +115,12 @@ def _check_metadata(metadata: Any) -> dict:
     return metadata
 
 
-def _fair_use_charge(user, *, unlimited: bool) -> None:  # actions only: no per-key energy
+def _fair_use_charge(user, *, unlimited: bool) -> dict | None:  # actions only: no per-key energy
     """An unlimited user spends nothing: the breaker counts their actions (fair use), under
-    the wallet lock like a paid charge."""
-    if unlimited:
-        velocity_charge(wallet=lock_wallet_of_user(user), energy=0, fair_use=True)
+    the wallet lock like a paid charge. The charge for `_event_create`; None: nothing to count."""
+    if not unlimited:
+        return None
+    return {"wallet": lock_wallet_of_user(user), "energy": 0, "fair_use": True}
 
 
 @velocity_guarded
@@ -134,22 +157,23 @@ def energy_consume(
             # still answer the pack read; re-raising then rolls this transaction back whole.
             transaction.set_rollback(False)
             raise _insufficient_with_pack(exc) from None
-        velocity_charge(wallet=operation.wallet, energy=operation.amount, fair_use=False,
-                        api_key_prefix=api_key_prefix)
+        charge = {"wallet": operation.wallet, "energy": operation.amount, "fair_use": False,
+                  "api_key_prefix": api_key_prefix}
     else:
-        _fair_use_charge(user, unlimited=unlimited)
-    event_fields = {
-        "user": user, "action": action, "action_code": action.code,
-        "energy_consumed": operation.amount if operation else 0, "unlimited": unlimited, "operation": operation,
-        "metadata": metadata, "source_app": source_app, "idempotency_key": idempotency_key,
-    }
+        charge = _fair_use_charge(user, unlimited=unlimited)
+    event = _event_build(
+        user=user, action=action, action_code=action.code, energy_consumed=operation.amount if operation else 0,
+        unlimited=unlimited, operation=operation, metadata=metadata, source_app=source_app,
+        idempotency_key=idempotency_key,
+    )
     if idempotency_key is None or operation is not None:
         # No key, or a paid event serialized by the wallet lock (its replay returned above):
         # no twin can race this insert, so no savepoint.
-        return _consume_result(_event_create(**event_fields))
+        return _consume_result(_event_create(event, charge=charge))
     try:
-        with transaction.atomic():  # savepoint: a concurrent same-key unlimited/free event loses cleanly
-            event = _event_create(**event_fields)
+        # A savepoint: a concurrent same-key unlimited/free event loses cleanly (its charge with it).
+        with transaction.atomic():
+            event = _event_create(event, charge=charge)
     except IntegrityError:
         event = UsageEvent.objects.get(user_id=user.pk, idempotency_key=idempotency_key)
     return _consume_result(event)
@@ -178,9 +202,10 @@ def energy_freeze(
     action = selectors.energy_action_active(code=action_code)
     unlimited = has_unlimited_energy(user)
     if unlimited or action.cost == 0:
-        _fair_use_charge(user, unlimited=unlimited)
-        event = _event_create(user=user, action=action, action_code=action.code, energy_consumed=0,
-                              unlimited=unlimited, operation=None, metadata=metadata, source_app=source_app)
+        event = _event_create(_event_build(user=user, action=action, action_code=action.code, energy_consumed=0,
+                                           unlimited=unlimited, operation=None, metadata=metadata,
+                                           source_app=source_app),
+                              charge=_fair_use_charge(user, unlimited=unlimited))
         return FreezeResult(hold=None, event=event, amount=0,
                             available=selectors.wallet_balance(user)["available"], unlimited=unlimited)
     try:
@@ -208,11 +233,11 @@ def energy_commit(
     hold = operation.hold
     consumed = operation.amount + (hold.overrun_amount or 0)  # a true-up took more than the hold
     action = EnergyAction.objects.filter(code=hold.action_code).first()  # may be inactive since the freeze
-    event = _event_create(
+    event = _event_create(_event_build(
         user=operation.wallet.user, action=action, action_code=hold.action_code,
         energy_consumed=consumed, unlimited=False, operation=operation, metadata=metadata,
         source_app=source_app,
-    )
+    ))
     return ConsumeResult(event=event, operation=operation, energy_consumed=consumed,
                          available=operation.available_after, unlimited=False)
 
@@ -260,6 +285,6 @@ def usage_event_record(
     (consumes nothing). The action must be in the active catalogue."""
     metadata = _check_metadata(metadata)
     action = selectors.energy_action_active(code=action_code)
-    return _event_create(user=user, action=action, action_code=action.code, energy_consumed=0,
-                         unlimited=has_unlimited_energy(user), operation=None, metadata=metadata,
-                         source_app=source_app)
+    return _event_create(_event_build(user=user, action=action, action_code=action.code, energy_consumed=0,
+                                      unlimited=has_unlimited_energy(user), operation=None, metadata=metadata,
+                                      source_app=source_app))

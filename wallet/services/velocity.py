@@ -2,10 +2,11 @@
 on actions performed) per fixed window.
 
 How it stays consistent without a cache: the counter is a row of `wallet_spendcounter`,
-read and written by ONE upsert statement (`CHARGE_SQL`) inside the consume's / freeze's own
+read and written by ONE upsert (`CHARGE_CTES`) inside the consume's / freeze's own
 transaction, after the wallet row is locked. Two consumes of one user are serialized by the
 wallet lock, so the second reads what the first committed; a refusal raises and rolls the
-whole transaction back (the debit with it). Cost on the consume path: one statement.
+whole transaction back (the debit with it). Cost on the consume path: no statement of its
+own (the usage event's insert carries the upsert: `velocity_charge(then=...)`).
 
 Windows are fixed and aligned on the epoch (`floor(now / window) * window`): a new window
 starts from zero. An operator lifts a tripped breaker by zeroing the current window
@@ -43,22 +44,26 @@ lim AS (
     SELECT lim.*, to_timestamp(floor(extract(epoch FROM %(now)s::timestamptz) / lim.w) * lim.w) AS start FROM lim
 )"""
 
-# Parameters: user, now, energy, fair_use. Answers the counter's energy when allowed, no row when refused.
-CHARGE_SQL = f"""
-WITH {_LIMITS_CTE}, counted AS (
+# The charge as CTEs (parameters: user, now, energy, fair_use): `charged` holds the counter's
+# row when the charge is allowed, none when refused. A statement that must write only when
+# allowed (the usage event) reads `charged` and so costs no round trip of its own.
+CHARGE_CTES = f"""{_LIMITS_CTE}, counted AS (
     SELECT cur.*,
            COALESCE(CASE WHEN c.window_start = cur.start THEN c.energy END, 0) + %(energy)s AS energy,
            COALESCE(CASE WHEN c.window_start = cur.start THEN c.actions END, 0) + 1 AS actions
     FROM cur LEFT JOIN wallet_spendcounter c ON c.user_id = %(user)s
-)
-INSERT INTO wallet_spendcounter (user_id, window_start, energy, actions, updated_at)
-SELECT %(user)s, start, energy, actions, %(now)s FROM counted
-WHERE (max_energy IS NULL OR energy <= max_energy)
-  AND (NOT %(fair_use)s OR max_actions IS NULL OR actions <= max_actions)
-ON CONFLICT (user_id) DO UPDATE SET window_start = EXCLUDED.window_start, energy = EXCLUDED.energy,
-    actions = EXCLUDED.actions, updated_at = EXCLUDED.updated_at
-RETURNING energy
-"""
+), charged AS (
+    INSERT INTO wallet_spendcounter (user_id, window_start, energy, actions, updated_at)
+    SELECT %(user)s, start, energy, actions, %(now)s FROM counted
+    WHERE (max_energy IS NULL OR energy <= max_energy)
+      AND (NOT %(fair_use)s OR max_actions IS NULL OR actions <= max_actions)
+    ON CONFLICT (user_id) DO UPDATE SET window_start = EXCLUDED.window_start, energy = EXCLUDED.energy,
+        actions = EXCLUDED.actions, updated_at = EXCLUDED.updated_at
+    RETURNING energy
+)"""
+
+# The charge alone: answers the counter's energy when allowed, no row when refused.
+CHARGE_SQL = "SELECT energy FROM charged"
 
 # The refusal path only: the window's end and the limits, for the 429 and the incident.
 WINDOW_SQL = f"WITH {_LIMITS_CTE} SELECT start + make_interval(secs => w), max_energy, max_actions, w FROM cur"
@@ -89,11 +94,15 @@ SELECT NOT EXISTS (SELECT 1 FROM cur) OR EXISTS (SELECT 1 FROM up),
 
 
 def velocity_charge(*, wallet: Wallet, energy: int, fair_use: bool, api_key_prefix: str | None = None,
-                    now: datetime | None = None) -> None:
+                    now: datetime | None = None, then: str = CHARGE_SQL, then_params: dict | None = None) -> tuple:
     """Count `energy` (and one action) against the user's window; raise SpendVelocityExceeded
     when it would cross the limit (energy; actions too when `fair_use`, an unlimited user).
     `api_key_prefix` (a satellite's call) also counts `energy` against the key's window when
     a per-key limit is set (one more statement, satellite calls only).
+
+    `then`: the statement that follows the charge's CTEs in the same statement, reading
+    `charged` (one row when allowed, none when refused) with `then_params` beside the
+    charge's own (user, now, energy, fair_use); its row is returned.
 
     The caller holds the wallet lock, inside the transaction that spends: the refusal rolls
     the spend back. The incident is opened after that rollback (`velocity_incident_open`).
@@ -107,8 +116,9 @@ def velocity_charge(*, wallet: Wallet, energy: int, fair_use: bool, api_key_pref
             raise SpendVelocityExceeded(
                 retry_after=max(1, math.ceil((window_end - now).total_seconds())),
                 limit=f"{max_energy} energy per {window} s per API key", user_id=wallet.user_id)
-    if sql.fetch_one(CHARGE_SQL, params) is not None:
-        return
+    row = sql.fetch_one(f"WITH {CHARGE_CTES} {then}", {**(then_params or {}), **params})
+    if row is not None:
+        return row
     window_end, max_energy, max_actions, window = sql.fetch_one(WINDOW_SQL, params)
     limit = f"{max_actions} actions" if fair_use else f"{max_energy} energy"
     raise SpendVelocityExceeded(retry_after=max(1, math.ceil((window_end - now).total_seconds())),

@@ -18,6 +18,7 @@ from phoenix.accounts.services import user_register
 from phoenix.core.models import IdempotentResponse
 from subscriptions.services import access_grant_lifetime
 from wallet import services
+from wallet.api.serializers import ConsumeSerializer
 from wallet.cache import LEADERBOARD_KEY, analytics_key
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
 from wallet.selectors import wallet_balance
@@ -151,6 +152,9 @@ def test_consume_debits_and_records_the_event_in_one_go(user_client, registered_
     event = UsageEvent.objects.get(pk=body["event_id"])
     assert (event.operation_id, event.energy_consumed, event.category, event.metadata) == (
         operation.pk, 15, "medium", {"job": "dev"})
+    # The view answers a dict of its own (the hot path): exactly the documented serializer's answer.
+    assert body == ConsumeSerializer(body).data
+    assert set(body) == set(ConsumeSerializer().fields)
 
 
 def test_consume_short_is_402_with_required_pack(user_client, registered_user):

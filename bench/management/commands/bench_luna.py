@@ -3,11 +3,12 @@
 Runs in a throw-away database copied from a migrated template (LunaBenchDatabase), starts the
 Procfile's `web` command (gunicorn, its worker model and settings) on a free 127.0.0.1 port
 serving bench.wsgi (Phoenix plus bench.views.MinimalDebitView), and for each client count runs
-interleaved rounds of three cells: `POST /luna/energy/consume` with a fresh Idempotency-Key per
+interleaved rounds of four cells: `POST /luna/energy/consume` with a fresh Idempotency-Key per
 request and the production throttles (enough users that none is throttled), the minimal view
-(the same token auth and `wallet_debit`, nothing else), and the in-process service layer
-(bench_wallet's `run_scenario`, `wallet_debit` in threads). Prints the medians, the ratios
-consume / minimal and consume / service, and the load average. Bounded: `--seconds` and
+(the same token auth and `wallet_debit`, nothing else), and each one's in-process service
+layer in threads (bench_wallet's `run_scenario`: `energy_consume` of the same action, and
+`wallet_debit`). Prints the medians, the ratios consume / minimal, consume / energy_consume and
+minimal / wallet_debit, and the load average. Bounded: `--seconds` and
 `--max-requests` per cell; gunicorn is stopped and the database dropped at the end.
 """
 
@@ -286,23 +287,27 @@ class Command(BaseCommand):
         out(f"load average at end: {load_average()}  total {time.perf_counter() - started:.0f} s")
 
     def _interleaved(self, server: Gunicorn, tokens: list[str], user_ids: list[int], options) -> None:
-        """Per client count, `rounds` rounds of the three cells, the order reversed every other
-        round (so a drift of the machine's load falls on all three alike); medians and ratios."""
+        """Per client count, `rounds` rounds of the four cells, the order reversed every other
+        round (so a drift of the machine's load falls on all alike); medians and ratios. The
+        in-process cells are each HTTP cell's service: `energy_consume` behind the consume,
+        `wallet_debit` behind the minimal view."""
         out = self.stdout.write
-        cells = ("consume", "minimal", "service")
+        cells = ("consume", "minimal", "energy_consume", "wallet_debit")
         out("")
-        out("| clients | consume req/s (key) | minimal view req/s | service ops/s (in-process) "
-            "| consume / minimal | consume / service | consume p50 / p99 ms | non-2xx |")
-        out("|---|---|---|---|---|---|---|---|")
+        out("| clients | consume req/s (key) | minimal view req/s | energy_consume ops/s (in-process) "
+            "| wallet_debit ops/s (in-process) | consume / minimal | consume / energy_consume "
+            "| minimal / wallet_debit | consume p50 / p99 ms | non-2xx |")
+        out("|---|---|---|---|---|---|---|---|---|---|")
         for clients in options["clients"]:
             figures: dict[str, list[float]] = {cell: [] for cell in cells}
             latencies: list[float] = []
             failed = 0
             for round_index in range(options["rounds"]):
                 for cell in cells if round_index % 2 == 0 else reversed(cells):
-                    if cell == "service":
-                        result = run_scenario(layer="service", operation="consume", placement="spread",
-                                              workers=clients, seconds=options["seconds"], hot_user=user_ids[0],
+                    if cell in ("energy_consume", "wallet_debit"):
+                        result = run_scenario(layer="action" if cell == "energy_consume" else "service",
+                                              operation="consume", placement="spread", workers=clients,
+                                              seconds=options["seconds"], hot_user=user_ids[0],
                                               spread_users=user_ids)
                     else:
                         result, cell_failed = drive(
@@ -313,11 +318,12 @@ class Command(BaseCommand):
                         if cell == "consume":
                             latencies.extend(result.latencies_ms)
                     figures[cell].append(result.throughput)
-            consume, minimal, service = (statistics.median(figures[cell]) for cell in cells)
+            consume, minimal, action, debit = (statistics.median(figures[cell]) for cell in cells)
             consumed = RunResult("http", "consume", "spread", clients, len(latencies), 1, latencies)
             p50, p99 = consumed.percentile(50), consumed.percentile(99)
-            out(f"| {clients} | {consume:,.0f} | {minimal:,.0f} | {service:,.0f} | {consume / minimal:.2f} "
-                f"| {consume / service:.2f} | {p50:.2f} / {p99:.2f} | {failed} |")
+            out(f"| {clients} | {consume:,.0f} | {minimal:,.0f} | {action:,.0f} | {debit:,.0f} "
+                f"| {consume / minimal:.2f} | {consume / action:.2f} | {minimal / debit:.2f} "
+                f"| {p50:.2f} / {p99:.2f} | {failed} |")
         out(f"(medians of {options['rounds']} interleaved rounds of {options['seconds']:.0f} s cells; load average "
             f"now {load_average()})")
 

@@ -1,7 +1,7 @@
 """`manage.py bench_velocity`: what the spend-velocity breaker costs on the consume path, in a
 throw-away (migrated) database.
 
-The breaker is one upsert (`wallet.services.velocity.CHARGE_SQL`) in the consume's
+The breaker is one upsert (`wallet.services.velocity.CHARGE_CTES`, carried by the usage event's insert) in the consume's
 transaction, under the wallet lock. Measured: statements and wall time of a paid consume
 (`energy_consume`, breaker included), of the same consume's ledger part alone (`wallet_debit`,
 no breaker), and of the breaker's charge alone (lock + upsert, minus the lock measured alone).
