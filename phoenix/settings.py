@@ -127,12 +127,20 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", d
 # Behind PgBouncer in transaction pooling mode (README "Scaling out"): consecutive
 # transactions of one client may run on different server connections, so nothing may
 # outlive a transaction on the server. Server-side cursors (QuerySet.iterator) do, hence
-# DB_PGBOUNCER=true turns them off. Already safe without a setting: Django's psycopg 3
-# backend never prepares statements server-side (prepare_threshold None, client-side
-# binding); the job locks are transaction-scoped (phoenix.core.jobs.advisory_lock); SET
-# TIME ZONE is one of the parameters PgBouncer restores per client. CONN_MAX_AGE keeps
+# DB_PGBOUNCER=true turns them off, and the prepared statements below. Already safe
+# without a setting: the ORM's statements are never prepared (client-side binding); the
+# job locks are transaction-scoped (phoenix.core.jobs.advisory_lock); SET TIME ZONE is
+# one of the parameters PgBouncer restores per client. CONN_MAX_AGE keeps
 # the client connection to PgBouncer, which is cheap; PgBouncer's pool bounds the servers.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DB_PGBOUNCER", default=False)
+# The hot path's own SQL (phoenix.core.db.prepared_cursor: the ledger, the idempotency store,
+# the outbox) is prepared on each connection from its second run: planned once, not per call
+# (bench_luna / bench_pgledger). Prepared statements outlive a transaction on the server, so
+# behind PgBouncer in transaction mode they need PgBouncer >= 1.21 with
+# max_prepared_statements; DB_PGBOUNCER=true turns them off unless DB_PREPARED_STATEMENTS says.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS",
+                                  default=not DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"])
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1 if DB_PREPARED_STATEMENTS else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")

@@ -1,11 +1,37 @@
-"""The append-only rule as SQL, for runtime code that builds tables outside the migrations
-(the benchmarks' throw-away database, ``bench/database.py``).
+"""Database helpers: the prepared cursor of the hot path's own SQL, and the append-only rule
+as SQL for runtime code that builds tables outside the migrations (the benchmarks'
+throw-away database, ``bench/database.py``).
 
 The migrations do not import this module: core's ``0002`` and each app's ``0002`` carry
 their own copy of the same SQL, so editing it here never changes a migration.
 """
 
-from django.db import migrations
+from django.db import connection, migrations
+from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+from django.db.backends.utils import CursorWrapper
+
+
+def prepared_cursor():
+    """A cursor of Django's connection (the same transaction, and Django's wrappers: statement
+    capture, the metrics and tracing hooks) that binds its parameters server-side, so psycopg
+    prepares each statement on its connection after `prepare_threshold` runs
+    (DB_PREPARED_STATEMENTS): the ledger's, the idempotency store's and the outbox's own
+    statements, planned once per connection instead of on every call. The ORM's cursors
+    keep Django's client-side binding (some ORM SQL cannot be typed server-side)."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = ServerBindingCursor(connection.connection)
+    return _LoggedPreparedCursor(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+class _LoggedPreparedCursor(CursorDebugWrapper):
+    """Django's statement log (DEBUG, CaptureQueriesContext) of a prepared cursor: the statement
+    with its parameters as Django's own cursors log it (psycopg keeps no text of a run of a
+    prepared statement, which Django's log would read)."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
 
 # One trigger function for every append-only (audit) table (core's migration 0002 creates
 # it in the real database); each table gets its own trigger through `append_only_trigger`.

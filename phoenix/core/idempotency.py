@@ -25,12 +25,13 @@ import hashlib
 import json
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework_api_key.permissions import KeyParser
 
 from phoenix.core.api import is_satellite
+from phoenix.core.db import prepared_cursor
 from phoenix.core.errors import IdempotencyConflict, InvalidIdempotencyKey
 from phoenix.core.input_policy import text_is_storable
 from phoenix.core.models import IdempotentResponse
@@ -81,7 +82,7 @@ _ANSWER_SQL = f"UPDATE {IdempotentResponse._meta.db_table} SET status_code = %s,
 
 
 def _claim(*, principal: str, key: str, fingerprint: str) -> int | None:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [principal, key, fingerprint])
         row = cursor.fetchone()
     return row[0] if row else None
@@ -109,7 +110,7 @@ def idempotent(method):
                 return response
             # The body exactly as it is sent (rendered; PostgreSQL parses it into jsonb); a 204 has none.
             body = None if response.data is None else JSONRenderer().render(response.data).decode()
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:
                 cursor.execute(_ANSWER_SQL, [response.status_code, body, claimed])
             return response
 

@@ -3,8 +3,9 @@
 DRF's ``SimpleRateThrottle`` keeps every request's timestamp in a cached list (a GET and a
 SET of the pickled list per request: two round trips, and up to `rate` floats (un)pickled).
 On the hot /luna path that was a third of the Redis time. Here each caller has one counter
-per fixed window (``INCR`` + ``EXPIRE``) and the previous window's counter is read in the
-same pipeline; the request is allowed while
+per fixed window and the previous window's counter is read with it, in ONE Lua script
+(``SLIDING_WINDOW_LUA``: one command, one reply, the refusal's un-count included); the
+request is allowed while
 
     previous x (share of the previous window still inside the sliding window) + current <= limit
 
@@ -30,6 +31,32 @@ def _redis_client():
     return cache.redis_client()
 
 
+# KEYS: the current and the previous window's counters; ARGV: limit, duration (s), seconds
+# elapsed in the current window. Counts the request, un-counts it when refused; answers
+# {allowed (1/0), current count including this request, previous window's count}.
+SLIDING_WINDOW_LUA = """
+local current = redis.call('INCR', KEYS[1])
+if current == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) * 2) end
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit, duration, elapsed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if previous * (duration - elapsed) / duration + current <= limit then
+    return {1, current, previous}
+end
+redis.call('DECR', KEYS[1])
+return {0, current, previous}
+"""
+_scripts: dict[int, object] = {}
+
+
+def _sliding_window_script():
+    """The script registered on the cache's client (EVALSHA, loaded again after a Redis restart)."""
+    client = _redis_client()
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(SLIDING_WINDOW_LUA)
+    return script
+
+
 class SlidingWindowThrottle(BaseThrottle):
     """Subclasses set `scope`, `setting_name` (a rate like "120/min", read per request so
     tests and operators can change it) and `get_ident(request)` (None: not limited)."""
@@ -47,19 +74,12 @@ class SlidingWindowThrottle(BaseThrottle):
         limit, duration = SimpleRateThrottle.parse_rate(self, getattr(settings, self.setting_name))
         now = time.time()
         window = int(now // duration)
-        current_key = f"{KEY_PREFIX}:{self.scope}:{ident}:{window}"
-        client = _redis_client()
-        pipeline = client.pipeline(transaction=False)
-        pipeline.incr(current_key)
-        pipeline.expire(current_key, duration * 2)
-        pipeline.get(f"{KEY_PREFIX}:{self.scope}:{ident}:{window - 1}")
-        current, _, previous = pipeline.execute()
-        previous = int(previous or 0)
         elapsed = now - window * duration
-        estimate = previous * (duration - elapsed) / duration + current
-        if estimate <= limit:
+        allowed, current, previous = _sliding_window_script()(
+            keys=[f"{KEY_PREFIX}:{self.scope}:{ident}:{window}", f"{KEY_PREFIX}:{self.scope}:{ident}:{window - 1}"],
+            args=[limit, duration, repr(elapsed)])
+        if allowed:
             return True
-        client.decr(current_key)  # refused: not counted
         # When the next request fits: the previous window's share shrinks by previous/duration
         # per second; with the current window full, not before the next window.
         current -= 1  # the next request fits when previous x (left - t) / duration + current + 1 <= limit

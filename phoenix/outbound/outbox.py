@@ -15,9 +15,10 @@ import uuid
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from phoenix.core.db import prepared_cursor
 from phoenix.outbound import tasks
 from phoenix.outbound.catalogue import BALANCE_LOW, EVENT_TYPES, event_type_get
 
@@ -71,7 +72,7 @@ def emit(*, type: str, subject: str, body: dict, endpoint_id: int | None = None)
                       default_threshold=settings.WEBHOOK_BALANCE_LOW_DEFAULT)
     else:
         sql = _EMIT_SQL_BY_TARGETS["subscribed"]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         delivery_ids = [row[0] for row in cursor.fetchall()]
     if delivery_ids:

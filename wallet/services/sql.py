@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from django.db import connection, models
+from django.db import models
 
+from phoenix.core.db import prepared_cursor
 from wallet.models import LOT_ORDER_SQL, BalanceOperation, EnergyLot, Hold, LotConsumption, Wallet
 
 
@@ -181,13 +182,13 @@ def lots_apply_sql(rows: int) -> str:
 
 
 def fetch_one(statement: str, params) -> tuple | None:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone()
 
 
 def execute(statement: str, params) -> int:
     """Run a write; returns the number of rows it touched."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount
