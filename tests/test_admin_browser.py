@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from phoenix.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -31,11 +31,30 @@ needs_chromium = pytest.mark.skipif(
 PAGE_WAIT_SECONDS = 60
 
 
+def _replaced(old_page):
+    """`expected_conditions.staleness_of`, also when Chrome says it in other words: during
+    the navigation it may answer "Node with given id does not belong to the document" (a
+    generic WebDriverException) instead of a stale element reference."""
+
+    def check(_driver) -> bool:
+        try:
+            old_page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in (exc.msg or ""):
+                return True
+            raise
+        return False
+
+    return check
+
+
 def click_through(driver, element) -> None:
     """Click a link or submit button and wait until the next page has replaced this one."""
     old_page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, PAGE_WAIT_SECONDS).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(driver, PAGE_WAIT_SECONDS).until(_replaced(old_page))
     WebDriverWait(driver, PAGE_WAIT_SECONDS).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 

@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from phoenix.core.models import IdempotentResponse
 from wallet.models import EnergyAction
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +78,19 @@ def test_a_consume_is_three_redis_round_trips(user_client):
     assert _redis_commands_of(lambda: _consume(user_client)) == CONSUME_REDIS_COMMANDS
     keyed = _redis_commands_of(lambda: _consume(user_client, HTTP_IDEMPOTENCY_KEY="redis-commands-1"))
     assert keyed == CONSUME_REDIS_COMMANDS
+
+
+def test_the_hot_statements_are_prepared_on_the_connection(user_client):
+    """DB_PREPARED_STATEMENTS (on without PgBouncer): from its second run on a connection, each
+    of the hot path's own statements is a prepared statement of that connection."""
+    for index in range(2):
+        _consume(user_client, HTTP_IDEMPOTENCY_KEY=f"prepared-{index}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    for part in (f"INSERT INTO {IdempotentResponse._meta.db_table}", f"UPDATE {IdempotentResponse._meta.db_table}",
+                 "FOR UPDATE", "INSERT INTO wallet_balanceoperation", "INSERT INTO wallet_spendcounter"):
+        assert [statement for statement in prepared if part in statement], (part, prepared)
 
 
 def test_a_catalogue_change_reaches_the_next_consume(user_client):

@@ -269,11 +269,11 @@ def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
 # --- The consume path's cost ---------------------------------------------------------------------
 
 # A warm consume with a key-less request, inside the test's transaction (the service's
-# SAVEPOINT/RELEASE stand for production's BEGIN/COMMIT: the same 8, listed in
+# SAVEPOINT/RELEASE stand for production's BEGIN/COMMIT: the same 7, listed in
 # tests/test_consume_round_trips.py). The metrics issue no SQL: the same count with
 # django-prometheus' middlewares removed, and phoenix's counters only touch process memory
 # (or the multiprocess files).
-CONSUME_STATEMENTS = 8
+CONSUME_STATEMENTS = 7
 
 
 def _consume_statements(client) -> int:
