@@ -168,7 +168,14 @@ def test_metrics_under_two_gunicorn_workers_and_the_celery_worker(services):
     summary = celery_app.send_task("wallet.expire_holds").get(timeout=BOOT_TIMEOUT_S)
     assert summary["expired"] == 1
 
+    # Celery stores the task's result before its task_postrun signal (where the worker counts
+    # the run) has run: on a loaded machine the first scrape after .get() may come too early.
+    deadline = time.monotonic() + 30
     body = _scrape(url)
+    while (_metric(body, "phoenix_job_runs_total", job="wallet.expire_holds", outcome="ok") == 0
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+        body = _scrape(url)
     assert _metric(body, "phoenix_energy_operations_total", operation="consume", action="conseil_rapide",
                    outcome="ok") == consumes
     assert _metric(body, "phoenix_energy_operations_total", operation="consume", action="conseil_rapide",
