@@ -1,31 +1,23 @@
 """Redis caches of derived /luna reads: analytics 15 min, leaderboard 30 min.
 
-Only derived reads are cached; balances and every debit decision read the database. A
-write that changes a user's ledger or events deletes the user's analytics once its
-transaction has committed (``transaction.on_commit``), so a reader never re-caches the
-pre-commit state after the delete. The leaderboard (every user's totals, a ranking, not a
-balance) lives out its 30-minute TTL: deleting it on every consume meant it never served a hit.
+Only derived reads are cached; balances and every debit decision read the database. A user's
+analytics are cached under a key that names the state they were computed from: the wallet's
+last sequence number (every ledger write moves it) and the number of the user's usage events
+(append-only: every event, a refund's compensating one included, adds one). A write therefore
+never touches Redis: the next read asks the database for those two figures (`analytics_state`,
+one statement on two indexes), finds no entry under the new key and recomputes; the stale entry expires with
+its TTL. A count, not the highest event id: two events committed out of id order (free actions
+take no wallet lock) would leave the highest id unchanged. The leaderboard (every user's
+totals, a ranking, not a balance) lives out its 30-minute TTL.
 """
 
 from __future__ import annotations
-
-from django.core.cache import cache
-
-from phoenix.core.transactions import on_commit_once
 
 ANALYTICS_TTL_SECONDS = 15 * 60
 LEADERBOARD_TTL_SECONDS = 30 * 60
 LEADERBOARD_KEY = "luna:leaderboard:v1"
 
 
-def analytics_key(user_id: int) -> str:
-    return f"luna:analytics:v1:{user_id}"
-
-
-def energy_cache_invalidate(*, user_id: int) -> None:
-    cache.delete(analytics_key(user_id))
-
-
-def energy_cache_invalidate_on_commit(*, user_id: int) -> None:
-    """Once per transaction and user, however many of its writes ask (one Redis DEL per consume)."""
-    on_commit_once(energy_cache_invalidate, user_id=user_id)
+def analytics_key(user_id: int, *, last_seq: int, events: int) -> str:
+    """The key of the user's analytics computed from this state (`wallet.selectors.analytics_state`)."""
+    return f"luna:analytics:v2:{user_id}:{last_seq}:{events}"

@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 import kombu.exceptions
-import redis.exceptions
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -23,6 +22,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
+
+from phoenix.core.cache import REDIS_UNREACHABLE
 
 logger = structlog.get_logger("phoenix.errors")
 
@@ -71,7 +72,7 @@ def unavailable_dependency(exc: BaseException | None) -> str | None:
     """Which dependency an exception says is unreachable (None: a real bug)."""
     if isinstance(exc, (OperationalError, InterfaceError)):
         return "database"
-    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+    if isinstance(exc, REDIS_UNREACHABLE):
         return "cache"
     if isinstance(exc, kombu.exceptions.OperationalError):
         return "broker"

@@ -59,18 +59,3 @@ def service_atomic(function: Callable[_P, _R]) -> Callable[_P, _R]:
 
     return wrapper
 
-
-def on_commit_once(function: Callable[..., object], **kwargs: object) -> None:
-    """`transaction.on_commit(partial(function, **kwargs))`, unless this very call is already
-    queued under the same savepoints (so it shares this one's fate on a rollback): several
-    writes of one transaction (a consume's debit and its usage event) ask for one
-    invalidation, one runs. Outside a transaction it runs at once, like `on_commit`."""
-    # Django's queue of (savepoint ids, callable, robust); a rolled-back savepoint's entries are
-    # gone. A None id is an atomic block without a savepoint: it shares its parent's fate.
-    savepoints = set(connection.savepoint_ids) - {None}
-    for queued_savepoints, queued, _robust in connection.run_on_commit:
-        if (queued_savepoints - {None} == savepoints and isinstance(queued, functools.partial)
-                and queued.func is function and queued.keywords == kwargs):
-            return
-    transaction.on_commit(functools.partial(function, **kwargs))
-

@@ -2,13 +2,14 @@
 
 Every consume reads its action (cost, category) and a 402 names the cheapest pack covering the
 shortfall; the catalogue changes only when an operator edits it. So each process keeps a
-snapshot of the active actions and packs and revalidates it with ONE Redis GET of the
-catalogue's version per read, never a database round trip. A change of either table bumps the
-version once its transaction commits (`catalogue_changed_on_commit`, connected in
-`wallet.receivers`), and every process reloads at its next read. With Redis unreachable the
-version cannot be trusted: the read goes to the database (correct, only slower). A snapshot
-is also reloaded once it is `SNAPSHOT_MAX_AGE_SECONDS` old, the backstop for a bump lost while
-Redis was down.
+snapshot of the active actions and packs, with no round trip per read: a change of either
+table publishes on the catalogue's invalidation channel once its transaction commits
+(`catalogue_changed_on_commit`, connected in `wallet.receivers`), the process's subscriber
+thread moves the channel's generation, and the next read reloads (phoenix.core.cache
+`InvalidationChannel`). While the subscriber is not subscribed (Redis down, reconnecting) the
+reads go to the database (correct, only slower), and a resubscription reloads. A snapshot is
+also reloaded once it is `SNAPSHOT_MAX_AGE_SECONDS` old: the backstop for a subscription that
+hangs without failing, or a change published while Redis was down.
 """
 
 from __future__ import annotations
@@ -18,24 +19,21 @@ import functools
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 
-import redis.exceptions
-from django.core.cache import cache
 from django.db import connection, transaction
 
+from phoenix.core.cache import REDIS_UNREACHABLE, InvalidationChannel
 from wallet.models import EnergyAction, EnergyPack
 
-CATALOGUE_VERSION_KEY = "luna:catalogue:version"
+CATALOGUE_CHANNEL = InvalidationChannel("luna:catalogue:changed")
 SNAPSHOT_MAX_AGE_SECONDS = 60
 logger = logging.getLogger(__name__)
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 @dataclass(frozen=True)
 class _Snapshot:
-    version: str
+    generation: int  # CATALOGUE_CHANNEL's when the load began
     loaded_at: float  # time.monotonic()
     actions: dict[str, EnergyAction]
     packs: tuple[EnergyPack, ...]  # active, non-unlimited, cheapest first (the 402's order)
@@ -65,41 +63,32 @@ def _packs_by_price(packs) -> tuple[EnergyPack, ...]:
                         key=lambda p: (p.price_cents, -p.energy_points, p.code)))
 
 
-def _load(version: str) -> _Snapshot:
+def _load(generation: int) -> _Snapshot:
+    # The generation is read before the rows: a change committed after this read moves it, so
+    # a snapshot that might have missed the change is never taken for fresh.
     actions = {a.code: a for a in EnergyAction.objects.filter(is_active=True)}
     packs = _packs_by_price(EnergyPack.objects.filter(is_active=True))
-    return _Snapshot(version=version, loaded_at=time.monotonic(), actions=actions, packs=packs)
-
-
-def _version() -> str | None:
-    try:
-        version = cache.get(CATALOGUE_VERSION_KEY)
-        if version is None:  # first read since Redis started: name the current catalogue
-            cache.add(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-            version = cache.get(CATALOGUE_VERSION_KEY)
-        return version
-    except _REDIS_DOWN:
-        return None
+    return _Snapshot(generation=generation, loaded_at=time.monotonic(), actions=actions, packs=packs)
 
 
 def _current() -> _Snapshot:
     global _snapshot
     if _changing_here():
-        return _load("")
-    version = _version()
-    if version is None:
-        return _load("")
+        return _load(-1)
+    generation = CATALOGUE_CHANNEL.generation()
+    if generation is None:
+        return _load(-1)
     snapshot = _snapshot
-    if not _fresh(snapshot, version):
+    if not _fresh(snapshot, generation):
         with _reload_lock:
-            if not _fresh(_snapshot, version):
-                _snapshot = _load(version)
+            if not _fresh(_snapshot, generation):
+                _snapshot = _load(generation)
             snapshot = _snapshot
     return snapshot
 
 
-def _fresh(snapshot: _Snapshot | None, version: str) -> bool:
-    return (snapshot is not None and snapshot.version == version
+def _fresh(snapshot: _Snapshot | None, generation: int) -> bool:
+    return (snapshot is not None and snapshot.generation == generation
             and time.monotonic() - snapshot.loaded_at < SNAPSHOT_MAX_AGE_SECONDS)
 
 
@@ -129,8 +118,8 @@ def _bump() -> None:
     global _snapshot
     _snapshot = None  # this process at once; the others at their next read
     try:
-        cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-    except _REDIS_DOWN:
+        CATALOGUE_CHANNEL.publish()
+    except REDIS_UNREACHABLE:
         # The change is committed; the other processes read the database while Redis is down
         # and reload within SNAPSHOT_MAX_AGE_SECONDS once it is back.
         logger.error("energy catalogue changed while Redis is down: other processes reload within %s s",

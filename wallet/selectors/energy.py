@@ -1,7 +1,8 @@
 """Energy catalogue and /luna reads.
 
 Balances and every debit decision read the database; only derived reads (analytics,
-leaderboard) go through the Redis cache of wallet.cache, invalidated on commit.
+leaderboard) go through the Redis cache of wallet.cache (keys that name the state they
+were computed from: no write touches Redis).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -20,7 +22,15 @@ from django.utils import timezone
 from subscriptions.selectors import has_unlimited_energy
 from wallet.cache import ANALYTICS_TTL_SECONDS, LEADERBOARD_KEY, LEADERBOARD_TTL_SECONDS, analytics_key
 from wallet.errors import UnknownAction
-from wallet.models import BalanceOperation, EnergyAction, EnergyPack, OperationSource, OperationType, UsageEvent
+from wallet.models import (
+    BalanceOperation,
+    EnergyAction,
+    EnergyPack,
+    OperationSource,
+    OperationType,
+    UsageEvent,
+    Wallet,
+)
 from wallet.selectors.catalogue import catalogue_action, catalogue_pack_covering
 from wallet.selectors.ledger import wallet_balance, wallet_energy_summary
 
@@ -82,17 +92,32 @@ def usage_events_for_user(user) -> QuerySet[UsageEvent]:
     return UsageEvent.objects.filter(user_id=user.pk).select_related("refunded_by").order_by("-id")
 
 
+_ANALYTICS_STATE_SQL = (
+    f"SELECT (SELECT last_seq FROM {Wallet._meta.db_table} WHERE user_id = %s), "
+    f"(SELECT count(*) FROM {UsageEvent._meta.db_table} WHERE user_id = %s)"
+)
+
+
+def analytics_state(*, user_id: int) -> dict[str, int]:
+    """What the user's analytics are computed from, as of now (wallet.cache): one statement,
+    an index lookup and an index-only count."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ANALYTICS_STATE_SQL, [user_id, user_id])
+        last_seq, events = cursor.fetchone()
+    return {"last_seq": last_seq or 0, "events": events}
+
+
 def _int(value) -> int:
     return int(value or 0)
 
 
 def energy_analytics(*, user, now: datetime | None = None) -> dict[str, Any]:
-    """The user's last 30 days (cached 15 min, dropped when their ledger or events change).
+    """The user's last 30 days (cached 15 min under a key naming their ledger and events' state).
 
     Refunded actions are netted out: `actions`, `consumed`, `average_per_action` and
     `top_actions` count performed actions only; `refunded` is the energy the ledger credited
     back for refunds in the window."""
-    key = analytics_key(user.pk)
+    key = analytics_key(user.pk, **analytics_state(user_id=user.pk))
     if now is None and (cached := cache.get(key)) is not None:
         return cached
     now = now or timezone.now()

@@ -20,7 +20,6 @@ from django.utils import timezone
 from phoenix.core.transactions import service_atomic
 from subscriptions.selectors import has_unlimited_energy
 from wallet import selectors
-from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.errors import AlreadyRefunded, HoldNotPending, InsufficientEnergy, WalletValidationError
 from wallet.models import BalanceOperation, EnergyAction, Hold, HoldStatus, OperationSource, UsageEvent
 from wallet.services.balance import wallet_debit, wallet_refund_debit
@@ -103,7 +102,6 @@ def _event_create(event: UsageEvent, *, charge: dict | None = None) -> UsageEven
                   for field in _EVENT_FIELDS}
         (event.pk,) = velocity_charge(**charge, now=event.created_at, then=_CHARGED_EVENT_INSERT, then_params=values)
         event._state.adding, event._state.db = False, connection.alias
-    energy_cache_invalidate_on_commit(user_id=event.user_id)
     return event
 
 

@@ -26,7 +26,6 @@ from django.utils import timezone
 
 from phoenix.core.errors import IdempotencyConflict
 from phoenix.core.metrics import count_energy_moved_on_commit
-from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.errors import HoldNotFound, HoldNotPending, InsufficientEnergy, InvalidAmount, WalletValidationError
 from wallet.hashing import operation_hash
 from wallet.models import OPERATION_EFFECTS, BalanceOperation, Hold, OperationSource, Wallet
@@ -151,7 +150,6 @@ def append_operation(
             inserted = sql.fetch_one(sql.INSERT_OPERATION_DRAW_LOTS_SAVE_SQL, [
                 *params, *lots_params, row["balance_after"], row["held_after"], row["seq"], row["hash"],
                 created_at, wallet.pk])
-            _wallet_saved(wallet)
         else:
             statement = (sql.INSERT_OPERATION_DRAW_LOTS_SQL if take_from_lots == "draw"
                          else sql.INSERT_OPERATION_RESERVE_LOTS_SQL)
@@ -182,12 +180,6 @@ def save_wallet(wallet: Wallet) -> None:
     wallet.updated_at = timezone.now()
     sql.execute(sql.UPDATE_WALLET_SQL, [wallet.balance, wallet.held, wallet.last_seq, wallet.last_hash,
                                         wallet.updated_at, wallet.pk])
-    _wallet_saved(wallet)
-
-
-def _wallet_saved(wallet: Wallet) -> None:
-    # Every ledger write passes here: the user's derived /luna reads are stale once it commits.
-    energy_cache_invalidate_on_commit(user_id=wallet.user_id)
 
 
 def require_available(wallet: Wallet, amount: int) -> None:

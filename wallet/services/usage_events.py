@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from wallet.cache import energy_cache_invalidate_on_commit
 from wallet.models import BalanceOperation, UsageEvent
 
 
@@ -13,10 +12,8 @@ def usage_event_compensate(*, credit: BalanceOperation) -> UsageEvent | None:
     original = UsageEvent.objects.filter(operation_id=credit.refund_of_id).first()
     if original is None:  # an operator debit, a job's: no action to cancel
         return None
-    event = UsageEvent.objects.create(
+    return UsageEvent.objects.create(
         user_id=original.user_id, action_code=original.action_code, category=original.category,
         source_app=original.source_app, energy_consumed=-original.energy_consumed, unlimited=False,
         operation=credit, refund_of=original, metadata={"reason": credit.reason},
     )
-    energy_cache_invalidate_on_commit(user_id=original.user_id)
-    return event

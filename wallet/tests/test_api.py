@@ -22,6 +22,7 @@ from wallet.api.serializers import ConsumeSerializer
 from wallet.cache import LEADERBOARD_KEY, analytics_key
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
 from wallet.selectors import wallet_balance
+from wallet.selectors.energy import analytics_state
 
 pytestmark = pytest.mark.django_db
 
@@ -401,24 +402,42 @@ def test_analytics_over_30_days(satellite_client, registered_user):
     assert body["top_actions"][0] == {"action": "lettre_motivation", "count": 2, "energy": 30}
 
 
-def test_analytics_cache_is_invalidated_on_commit(user_client, registered_user, django_capture_on_commit_callbacks):
+def _analytics_cache_entries(user) -> list[str]:
+    return list(cache.redis_client().scan_iter(match=f"*luna:analytics:v2:{user.pk}:*"))
+
+
+def test_analytics_are_cached_under_the_state_they_were_computed_from(user_client, registered_user):
     path = f"/luna/energy/analytics/{uid(registered_user)}"
     assert user_client.get(path).json()["actions"] == 0
-    assert cache.get(analytics_key(registered_user.pk)) is not None
+    state = analytics_state(user_id=registered_user.pk)
+    assert cache.get(analytics_key(registered_user.pk, **state)) is not None
+    assert user_client.get(path).json()["actions"] == 0  # a hit: still one entry
+    assert len(_analytics_cache_entries(registered_user)) == 1
     user_client.get("/luna/energy/leaderboard")
     assert cache.get(LEADERBOARD_KEY) is not None
-    # Cached: a write whose commit callbacks do not run leaves the cached (stale) answer.
+    # Any write shows at the next read, without a commit hook: an event written by hand (no
+    # service, no Redis), a consume (event and debit), a pack purchase (a credit, no event).
     UsageEvent.objects.create(user=registered_user, action_code="x")
-    assert user_client.get(path).json()["actions"] == 0
-    with django_capture_on_commit_callbacks(execute=True):
-        user_client.post("/luna/energy/consume", {"action": "conseil_rapide"}, format="json")
-    assert cache.get(analytics_key(registered_user.pk)) is None
+    assert user_client.get(path).json()["actions"] == 1
+    user_client.post("/luna/energy/consume", {"action": "conseil_rapide"}, format="json")
     assert cache.get(LEADERBOARD_KEY) is not None  # a ranking: left to its TTL, not deleted per consume
     assert user_client.get(path).json()["actions"] == 2
-    # A ledger write outside the energy services (a pack purchase) invalidates too.
-    with django_capture_on_commit_callbacks(execute=True):
-        services.wallet_credit(user=registered_user, amount=100, source="stripe", reason="pack")
+    services.wallet_credit(user=registered_user, amount=100, source="stripe", reason="pack")
     assert user_client.get(path).json()["purchased"] == 100
+    assert analytics_state(user_id=registered_user.pk) == {"last_seq": state["last_seq"] + 2,
+                                                           "events": state["events"] + 2}
+
+
+def test_a_refund_shows_in_the_cached_analytics(satellite_client, registered_user):
+    path = f"/luna/energy/analytics/{uid(registered_user)}"
+    consumed = satellite_client.post("/luna/energy/consume", {"user_id": uid(registered_user),
+                                                              "action": "conseil_rapide"}, format="json").json()
+    assert satellite_client.get(path).json()["actions"] == 1
+    refund = satellite_client.post("/luna/energy/refund", {"transaction_id": consumed["transaction_id"]},
+                                   format="json")
+    assert refund.status_code == 200, refund.content
+    after = satellite_client.get(path).json()
+    assert after["actions"] == 0 and after["refunded"] == 5
 
 
 def test_leaderboard_is_pseudonymous(user_client, registered_user, unlimited_user):

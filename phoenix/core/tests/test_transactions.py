@@ -1,51 +1,54 @@
-"""phoenix.core.transactions.on_commit_once, on a real PostgreSQL transaction."""
+"""phoenix.core.transactions: service_atomic's savepoints, on a real PostgreSQL transaction."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from phoenix.core.transactions import all_or_nothing, on_commit_once, service_atomic
+from phoenix.core.transactions import all_or_nothing, service_atomic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _record(calls: list, *, name: str) -> None:
-    calls.append(name)
+@service_atomic
+def _service() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
-def _queue_then_fail(calls: list) -> None:
-    with transaction.atomic():
-        on_commit_once(_record, calls=calls, name="ann")
-        raise RuntimeError  # this block (a savepoint, or the transaction) and its callback are gone
+def _savepoints_of(block) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        block()
+    return [query["sql"] for query in captured.captured_queries if "SAVEPOINT" in query["sql"]]
 
 
-def test_one_run_per_transaction_however_many_writes_ask():
-    calls: list[str] = []
+def test_nested_in_an_all_or_nothing_block_a_service_opens_no_savepoint():
+    def block():
+        with all_or_nothing():
+            _service()
+            _service()
+    assert _savepoints_of(block) == []
 
-    @service_atomic
-    def inner():
-        on_commit_once(_record, calls=calls, name="ann")
 
+def test_nested_in_a_plain_atomic_a_service_keeps_its_savepoint_so_the_caller_may_go_on():
+    def block():
+        with transaction.atomic():
+            _service()
+    assert len(_savepoints_of(block)) == 2  # SAVEPOINT and RELEASE
+
+
+def _insert_then_fail() -> None:
     with all_or_nothing():
-        inner()  # a nested service: no savepoint, the same transaction
-        on_commit_once(_record, calls=calls, name="ann")
-        on_commit_once(_record, calls=calls, name="bob")
-        assert calls == []
-    assert calls == ["ann", "bob"]
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO t_all_or_nothing VALUES (1)")
+        _service()
+        raise RuntimeError
 
 
-def test_a_call_queued_in_a_rolled_back_savepoint_is_queued_again():
-    calls: list[str] = []
-    with transaction.atomic():
-        with pytest.raises(RuntimeError):
-            _queue_then_fail(calls)
-        on_commit_once(_record, calls=calls, name="ann")
-    assert calls == ["ann"]
-
-
-def test_a_rolled_back_transaction_runs_nothing_and_outside_one_it_runs_at_once():
-    calls: list[str] = []
+def test_a_failure_inside_an_all_or_nothing_block_rolls_it_back_whole():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE t_all_or_nothing (n int)")
     with pytest.raises(RuntimeError):
-        _queue_then_fail(calls)
-    assert calls == []
-    on_commit_once(_record, calls=calls, name="ann")
-    assert calls == ["ann"]
+        _insert_then_fail()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM t_all_or_nothing")
+        assert cursor.fetchone() == (0,)
