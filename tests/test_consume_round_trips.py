@@ -12,8 +12,8 @@ Without an Idempotency-Key, a paid consume is 7 statements:
      inserted only when the breaker allows)
   7. COMMIT
 The action catalogue comes from process memory, the lots of the answer from the debit's own
-statement. With a key, +2: the claim of the key (after BEGIN) and the stored answer (before
-COMMIT).
+statement. With a key, +1: the key claimed together with its answer, before COMMIT
+(phoenix.core.idempotency `idempotent_database_only`).
 
 Redis, 1 round trip (counted by the server, INFO commandstats): the throttle's script
 (EVALSHA, running INCR and GET; EXPIRE only in a window's first request). The catalogue's
@@ -32,7 +32,7 @@ from wallet.models import EnergyAction
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONSUME_ROUND_TRIPS = 7
-CONSUME_ROUND_TRIPS_WITH_KEY = 9
+CONSUME_ROUND_TRIPS_WITH_KEY = 8
 CONSUME_REDIS_COMMANDS = {"evalsha": 1, "incr": 1, "get": 1}  # incr and get run in the script
 
 
@@ -60,7 +60,7 @@ def _kinds(statements: list[str]) -> list[str]:
     return [" ".join(sql.split()[:2]) for sql in statements]
 
 
-def test_a_consume_is_seven_round_trips_and_nine_with_a_key(user_client):
+def test_a_consume_is_seven_round_trips_and_eight_with_a_key(user_client):
     _consume(user_client)  # warm: the process's catalogue snapshot
     plain = _consume(user_client)
     assert len(plain) == CONSUME_ROUND_TRIPS, _kinds(plain)
@@ -88,7 +88,7 @@ def test_the_hot_statements_are_prepared_on_the_connection(user_client):
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
-    for part in (f"INSERT INTO {IdempotentResponse._meta.db_table}", f"UPDATE {IdempotentResponse._meta.db_table}",
+    for part in (f"INSERT INTO {IdempotentResponse._meta.db_table}",
                  "FOR UPDATE", "INSERT INTO wallet_balanceoperation", "INSERT INTO wallet_spendcounter"):
         assert [statement for statement in prepared if part in statement], (part, prepared)
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from rest_framework_api_key.permissions import KeyParser
 
 from phoenix.core.api import IsUserOrSatellite, is_satellite, resolve_subject_user
-from phoenix.core.idempotency import idempotent
+from phoenix.core.idempotency import idempotent, idempotent_database_only
 from phoenix.core.input_policy import StrictPaging
 from phoenix.core.metrics import count_energy_operation
 from phoenix.core.openapi import (
@@ -105,8 +105,8 @@ class ConsumeView(LunaView):
         responses={200: s.ConsumeSerializer, **ex.ACTION_MUTATION_RESPONSES}, examples=ex.CONSUME,
     )
     @count_energy_operation("consume", action_field="action")
-    @velocity_guarded  # outside @idempotent: the breaker's incident survives the refused request's rollback
-    @idempotent
+    @velocity_guarded  # outside the idempotent transaction: the breaker's incident survives the refusal's rollback
+    @idempotent_database_only  # the hot path: every effect is in the transaction (the key claimed with the answer)
     def post(self, request):
         data = self.valid(s.ConsumeRequestSerializer, request)
         user = resolve_subject_user(request, data.get("user_id"))

@@ -259,6 +259,20 @@ def test_keys_are_scoped_per_caller(user_client, satellite_client, registered_us
     assert response.status_code == 200 and wallet_balance(registered_user)["available"] == WELCOME - 10
 
 
+def test_a_retry_of_a_consume_that_spent_the_last_energy_is_its_answer_not_a_402(user_client, registered_user):
+    # The consume claims its key last (idempotent_database_only): the retry runs, fails for want
+    # of energy, finds the first answer stored and answers it.
+    drain_to(registered_user, 15)
+    payload = {"action": "lettre_motivation", "idempotency_key": "last-points"}
+    first = user_client.post("/luna/energy/consume", payload, format="json")
+    retry = user_client.post("/luna/energy/consume", payload, format="json")
+    assert first.status_code == retry.status_code == 200
+    assert retry.json() == first.json() and retry.headers["Idempotent-Replayed"] == "true"
+    assert wallet_balance(registered_user)["available"] == 0
+    other_body = user_client.post("/luna/energy/consume", {**payload, "action": "conseil_rapide"}, format="json")
+    assert other_body.status_code == 409 and other_body.json()["error"] == "idempotency_conflict"
+
+
 def test_an_error_is_not_remembered_and_a_later_retry_runs(user_client, registered_user):
     drain_to(registered_user, 10)
     payload = {"action": "lettre_motivation", "idempotency_key": "after-topup"}

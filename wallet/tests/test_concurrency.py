@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from phoenix.accounts.services import user_register
 from phoenix.accounts.tests.factories import UserFactory
+from subscriptions.services import access_grant_lifetime
 from wallet import services
 from wallet.errors import HoldNotPending, InsufficientEnergy
 from wallet.models import BalanceOperation, EnergyLot, Hold, HoldStatus, LotCategory, LotConsumption, UsageEvent
@@ -216,6 +217,47 @@ def test_concurrent_retries_of_one_key_apply_once(live_server, race):
     assert [code for code, _ in results] == [200] * 10, results
     assert len({body["transaction_id"] for _, body in results}) == 1
     assert wallet_balance(user)["available"] == 85 - 15
+    assert UsageEvent.objects.filter(user=user).count() == 1
+
+
+def test_concurrent_retries_of_one_key_for_the_last_energy_all_get_the_one_success(live_server, race):
+    """Every twin runs (the key is claimed with the answer, last); the one that commits first
+    wins, the others fail for want of energy or on the key and answer the stored success."""
+    user, token = user_register(email="last-energy@example.com", password="a-long-Password-123")
+    services.wallet_debit(user=user, amount=70, source="admin", reason="leave exactly 15")
+
+    def consume(index: int) -> tuple[int, dict]:
+        with requests.Session() as session:
+            session.headers.update({"Authorization": f"Token {token}", "Idempotency-Key": "last-click"})
+            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
+                                         json={"action": "lettre_motivation"})
+            return response.status_code, response.json()
+
+    results = race(10, consume)
+
+    assert [code for code, _ in results] == [200] * 10, results
+    assert len({body["transaction_id"] for _, body in results}) == 1
+    assert wallet_balance(user)["available"] == 0
+    assert UsageEvent.objects.filter(user=user).count() == 1
+    assert_wallet_consistent(user.wallet)
+
+
+def test_concurrent_retries_of_one_key_of_an_unlimited_user_record_one_event(live_server, race):
+    """No debit: the twins meet only on the key's unique index."""
+    user, token = user_register(email="unlimited-race@example.com", password="a-long-Password-123")
+    access_grant_lifetime(user=user, event_time=timezone.now())
+
+    def consume(index: int) -> tuple[int, dict]:
+        with requests.Session() as session:
+            session.headers.update({"Authorization": f"Token {token}", "Idempotency-Key": "unlimited-click"})
+            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
+                                         json={"action": "lettre_motivation"})
+            return response.status_code, response.json()
+
+    results = race(10, consume)
+
+    assert [code for code, _ in results] == [200] * 10, results
+    assert len({body["event_id"] for _, body in results}) == 1 and results[0][1]["unlimited"] is True
     assert UsageEvent.objects.filter(user=user).count() == 1
 
 
