@@ -203,6 +203,23 @@ def test_two_web_two_workers_two_beats_through_pgbouncer(cluster):
     after = requests.get(node_a + analytics, headers=auth, timeout=60).json()
     assert after["actions"] == before["actions"] + 1 and after["consumed"] == before["consumed"] + cost
 
+    # 3b. A catalogue change committed by another process (this one) reaches both nodes' memory
+    # (pub/sub: delivered in milliseconds, polled here with a deadline).
+    action = EnergyAction.objects.get(code=ACTION)
+    action.cost += 1
+    action.save()
+    for node in (node_a, node_b):
+        deadline = time.monotonic() + 10
+        while True:
+            required = requests.post(f"{node}/luna/energy/can-perform", json={"action": ACTION}, headers=auth,
+                                     timeout=60).json()["energy_required"]
+            if required == action.cost or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert required == action.cost, node
+    action.cost -= 1
+    action.save()
+
     # 4. Throttles are counted in Redis: both nodes share one satellite's budget.
     _, api_key = APIKey.objects.create_key(name="scale-satellite")
     throttled = [requests.get(f"{(node_a, node_b)[i % 2]}/luna/energy/actions",
