@@ -769,7 +769,11 @@ class OperationRollupCursor(models.Model):
     refreshed_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="rollup_cursor_single_row")]
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="rollup_cursor_single_row"),
+            # Operation ids start at 1; 0 is "nothing rolled up yet".
+            models.CheckConstraint(condition=Q(last_operation_id__gte=0), name="rollup_cursor_id_not_negative"),
+        ]
 
     def __str__(self) -> str:
         return f"rollups through operation {self.last_operation_id} ({self.rolled_through:%Y-%m-%d %H:%M:%S})"

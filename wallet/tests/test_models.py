@@ -267,3 +267,11 @@ def test_hold_rows_expire_after_creation_even_when_created_directly():
     with pytest.raises(IntegrityError), transaction.atomic():
         Hold.objects.create(wallet=wallet, amount=1, action_code="a", created_at=now,
                             expires_at=now - timedelta(seconds=1))
+
+
+def test_the_rollup_cursor_is_one_row_with_an_id_not_below_zero():
+    insert = ("INSERT INTO wallet_operationrollupcursor (id, last_operation_id, rolled_through, refreshed_at) "
+              "VALUES (%s, %s, now(), now())")
+    refused(insert, [1, -1], constraint="rollup_cursor_id_not_negative")
+    refused(insert, [2, 0], constraint="rollup_cursor_single_row")
+    accepted(insert, [1, 0])
