@@ -106,6 +106,14 @@ def _claim(*, principal: str, key: str, fingerprint: str) -> int | None:
     return row[0] if row else None
 
 
+def _keyed(request) -> tuple[str, str, str] | None:
+    """(principal, key, fingerprint) of a request that gives a key; None: not idempotent."""
+    key = request_idempotency_key(request)
+    if key is None:
+        return None
+    return request_principal(request), key, request_fingerprint(request)
+
+
 def _replay(first: IdempotentResponse, fingerprint: str) -> Response:
     if first.fingerprint != fingerprint:
         raise IdempotencyConflict()
@@ -122,10 +130,9 @@ def idempotent(method):
 
     @functools.wraps(method)
     def wrapper(view, request, *args: Any, **kwargs: Any) -> Response:
-        key = request_idempotency_key(request)
-        if key is None:
+        if (keyed := _keyed(request)) is None:
             return method(view, request, *args, **kwargs)
-        principal, fingerprint = request_principal(request), request_fingerprint(request)
+        principal, key, fingerprint = keyed
         with all_or_nothing():  # the view's failures all propagate: services inside skip their savepoints
             claimed = _claim(principal=principal, key=key, fingerprint=fingerprint)
             if claimed is None:
@@ -156,10 +163,9 @@ def idempotent_database_only(method):
 
     @functools.wraps(method)
     def wrapper(view, request, *args: Any, **kwargs: Any) -> Response:
-        key = request_idempotency_key(request)
-        if key is None:
+        if (keyed := _keyed(request)) is None:
             return method(view, request, *args, **kwargs)
-        principal, fingerprint = request_principal(request), request_fingerprint(request)
+        principal, key, fingerprint = keyed
         try:
             with all_or_nothing():
                 response = method(view, request, *args, **kwargs)

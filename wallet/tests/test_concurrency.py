@@ -201,18 +201,19 @@ def test_40_concurrent_consumes_on_a_wallet_of_100(live_server, race):
     assert_wallet_consistent(user.wallet)
 
 
+def _consume_with_key(live_server, token: str, key: str) -> tuple[int, dict]:
+    with requests.Session() as session:
+        session.headers.update({"Authorization": f"Token {token}", "Idempotency-Key": key})
+        response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
+                                     json={"action": "lettre_motivation"})
+        return response.status_code, response.json()
+
+
 def test_concurrent_retries_of_one_key_apply_once(live_server, race):
     user, token = user_register(email="retry@example.com", password="a-long-Password-123")
     key = token
 
-    def consume(index: int) -> tuple[int, dict]:
-        with requests.Session() as session:
-            session.headers.update({"Authorization": f"Token {key}", "Idempotency-Key": "same-click"})
-            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
-                                         json={"action": "lettre_motivation"})
-            return response.status_code, response.json()
-
-    results = race(10, consume)
+    results = race(10, lambda index: _consume_with_key(live_server, key, "same-click"))
 
     assert [code for code, _ in results] == [200] * 10, results
     assert len({body["transaction_id"] for _, body in results}) == 1
@@ -226,14 +227,7 @@ def test_concurrent_retries_of_one_key_for_the_last_energy_all_get_the_one_succe
     user, token = user_register(email="last-energy@example.com", password="a-long-Password-123")
     services.wallet_debit(user=user, amount=70, source="admin", reason="leave exactly 15")
 
-    def consume(index: int) -> tuple[int, dict]:
-        with requests.Session() as session:
-            session.headers.update({"Authorization": f"Token {token}", "Idempotency-Key": "last-click"})
-            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
-                                         json={"action": "lettre_motivation"})
-            return response.status_code, response.json()
-
-    results = race(10, consume)
+    results = race(10, lambda index: _consume_with_key(live_server, token, "last-click"))
 
     assert [code for code, _ in results] == [200] * 10, results
     assert len({body["transaction_id"] for _, body in results}) == 1
@@ -247,14 +241,7 @@ def test_concurrent_retries_of_one_key_of_an_unlimited_user_record_one_event(liv
     user, token = user_register(email="unlimited-race@example.com", password="a-long-Password-123")
     access_grant_lifetime(user=user, event_time=timezone.now())
 
-    def consume(index: int) -> tuple[int, dict]:
-        with requests.Session() as session:
-            session.headers.update({"Authorization": f"Token {token}", "Idempotency-Key": "unlimited-click"})
-            response = post_with_retries(session, f"{live_server.url}/luna/energy/consume",
-                                         json={"action": "lettre_motivation"})
-            return response.status_code, response.json()
-
-    results = race(10, consume)
+    results = race(10, lambda index: _consume_with_key(live_server, token, "unlimited-click"))
 
     assert [code for code, _ in results] == [200] * 10, results
     assert len({body["event_id"] for _, body in results}) == 1 and results[0][1]["unlimited"] is True
