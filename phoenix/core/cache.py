@@ -10,6 +10,7 @@ connection from the pool) and its pool reconnects after a fork, so one per pool 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 REDIS_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+logger = logging.getLogger(__name__)
 
 
 class PooledRedisCacheClient(RedisCacheClient):
@@ -68,6 +70,14 @@ class InvalidationChannel:
         self._subscribed = False
         self._listener_pid: int | None = None
         self._start_lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget_listener)
+
+    def _forget_listener(self) -> None:
+        """In a forked child (gunicorn's and Celery's workers): the parent's thread is not here,
+        and its lock may have been held at the fork."""
+        self._start_lock = threading.Lock()
+        self._listener_pid = None
+        self._subscribed = False
 
     def generation(self) -> int | None:
         if self._listener_pid != os.getpid():  # first use in this process (or in a forked child)
@@ -106,7 +116,9 @@ class InvalidationChannel:
                         self._subscribed = True
                         first_attempt.set()
             except REDIS_UNREACHABLE:
-                pass
+                pass  # retried below; meanwhile the callers read the database
+            except Exception:  # never let the thread die: it would leave every read on the database
+                logger.exception("invalidation channel %s: subscriber failed, retrying", self.name)
             finally:
                 self._subscribed = False
                 first_attempt.set()

@@ -8,6 +8,7 @@ way the other process's commit hook would (`CATALOGUE_CHANNEL.publish()`), or no
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -95,3 +96,22 @@ def test_this_process_sees_its_own_committed_change_at_once_and_announces_it():
     message = pubsub.get_message(timeout=5)
     pubsub.close()
     assert message is not None and message["type"] == "message"
+
+
+def test_a_forked_child_subscribes_on_its_own():
+    """gunicorn and Celery fork their workers: the parent's subscriber thread is not in the child."""
+    catalogue_action(CODE)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it subscribed by itself, then leave at once
+        try:
+            deadline = time.monotonic() + 10  # a loaded machine may take longer than the first wait
+            while CATALOGUE_CHANNEL.generation() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(write, b"1" if CATALOGUE_CHANNEL.generation() is not None else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
