@@ -168,7 +168,7 @@ class CommitView(LunaView):
                                                user=self.hold_scope(request), metadata=data["metadata"],
                                                source_app=data.get("source_app"))
         hold = result.operation.hold
-        overrun_operation = (hold.operations.filter(type="debit").first() if hold.overrun_amount else None)
+        overrun_operation = selectors.hold_overrun_operation(hold)
         lots = selectors.lots_of_operations([o.pk for o in (result.operation, overrun_operation) if o])
         return Response(s.CommitSerializer({
             "transaction_id": result.operation.pk, "event_id": result.event.pk,

@@ -43,6 +43,7 @@ from wallet.selectors.health import (
 from wallet.selectors.ledger import (
     energy_lots_for_user,
     hold_for_user,
+    hold_overrun_operation,
     holds_due_for_expiry,
     holds_pending_count,
     holds_stuck,
@@ -64,7 +65,8 @@ __all__ = [
     "energy_action_active", "energy_actions_active", "energy_analytics", "energy_can_perform", "energy_check",
     "energy_consumed_by_action", "energy_consumed_totals", "energy_lots_overview", "energy_leaderboard",
     "energy_pack_covering",
-    "energy_pack_summary", "energy_packs_active", "hold_for_user", "holds_due_for_expiry", "holds_pending_count",
+    "energy_pack_summary", "energy_packs_active", "hold_for_user", "hold_overrun_operation", "holds_due_for_expiry",
+    "holds_pending_count",
     "holds_stuck",
     "incidents_open", "leaderboard_alias", "usage_events_for_user", "usage_narrative", "wallet_balance",
     "energy_lots_for_user", "lots_of_operations", "wallet_energy_summary", "wallet_lot_summary",

@@ -17,6 +17,7 @@ from wallet.models import (
     Incident,
     IncidentStatus,
     LotConsumption,
+    OperationType,
     Wallet,
 )
 
@@ -43,6 +44,13 @@ def hold_for_user(*, hold_id, user=None) -> Hold | None:
     if user is not None:
         queryset = queryset.filter(wallet__user_id=user.pk)
     return queryset.filter(pk=hold_id).first()
+
+
+def hold_overrun_operation(hold: Hold) -> BalanceOperation | None:
+    """The debit of a captured hold's true-up (a commit that took more than was held), if any."""
+    if not hold.overrun_amount:
+        return None
+    return hold.operations.filter(type=OperationType.DEBIT).first()
 
 
 def holds_due_for_expiry(*, now: datetime, limit: int) -> list[Hold]:
