@@ -8,7 +8,9 @@ request and the production throttles (enough users that none is throttled), the 
 (the same token auth and `wallet_debit`, nothing else), and each one's in-process service
 layer in threads (bench_wallet's `run_scenario`: `energy_consume` of the same action, and
 `wallet_debit`). Prints the medians, the ratios consume / minimal, consume / energy_consume and
-minimal / wallet_debit, and the load average. Bounded: `--seconds` and
+minimal / wallet_debit, and the load average; then the CPU time per request of the consume (with and
+without a key) and of the minimal view in this process (Django's test client, no gunicorn, no
+network), side by side. Bounded: `--seconds` and
 `--max-requests` per cell; gunicorn is stopped and the database dropped at the end.
 """
 
@@ -16,8 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -35,6 +40,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.test import Client, override_settings
 
 from bench.database import BenchDatabase
 from bench.ledgers import RunResult, load_average, run_scenario
@@ -255,6 +261,8 @@ class Command(BaseCommand):
                             help="WEB_CONCURRENCY for the Procfile's web process (default: the Procfile's).")
         parser.add_argument("--gunicorn-threads", type=int, default=None,
                             help="WEB_THREADS for the Procfile's web process (default: the Procfile's).")
+        parser.add_argument("--cpu-requests", type=int, default=400,
+                            help="Requests per cell of the in-process CPU table (0: skip it).")
         parser.add_argument("--worker-class", default=None,
                             help="Replace the Procfile's gunicorn worker class (e.g. sync), to compare.")
 
@@ -274,6 +282,8 @@ class Command(BaseCommand):
                 out(f"clients: threads of this process, one session and user each ({len(tokens)} users, Token "
                     f"auth); production throttles; each consume with a fresh Idempotency-Key")
                 self._interleaved(server, tokens, user_ids, options)
+                if options["cpu_requests"]:
+                    self._cpu_per_request(tokens, options)
                 out("")
                 out("| endpoint | clients | requests | req/s | p50 / p99 ms | non-2xx |")
                 out("|---|---|---|---|---|---|")
@@ -326,6 +336,57 @@ class Command(BaseCommand):
                 f"| {p50:.2f} / {p99:.2f} | {failed} |")
         out(f"(medians of {options['rounds']} interleaved rounds of {options['seconds']:.0f} s cells; load average "
             f"now {load_average()})")
+
+    def _cpu_per_request(self, tokens: list[str], options) -> None:
+        """The same requests without gunicorn, the network or the clients: Django's test client in
+        this process (bench.urls, the production throttles, request logging at WARNING as in the
+        web process), the CPU time of this process per request (user + system; PostgreSQL's and
+        Redis's own CPU is not in it). Cells interleaved like the HTTP ones; medians."""
+        out = self.stdout.write
+        cells = {"consume (key)": ("consume", True), "consume (no key)": ("consume", False),
+                 "minimal view": ("minimal", False)}
+        figures: dict[str, list[float]] = {cell: [] for cell in cells}
+        client = Client(HTTP_HOST="127.0.0.1")
+        count = options["cpu_requests"]
+        request_log = logging.getLogger("django_structlog")
+        level = request_log.level
+        request_log.setLevel(logging.WARNING)
+        try:
+            with override_settings(ROOT_URLCONF="bench.urls"):
+                for round_index in range(options["rounds"]):
+                    order = list(cells) if round_index % 2 == 0 else list(reversed(cells))
+                    for cell in order:
+                        endpoint, keyed = cells[cell]
+                        figures[cell].append(self._cpu_cell(client, tokens, endpoint, keyed, count, round_index))
+        finally:
+            request_log.setLevel(level)
+        key, no_key, minimal = (statistics.median(figures[cell]) for cell in cells)
+        out("")
+        out("| in process (CPU ms per request) | consume (key) | consume (no key) | minimal view "
+            "| minimal / consume (key) | minimal / consume (no key) |")
+        out("|---|---|---|---|---|---|")
+        out(f"| {count} requests x {options['rounds']} rounds | {key:.3f} | {no_key:.3f} | {minimal:.3f} "
+            f"| {minimal / key:.2f} | {minimal / no_key:.2f} |")
+        out(f"(load average now {load_average()})")
+
+    @staticmethod
+    def _cpu_cell(client: Client, tokens: list[str], endpoint: str, keyed: bool, count: int,
+                  round_index: int) -> float:
+        path, body = ENDPOINTS[endpoint]
+        payload = json.dumps(body)
+        for index in range(-20, count):  # 20 warm-up requests, not timed
+            if index == 0:
+                started = resource.getrusage(resource.RUSAGE_SELF)
+            # Round robin over the users (each well under LUNA_USER_THROTTLE_RATE).
+            headers = {"HTTP_AUTHORIZATION": f"Token {tokens[(index + round_index * count) % len(tokens)]}"}
+            if keyed:
+                headers["HTTP_IDEMPOTENCY_KEY"] = uuid.uuid4().hex
+            response = client.post(path, payload, content_type="application/json", **headers)
+            if response.status_code != 200:
+                raise CommandError(f"{endpoint}: {response.status_code} {response.content[:200]!r}")
+        ended = resource.getrusage(resource.RUSAGE_SELF)
+        spent = (ended.ru_utime + ended.ru_stime) - (started.ru_utime + started.ru_stime)
+        return 1000 * spent / count
 
     def _users(self, count: int) -> tuple[list[str], list[int]]:
         tokens, user_ids = [], []
