@@ -47,7 +47,6 @@ class PhoenixRedisCache(RedisCache):
         return self._cache.get_client(write=True)
 
 
-
 class InvalidationChannel:
     """A Redis pub/sub channel that tells every process "what you hold in memory is stale".
 
