@@ -34,12 +34,14 @@ pro_wallet_paths = [
          name="pro-collaborator-activity"),
 ]
 
+# /luna first: its spends are the hot path, and Django tries the patterns in order (a request
+# to /luna/energy/purchase, billing's, falls through luna's, which have no such path).
 urlpatterns = [
+    path("luna/", include("wallet.api.urls")),
     path("admin/", admin.site.urls),
     path("auth/", include("phoenix.accounts.api.urls")),
     *stripe_paths,
     *pro_wallet_paths,
-    path("luna/", include("wallet.api.urls")),
     path("subscriptions/", include("subscriptions.api.urls")),
     path("pro/", include("licenses.api.urls")),
     path("billing/", include("billing.api.urls")),  # checkout, create-intent, confirm-payment, history

@@ -36,6 +36,7 @@ from billing.tests.helpers import f_token, start_monthly
 from phoenix.accounts.services import user_register
 from phoenix.celery import app as celery_app
 from phoenix.core import tracing
+from tests.test_consume_round_trips import CONSUME_ROUND_TRIPS
 from wallet.services import wallet_debit, wallet_freeze
 from wallet.tasks import wallet_health_check
 from wallet.tests.factories import hold_vanish, wallet_balance_drift
@@ -276,11 +277,11 @@ def test_one_trace_from_the_request_through_sql_into_the_enqueued_celery_task(
 # --- The consume path's cost ---------------------------------------------------------------------
 
 # A warm consume with a key-less request, inside the test's transaction (the service's
-# SAVEPOINT/RELEASE stand for production's BEGIN/COMMIT: the same 7, listed in
+# SAVEPOINT/RELEASE stand for production's BEGIN/COMMIT: the same count, listed in
 # tests/test_consume_round_trips.py). The metrics issue no SQL: the same count with
 # django-prometheus' middlewares removed, and phoenix's counters only touch process memory
 # (or the multiprocess files).
-CONSUME_STATEMENTS = 7
+CONSUME_STATEMENTS = CONSUME_ROUND_TRIPS
 
 
 def _consume_statements(client) -> int:

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from phoenix.core.api import ErrorSerializer
-from phoenix.core.input_policy import CodeField, StrictIntegerField
+from phoenix.core.input_policy import CodeField, FlatRequestSerializer, StrictIntegerField
 from wallet.models import BalanceOperation, EnergyAction, EnergyPack, UsageEvent
 from wallet.services import MAX_AMOUNT, MAX_HOLD_LIFETIME_SECONDS, MAX_HOLD_TTL_SECONDS
 
@@ -43,7 +43,7 @@ class _MetadataMixin:
 # --- Requests ------------------------------------------------------------------------------
 
 
-class UserRequestSerializer(serializers.Serializer):
+class UserRequestSerializer(FlatRequestSerializer):
     user_id = serializers.UUIDField(required=False, allow_null=True, help_text=USER_ID_HELP)
 
 
@@ -67,7 +67,7 @@ class FreezeRequestSerializer(ConsumeRequestSerializer):
         help_text="How long `extend` may keep the hold alive in all (default: ttl_seconds, not renewable).")
 
 
-class CommitRequestSerializer(_MetadataMixin, serializers.Serializer):
+class CommitRequestSerializer(_MetadataMixin, FlatRequestSerializer):
     hold_id = serializers.UUIDField()
     amount = StrictIntegerField(required=False, min_value=1, max_value=MAX_AMOUNT,
                                 help_text="Capture less than held (the rest is released), or more: a "
@@ -77,19 +77,19 @@ class CommitRequestSerializer(_MetadataMixin, serializers.Serializer):
     metadata = _metadata_field()
 
 
-class ExtendRequestSerializer(serializers.Serializer):
+class ExtendRequestSerializer(FlatRequestSerializer):
     hold_id = serializers.UUIDField()
     ttl_seconds = StrictIntegerField(required=False, min_value=1, max_value=MAX_HOLD_TTL_SECONDS,
                                      help_text="Renew by this much from now (default: the hold's ttl).")
     idempotency_key = CodeField(required=False, max_length=128, help_text=KEY_HELP)
 
 
-class StatementQuerySerializer(serializers.Serializer):
+class StatementQuerySerializer(FlatRequestSerializer):
     vars()["from"] = serializers.DateTimeField(required=False, help_text="Operations created at or after.")
     to = serializers.DateTimeField(required=False, help_text="Operations created before.")
 
 
-class RefundRequestSerializer(serializers.Serializer):
+class RefundRequestSerializer(FlatRequestSerializer):
     """Exactly one of transaction_id and hold_id."""
 
     transaction_id = StrictIntegerField(required=False, min_value=1,
@@ -374,7 +374,7 @@ class InsufficientEnergySerializer(ErrorSerializer):
     required_pack = PackSummarySerializer(allow_null=True)
 
 
-class ActivityQuerySerializer(serializers.Serializer):
+class ActivityQuerySerializer(FlatRequestSerializer):
     since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
     app = serializers.CharField(required=False, max_length=32, help_text="Only this source app.")

@@ -4,10 +4,11 @@ from django.urls import path
 
 from wallet.api import views
 
+# The spends first (Django tries the patterns in order): consume is the hot path.
 urlpatterns = [
+    path("energy/consume", views.ConsumeView.as_view(), name="luna-energy-consume"),
     path("energy/check", views.CheckView.as_view(), name="luna-energy-check"),
     path("energy/can-perform", views.CanPerformView.as_view(), name="luna-energy-can-perform"),
-    path("energy/consume", views.ConsumeView.as_view(), name="luna-energy-consume"),
     path("energy/freeze", views.FreezeView.as_view(), name="luna-energy-freeze"),
     path("energy/commit", views.CommitView.as_view(), name="luna-energy-commit"),
     path("energy/refund", views.RefundView.as_view(), name="luna-energy-refund"),

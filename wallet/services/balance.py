@@ -11,6 +11,7 @@ from phoenix.core.transactions import service_atomic
 from wallet.errors import AlreadyRefunded, OperationNotFound, OperationNotRefundable
 from wallet.events import operation_events_emit
 from wallet.models import REFUNDABLE_TYPES, BalanceOperation, LotConsumptionKind, OperationSource, OperationType, Wallet
+from wallet.services import sql
 from wallet.services.ledger import (
     append_operation,
     check_amount,
@@ -93,12 +94,15 @@ def wallet_credit(
 @service_atomic  # inside energy_consume's transaction: no savepoint
 def wallet_debit(
     *, user, amount: int, source: str, reason: str, reference: str = "",
-    idempotency_key: str | None = None, actor=None,
+    idempotency_key: str | None = None, actor=None, rider: sql.Rider | None = None,
 ) -> BalanceOperation:
     """Consume available energy at once (direct consume, admin removal).
 
     Raises InsufficientEnergy (402) when `amount` exceeds balance - held (or what the
     wallet's unexpired lots hold). Drawn from the lots in the consumption order.
+    `rider`: the caller's writes in the debit's own statement (`sql.Rider`; its answer on
+    `operation.rider_answer`). A replay (the key's first operation) runs no rider and has
+    no `rider_answer`.
     """
     check_amount(amount)
     check_common(source=source, reason=reason, reference=reference, idempotency_key=idempotency_key)
@@ -111,7 +115,7 @@ def wallet_debit(
     operation = append_operation(
         wallet, type=OperationType.DEBIT, amount=amount, source=source, reason=reason,
         reference=reference, actor=actor, idempotency_key=idempotency_key, fingerprint=request,
-        take_from_lots="draw", save=True,
+        take_from_lots="draw", save=True, rider=rider,
     )
     operation_events_emit(operation)
     return operation

@@ -31,7 +31,13 @@ from wallet.services.holds import (
     wallet_release,
 )
 from wallet.services.ledger import lock_wallet_of_user
-from wallet.services.velocity import velocity_charge, velocity_guarded
+from wallet.services.velocity import (
+    velocity_api_key_charge,
+    velocity_charge,
+    velocity_charge_rider,
+    velocity_guarded,
+    velocity_refuse,
+)
 
 DEFAULT_SOURCE_APP = "api"
 
@@ -92,17 +98,70 @@ _CHARGED_EVENT_INSERT = (
 )
 
 
+# The same insert riding on a paid consume's debit statement (`velocity_charge_rider`): its
+# operation is the statement's own `op`.
+_OPERATION_COLUMN = UsageEvent._meta.get_field("operation").column
+_RIDING_EVENT_FIELDS = [field for field in _EVENT_FIELDS if field.column != _OPERATION_COLUMN]
+_RIDING_EVENT_VALUES = ", ".join("op.id" if field.column == _OPERATION_COLUMN else f"%(event_{field.column})s"
+                                 for field in _EVENT_FIELDS)
+_RIDING_EVENT_CTE = (
+    f"charged_event AS (INSERT INTO {UsageEvent._meta.db_table} ({', '.join(field.column for field in _EVENT_FIELDS)}) "
+    f"SELECT {_RIDING_EVENT_VALUES} FROM charged, op RETURNING id)"
+)
+
+
+def _event_values(event: UsageEvent, fields) -> dict:
+    return {f"event_{field.column}": field.get_db_prep_save(getattr(event, field.attname), connection)
+            for field in fields}
+
+
+def _event_saved(event: UsageEvent, pk: int) -> UsageEvent:
+    event.pk = pk
+    event._state.adding, event._state.db = False, connection.alias
+    return event
+
+
 def _event_create(event: UsageEvent, *, charge: dict | None = None) -> UsageEvent:
     """Insert `event` (from `_event_build`); with `charge` (velocity_charge's arguments) the
     breaker's charge and the insert are one statement, refused together."""
     if charge is None:
         event.save(force_insert=True)
-    else:
-        values = {f"event_{field.column}": field.get_db_prep_save(getattr(event, field.attname), connection)
-                  for field in _EVENT_FIELDS}
-        (event.pk,) = velocity_charge(**charge, now=event.created_at, then=_CHARGED_EVENT_INSERT, then_params=values)
-        event._state.adding, event._state.db = False, connection.alias
-    return event
+        return event
+    (pk,) = velocity_charge(**charge, now=event.created_at, then=_CHARGED_EVENT_INSERT,
+                            then_params=_event_values(event, _EVENT_FIELDS))
+    return _event_saved(event, pk)
+
+
+def _paid_consume(*, user, action: EnergyAction, event: UsageEvent, idempotency_key: str | None,
+                  api_key_prefix: str | None) -> UsageEvent:
+    """Debit the action's cost with the breaker's charge and the usage event riding on the
+    debit's own statement (one round trip for the three), refused together."""
+    rider = velocity_charge_rider(user_id=user.pk, energy=action.cost, now=event.created_at,
+                                  then_ctes=_RIDING_EVENT_CTE, then_answer="SELECT id FROM charged_event",
+                                  then_params=_event_values(event, _RIDING_EVENT_FIELDS))
+    try:
+        operation = wallet_debit(
+            user=user, amount=action.cost, source=OperationSource.API, reason=f"action {action.code}",
+            reference=action.code, idempotency_key=idempotency_key, rider=rider,
+        )
+    except InsufficientEnergy as exc:
+        # Raised by Python before or after statements that succeeded: the transaction can
+        # still answer the pack read; re-raising then rolls this transaction back whole.
+        transaction.set_rollback(False)
+        raise _insufficient_with_pack(exc) from None
+    event.operation = operation
+    charge = {"wallet": operation.wallet, "energy": operation.amount, "fair_use": False,
+              "api_key_prefix": api_key_prefix}
+    if not hasattr(operation, "rider_answer"):
+        # The key's first debit, replayed (its event was not found above: written by another
+        # caller's transaction under the same wallet key): this event is charged on its own.
+        return _event_create(event, charge=charge)
+    if operation.rider_answer is None:  # no `charged` row: the breaker refused (the debit rolls back)
+        velocity_refuse(user_id=user.pk, fair_use=False, now=event.created_at)
+    if api_key_prefix:
+        velocity_api_key_charge(api_key_prefix=api_key_prefix, energy=operation.amount, user_id=user.pk,
+                                now=event.created_at)
+    return _event_saved(event, operation.rider_answer)
 
 
 def _check_metadata(metadata: Any) -> dict:
@@ -143,30 +202,19 @@ def energy_consume(
     # Asked before any lock: a user turning unlimited mid-request is charged, never the reverse
     # for long (the next request sees the new access). Never cached.
     unlimited = has_unlimited_energy(user)
-    operation = None
-    if not unlimited and action.cost > 0:
-        try:
-            operation = wallet_debit(
-                user=user, amount=action.cost, source=OperationSource.API, reason=f"action {action.code}",
-                reference=action.code, idempotency_key=idempotency_key,
-            )
-        except InsufficientEnergy as exc:
-            # Raised by Python before or after statements that succeeded: the transaction can
-            # still answer the pack read; re-raising then rolls this transaction back whole.
-            transaction.set_rollback(False)
-            raise _insufficient_with_pack(exc) from None
-        charge = {"wallet": operation.wallet, "energy": operation.amount, "fair_use": False,
-                  "api_key_prefix": api_key_prefix}
-    else:
-        charge = _fair_use_charge(user, unlimited=unlimited)
+    paid = not unlimited and action.cost > 0
     event = _event_build(
-        user=user, action=action, action_code=action.code, energy_consumed=operation.amount if operation else 0,
-        unlimited=unlimited, operation=operation, metadata=metadata, source_app=source_app,
+        user=user, action=action, action_code=action.code, energy_consumed=action.cost if paid else 0,
+        unlimited=unlimited, operation=None, metadata=metadata, source_app=source_app,
         idempotency_key=idempotency_key,
     )
-    if idempotency_key is None or operation is not None:
-        # No key, or a paid event serialized by the wallet lock (its replay returned above):
-        # no twin can race this insert, so no savepoint.
+    if paid:
+        # A paid event is serialized by the wallet lock (its replay returned above): no twin
+        # can race its insert, so no savepoint.
+        return _consume_result(_paid_consume(user=user, action=action, event=event,
+                                             idempotency_key=idempotency_key, api_key_prefix=api_key_prefix))
+    charge = _fair_use_charge(user, unlimited=unlimited)
+    if idempotency_key is None:
         return _consume_result(_event_create(event, charge=charge))
     try:
         # A savepoint: a concurrent same-key unlimited/free event loses cleanly (its charge with it).

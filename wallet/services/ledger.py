@@ -110,6 +110,7 @@ def append_operation(
     fingerprint: str = "",
     take_from_lots: str | None = None,
     save: bool = False,
+    rider: sql.Rider | None = None,
 ) -> BalanceOperation:
     """Insert the next operation of the wallet's chain and apply it to the in-memory wallet.
 
@@ -122,6 +123,8 @@ def append_operation(
     `operation.lot_moves` (lots_of_operations' shape: the answer needs no read back).
     InsufficientEnergy when the unexpired lots cannot cover it (a lot past its expiry that the
     job has not expired yet): the caller's transaction rolls the statement back.
+    `rider` (a debit's, with `save=True`): more writes in the same statement (`sql.Rider`); its
+    answer is on `operation.rider_answer`.
     """
     balance_sign, held_sign = OPERATION_EFFECTS[type]
     created_at = timezone.now()
@@ -147,10 +150,13 @@ def append_operation(
             if take_from_lots != "draw":
                 raise ValueError("save=True is for a debit's draw")
             wallet.updated_at = created_at
-            inserted = sql.fetch_one(sql.INSERT_OPERATION_DRAW_LOTS_SAVE_SQL, [
+            statement = sql.INSERT_OPERATION_DRAW_LOTS_SAVE_SQL if rider is None else sql.debit_with_rider_sql(rider)
+            inserted = sql.fetch_one(statement, [
                 *params, *lots_params, row["balance_after"], row["held_after"], row["seq"], row["hash"],
-                created_at, wallet.pk])
+                created_at, wallet.pk, *(rider.params if rider is not None else ())])
         else:
+            if rider is not None:
+                raise ValueError("a rider rides on a debit's statement (save=True)")
             statement = (sql.INSERT_OPERATION_DRAW_LOTS_SQL if take_from_lots == "draw"
                          else sql.INSERT_OPERATION_RESERVE_LOTS_SQL)
             inserted = sql.fetch_one(statement, [*params, *lots_params])
@@ -168,6 +174,8 @@ def append_operation(
     if lot_takes is not None:
         operation.lot_takes = lot_takes
         operation.lot_moves = lot_moves
+    if rider is not None:
+        operation.rider_answer = inserted[4]
     wallet.balance = operation.balance_after
     wallet.held = operation.held_after
     wallet.last_seq = operation.seq

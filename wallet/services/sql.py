@@ -14,7 +14,10 @@ from these functions, and `wallet/tests/test_models.py` checks them against the 
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -124,18 +127,56 @@ def _lots_pick_sql(kind: str) -> str:
     )"""
 
 
-def _operation_and_lots_sql(kind: str, *, save_wallet: bool = False) -> str:
+@dataclass(frozen=True)
+class Rider:
+    """Writes that ride on a debit's statement instead of costing a round trip of their own:
+    CTEs that may read the debit's `op` (the operation inserted: `op.id`), and the one value
+    they add to the statement's answer (`answer`, an SQL expression over them). Written like
+    the rest of this module, with named parameters (`%(name)s`); `rider()` turns them into the
+    debit statement's positional ones. Built by the caller that knows what rides
+    (wallet.services.energy: the breaker's charge and the usage event)."""
+
+    ctes: str
+    answer: str
+    params: tuple
+
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+@functools.lru_cache(maxsize=32)
+def _positional(statement: str) -> tuple[str, tuple[str, ...]]:
+    return _NAMED_PARAMETER.sub("%s", statement), tuple(_NAMED_PARAMETER.findall(statement))
+
+
+def rider(ctes: str, *, answer: str, params: Mapping) -> Rider:
+    positional, names = _positional(ctes)
+    return Rider(ctes=positional, answer=answer, params=tuple(params[name] for name in names))
+
+
+@functools.lru_cache(maxsize=32)
+def _operation_and_lots_sql(kind: str, *, save_wallet: bool = False, rider_ctes: str = "",
+                            rider_answer: str = "") -> str:
     """ONE statement: insert the operation (INSERT_OPERATION_SQL's parameters first) and take
     its amount from the lots; answers (operation id, lot ids, amounts taken, lot categories), in
     the order of the consumption rows (the order the ledger's history lists them).
     `save_wallet`: the wallet's row is written in the same statement too (UPDATE_WALLET_SQL's
-    parameters last), for a caller whose operation is the last of its transaction."""
+    parameters next), for a caller whose operation is the last of its transaction.
+    `rider_ctes` / `rider_answer` (a `Rider`'s, parameters last): more CTEs, and their value
+    as a fifth column. A data-modifying CTE runs exactly once whether or not it is read."""
     saved = f", saved AS ({UPDATE_WALLET_SQL})" if save_wallet else ""
-    return (f"WITH op AS ({INSERT_OPERATION_SQL}), {_lots_pick_sql(kind)}{saved} "
+    rides = f", {rider_ctes}" if rider_ctes else ""
+    answer = f", ({rider_answer})" if rider_answer else ""
+    return (f"WITH op AS ({INSERT_OPERATION_SQL}), {_lots_pick_sql(kind)}{saved}{rides} "
             "SELECT op.id, array_remove(array_agg(r.lot_id ORDER BY r.id), NULL), "
             "array_remove(array_agg(r.amount ORDER BY r.id), NULL), "
-            "array_remove(array_agg(m.category ORDER BY r.id), NULL) "
+            f"array_remove(array_agg(m.category ORDER BY r.id), NULL){answer} "
             "FROM op LEFT JOIN moved_rows r ON true LEFT JOIN moved m ON m.id = r.lot_id GROUP BY op.id")
+
+
+def debit_with_rider_sql(ride: Rider) -> str:
+    """A debit's whole write in one statement (INSERT_OPERATION_DRAW_LOTS_SAVE_SQL) with `ride` on it."""
+    return _operation_and_lots_sql("draw", save_wallet=True, rider_ctes=ride.ctes, rider_answer=ride.answer)
 
 
 # The consume path's second statement (a debit's draw, a freeze's reservation).

@@ -6,7 +6,8 @@ read and written by ONE upsert (`CHARGE_CTES`) inside the consume's / freeze's o
 transaction, after the wallet row is locked. Two consumes of one user are serialized by the
 wallet lock, so the second reads what the first committed; a refusal raises and rolls the
 whole transaction back (the debit with it). Cost on the consume path: no statement of its
-own (the usage event's insert carries the upsert: `velocity_charge(then=...)`).
+own: a paid consume's debit statement carries it with the usage event's insert
+(`velocity_charge_rider`), other spends' event insert carries it (`velocity_charge(then=...)`).
 
 Windows are fixed and aligned on the epoch (`floor(now / window) * window`): a new window
 starts from zero. An operator lifts a tripped breaker by zeroing the current window
@@ -108,21 +109,50 @@ def velocity_charge(*, wallet: Wallet, energy: int, fair_use: bool, api_key_pref
     the spend back. The incident is opened after that rollback (`velocity_incident_open`).
     """
     now = now or timezone.now()
-    params = {"user": wallet.user_id, "now": now, "energy": energy, "fair_use": fair_use}
+    params = _charge_params(user_id=wallet.user_id, energy=energy, fair_use=fair_use, now=now)
     if api_key_prefix and energy:
-        allowed, window_end, max_energy, window = sql.fetch_one(
-            API_KEY_CHARGE_SQL, {"key": api_key_prefix, "now": now, "energy": energy})
-        if not allowed:
-            raise SpendVelocityExceeded(
-                retry_after=max(1, math.ceil((window_end - now).total_seconds())),
-                limit=f"{max_energy} energy per {window} s per API key", user_id=wallet.user_id)
+        velocity_api_key_charge(api_key_prefix=api_key_prefix, energy=energy, user_id=wallet.user_id, now=now)
     row = sql.fetch_one(f"WITH {CHARGE_CTES} {then}", {**(then_params or {}), **params})
-    if row is not None:
-        return row
+    if row is None:
+        velocity_refuse(user_id=wallet.user_id, fair_use=fair_use, now=now)
+    return row
+
+
+def velocity_charge_rider(*, user_id: int, energy: int, now: datetime, then_ctes: str, then_answer: str,
+                          then_params: dict) -> sql.Rider:
+    """The paid charge (`fair_use` off) as a rider of the debit's statement (`sql.Rider`): the
+    charge's CTEs, then `then_ctes` reading `charged` (one row when allowed, none when
+    refused), answering `then_answer`. The caller reads the answer and calls `velocity_refuse`
+    when the charge was refused (the debit's statement, rolled back with it, wrote the spend),
+    and `velocity_api_key_charge` for a satellite's key."""
+    params = {**then_params, **_charge_params(user_id=user_id, energy=energy, fair_use=False, now=now)}
+    return sql.rider(f"{CHARGE_CTES}, {then_ctes}", answer=then_answer, params=params)
+
+
+def velocity_api_key_charge(*, api_key_prefix: str, energy: int, user_id: int, now: datetime) -> None:
+    """Count `energy` against the satellite key's window (when a per-key limit is set); raise
+    SpendVelocityExceeded when it would cross it. Called under the wallet lock (always wallet
+    first, then the key's row: no lock-order inversion between charges)."""
+    allowed, window_end, max_energy, window = sql.fetch_one(
+        API_KEY_CHARGE_SQL, {"key": api_key_prefix, "now": now, "energy": energy})
+    if not allowed:
+        raise SpendVelocityExceeded(
+            retry_after=max(1, math.ceil((window_end - now).total_seconds())),
+            limit=f"{max_energy} energy per {window} s per API key", user_id=user_id)
+
+
+def velocity_refuse(*, user_id: int, fair_use: bool, now: datetime) -> None:
+    """Raise the SpendVelocityExceeded of a refused charge (the refusal path only: one read of
+    the window's end and the limits, for the 429's retry_after and the incident)."""
+    params = _charge_params(user_id=user_id, energy=0, fair_use=fair_use, now=now)
     window_end, max_energy, max_actions, window = sql.fetch_one(WINDOW_SQL, params)
     limit = f"{max_actions} actions" if fair_use else f"{max_energy} energy"
     raise SpendVelocityExceeded(retry_after=max(1, math.ceil((window_end - now).total_seconds())),
-                                limit=f"{limit} per {window} s", user_id=wallet.user_id)
+                                limit=f"{limit} per {window} s", user_id=user_id)
+
+
+def _charge_params(*, user_id: int, energy: int, fair_use: bool, now: datetime) -> dict:
+    return {"user": user_id, "now": now, "energy": energy, "fair_use": fair_use}
 
 
 @transaction.atomic
