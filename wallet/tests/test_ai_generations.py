@@ -32,9 +32,11 @@ from wallet.models import (
     HoldStatus,
     Incident,
     LotConsumption,
+    OperationSource,
     SpendCounter,
     SpendVelocityLimit,
     SpendVelocityOverride,
+    UsageEvent,
 )
 from wallet.selectors import wallet_statement
 from wallet.services import energy as energy_services
@@ -349,6 +351,51 @@ def test_the_breaker_costs_one_statement_on_the_consume_path():
     statements = [q["sql"] for q in captured.captured_queries]
     lock = next(i for i, q in enumerate(statements) if "FOR UPDATE" in q and "wallet_wallet" in q)
     assert statements.index(charges[0]) > lock
+
+
+def test_a_paid_consume_writes_operation_charge_and_event_in_the_debit_s_one_statement():
+    wallet = WalletFactory(balance=1000)
+    cost = EnergyAction.objects.get(code="lettre_motivation").cost
+    energy_services.energy_consume(user=wallet.user, action_code="lettre_motivation")  # warm caches
+    with CaptureQueriesContext(connection) as captured:
+        result = energy_services.energy_consume(user=wallet.user, action_code="lettre_motivation")
+    riding = [q["sql"] for q in captured.captured_queries if "wallet_spendcounter" in q["sql"]]
+    assert len(riding) == 1 and "INSERT INTO wallet_balanceoperation" in riding[0] \
+        and f"INSERT INTO {UsageEvent._meta.db_table}" in riding[0]
+    event = UsageEvent.objects.get(pk=result.event.pk)
+    assert event.operation_id == result.operation.pk and event.energy_consumed == cost
+    assert SpendCounter.objects.get(user=wallet.user).energy == 2 * cost
+    assert_wallet_consistent(wallet)
+
+
+def test_a_refused_paid_consume_leaves_no_operation_no_event_and_no_charge():
+    wallet = WalletFactory(balance=1000)
+    cost = EnergyAction.objects.get(code="lettre_motivation").cost
+    set_limit(wallet.user, max_energy=cost)
+    energy_services.energy_consume(user=wallet.user, action_code="lettre_motivation")
+    operations, events = BalanceOperation.objects.count(), UsageEvent.objects.count()
+    with pytest.raises(SpendVelocityExceeded):
+        energy_services.energy_consume(user=wallet.user, action_code="lettre_motivation")
+    assert (BalanceOperation.objects.count(), UsageEvent.objects.count()) == (operations, events)
+    assert SpendCounter.objects.get(user=wallet.user).energy == cost
+    wallet.refresh_from_db()
+    assert wallet.balance == 1000 - cost
+
+
+def test_a_consume_whose_key_names_an_earlier_debit_replays_it_and_records_its_event_once():
+    # The wallet's key already names a debit of the same request (an in-process caller's): the
+    # consume replays it (no second debit, nothing riding on it) and records the event on its own.
+    wallet = WalletFactory(balance=1000)
+    action = EnergyAction.objects.get(code="lettre_motivation")
+    first = services.wallet_debit(user=wallet.user, amount=action.cost, source=OperationSource.API,
+                                  reason="earlier", reference=action.code, idempotency_key="shared-key")
+    result = energy_services.energy_consume(user=wallet.user, action_code=action.code, idempotency_key="shared-key")
+    again = energy_services.energy_consume(user=wallet.user, action_code=action.code, idempotency_key="shared-key")
+    assert result.operation.pk == first.pk == again.operation.pk and again.event.pk == result.event.pk
+    assert UsageEvent.objects.filter(operation=first).count() == 1
+    wallet.refresh_from_db()
+    assert wallet.balance == 1000 - action.cost
+    assert SpendCounter.objects.get(user=wallet.user).energy == action.cost
 
 
 def test_velocity_charge_counts_without_a_limit_row():
